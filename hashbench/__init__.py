@@ -1,0 +1,52 @@
+"""hashbench: a plugin-based experiment registry for learned video hashing.
+
+Public Python interface::
+
+    hashbench.registry()                      -> Registry (``.names(kind)``, ``.build(kind, table, **ctx)``)
+    hashbench.build_model(backbone, head)     -> nn.Module, float clips (B,3,T,H,W) -> (B,bits) in [-1,1]
+    hashbench.score(qc, ql, dc, dl, metrics)  -> {metric: value}
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from .errors import (CheckpointError, ConfigError, DataError, HashbenchError, PluginError,
+                     ResultsError)
+from .hookspecs import hookimpl
+
+if TYPE_CHECKING:
+    import torch
+    from .registry import Registry
+
+__version__ = "0.1.0"
+__all__ = [
+    "__version__", "hookimpl", "registry", "build_model", "score",
+    "HashbenchError", "ConfigError", "PluginError", "DataError", "CheckpointError", "ResultsError",
+]
+
+_REGISTRY: "Registry | None" = None
+
+
+def registry(reload: bool = False) -> "Registry":
+    """The process-wide plugin registry (loaded on first use; ``reload=True`` rescans entry points)."""
+    global _REGISTRY
+    if _REGISTRY is None or reload:
+        from .registry import load_registry
+
+        _REGISTRY = load_registry()
+    return _REGISTRY
+
+
+def build_model(backbone_table: Mapping[str, Any], head_table: Mapping[str, Any]) -> "torch.nn.Module":
+    """Backbone + hash head from their TOML tables: float clips (B,3,T,H,W) -> (B,bits) in [-1, 1]."""
+    from .model import build_hash_model
+
+    return build_hash_model(registry(), backbone_table, head_table)
+
+
+def score(query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any,
+          metrics: Sequence[str | Mapping[str, Any]] = ("map",)) -> dict[str, float]:
+    """Score codes (±1, 0/1, real-valued -> sign, or packed) with named metrics, e.g. ``["map@100"]``."""
+    from .evaluation import score_codes
+
+    return score_codes(registry(), query_codes, query_labels, db_codes, db_labels, metrics)

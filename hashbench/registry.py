@@ -1,0 +1,276 @@
+"""Plugin discovery and component tables: ``kind -> name -> Component``, built from entry points.
+
+Each entry point of the ``hashbench`` group is loaded on its own: a plugin that fails to import (or
+whose registration hook raises) is recorded in ``Registry.broken`` and reported, never fatal.
+Set ``HASHBENCH_DISABLE_PLUGIN_AUTOLOAD=1`` to load only the reference set shipped with hashbench.
+"""
+from __future__ import annotations
+
+import difflib
+import inspect
+import logging
+import os
+import re
+import typing
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any, Callable, Mapping
+
+import pluggy
+
+from . import hookspecs
+from .errors import ConfigError, PluginError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("backbone", "head", "loss", "dataset", "metric")
+CONTEXT_NAMES = ("bits", "feature_dim", "num_classes", "multi_label", "num_frames", "device", "seed")
+DISABLE_ENV = "HASHBENCH_DISABLE_PLUGIN_AUTOLOAD"
+REFERENCE_DIST = "hashbench"
+_HOOKS = {
+    "backbone": "hashbench_backbones",
+    "head": "hashbench_heads",
+    "loss": "hashbench_losses",
+    "dataset": "hashbench_datasets",
+    "metric": "hashbench_metrics",
+}
+_PARAM_METRIC = re.compile(r"^(?P<base>[A-Za-z_][\w\-]*)@(?P<r>r?)(?P<value>\d+)$")
+
+
+@dataclass(frozen=True)
+class Component:
+    """One registered component: what ``hashbench plugins`` lists and ``Registry.build`` calls."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    dist: str
+    version: str
+
+    @property
+    def summary(self) -> str:
+        doc = inspect.getdoc(self.factory) or ""
+        return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """An entry point that could not be loaded or whose hook raised."""
+
+    entry_point: str
+    dist: str
+    version: str
+    error: str
+
+
+@dataclass
+class Registry:
+    """Component tables of every loaded plugin. Create with :func:`load_registry`."""
+
+    components: dict[str, dict[str, Component]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    broken: list[BrokenPlugin] = field(default_factory=list)
+    plugin_manager: pluggy.PluginManager | None = None
+
+    # -- lookup -----------------------------------------------------------------------------------
+    def names(self, kind: str) -> list[str]:
+        """Sorted component names of ``kind`` (one of KINDS)."""
+        _check_kind(kind)
+        return sorted(self.components[kind])
+
+    def get(self, kind: str, name: str) -> Component:
+        """The component ``kind``/``name``; PluginError listing the available names if unknown."""
+        _check_kind(kind)
+        table = self.components[kind]
+        if name in table:
+            return table[name]
+        hint = _did_you_mean(name, table)
+        raise PluginError(
+            f"unknown {kind} {name!r}{hint}; available: {', '.join(sorted(table)) or '(none)'}"
+            " (see `hashbench plugins`)"
+        )
+
+    def all(self) -> list[Component]:
+        """Every component, ordered by kind then name."""
+        return [self.components[k][n] for k in KINDS for n in sorted(self.components[k])]
+
+    # -- building ---------------------------------------------------------------------------------
+    def build(self, kind: str, table: Mapping[str, Any], where: str | None = None, **context: Any) -> Any:
+        """Build a component from its TOML table (a dict with ``name``) plus injected context.
+
+        ``where`` names the table in error messages (defaults to ``kind``). Keys of the table must be
+        keyword parameters of the factory; context values are passed only to parameters that ask for
+        them by name. Raises ConfigError for unknown/missing/mistyped keys, PluginError for unknown
+        names.
+        """
+        where = where or kind
+        if not isinstance(table, Mapping) or "name" not in table:
+            raise ConfigError(f"[{where}] needs a `name` key naming a {kind} plugin"
+                              f" (one of: {', '.join(self.names(kind))})")
+        params = {k: v for k, v in table.items() if k != "name"}
+        component = self.get(kind, str(table["name"]))
+        kwargs = bind_parameters(component.factory, params, context, where=where)
+        return component.factory(**kwargs)
+
+    def build_metric(self, spec: str | Mapping[str, Any]) -> tuple[str, Any]:
+        """Build a metric from ``"map"``, ``"map@100"``, ``"precision@r2"`` or a table with ``name``.
+
+        Returns ``(label, metric_callable)``; the label is the spec string as the user wrote it.
+        """
+        if isinstance(spec, Mapping):
+            label = str(spec.get("label") or spec.get("name"))
+            table = {k: v for k, v in spec.items() if k != "label"}
+            return label, self.build("metric", table, where=f"eval.metrics.{label}")
+        spec = str(spec)
+        if spec in self.components["metric"]:
+            return spec, self.build("metric", {"name": spec}, where=f"eval.metrics.{spec}")
+        match = _PARAM_METRIC.match(spec)
+        if match:
+            param = "r" if match["r"] else "k"
+            base = f"{match['base']}@{param}"
+            if base in self.components["metric"]:
+                table = {"name": base, param: int(match["value"])}
+                return spec, self.build("metric", table, where=f"eval.metrics.{spec}")
+        self.get("metric", spec)  # raises with the available names
+        raise AssertionError("unreachable")
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise PluginError(f"unknown component kind {kind!r}; kinds are {', '.join(KINDS)}")
+
+
+def _did_you_mean(name: str, options: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+_SIMPLE_TYPES = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _expected_types(annotation: Any) -> tuple[type, ...] | None:
+    """Simple types an annotation allows, or None when it is not a simple (checkable) annotation."""
+    if annotation in _SIMPLE_TYPES:
+        return (annotation,)
+    args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or (origin is not None and type(None) in args and args):
+        simple = [a for a in args if a is not type(None)]
+        if simple and all(a in _SIMPLE_TYPES for a in simple):
+            return tuple(simple) + (type(None),)
+    return None
+
+
+def _type_ok(value: Any, allowed: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in allowed
+    if isinstance(value, int) and float in allowed:
+        return True
+    return isinstance(value, allowed)
+
+
+def bind_parameters(
+    factory: Callable[..., Any], params: Mapping[str, Any], context: Mapping[str, Any], where: str
+) -> dict[str, Any]:
+    """Match table keys and context to ``factory``'s keyword parameters, checking names and types."""
+    signature = inspect.signature(factory)
+    try:
+        hints = typing.get_type_hints(factory)
+    except Exception:  # unresolved forward references: skip type checks
+        hints = {}
+    accepted = {n: p for n, p in signature.parameters.items()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    kwargs: dict[str, Any] = {}
+    for key, value in params.items():
+        if key not in accepted and not var_kw:
+            table_keys = [n for n in accepted if n not in CONTEXT_NAMES or n in ("bits", "num_frames")]
+            raise ConfigError(
+                f"{where}.{key}: unknown key{_did_you_mean(key, table_keys)};"
+                f" allowed keys: {', '.join(sorted(table_keys)) or '(none)'}"
+            )
+        allowed = _expected_types(hints.get(key)) if key in hints else None
+        if allowed and not _type_ok(value, allowed):
+            wanted = " or ".join(_SIMPLE_TYPES.get(t, "null") for t in allowed if t is not type(None))
+            raise ConfigError(f"{where}.{key}: expected {wanted}, got {value!r} ({type(value).__name__})")
+        kwargs[key] = value
+    for name, parameter in accepted.items():
+        if name in kwargs:
+            continue
+        if name in context:
+            kwargs[name] = context[name]
+        elif parameter.default is inspect.Parameter.empty:
+            raise ConfigError(f"{where}: missing required key {name!r}")
+    return kwargs
+
+
+def _dist_of(entry_point: metadata.EntryPoint) -> tuple[str, str]:
+    dist = getattr(entry_point, "dist", None)
+    if dist is None:
+        return "?", "?"
+    return dist.metadata["Name"], dist.version
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    eps = metadata.entry_points()
+    if hasattr(eps, "select"):
+        found = list(eps.select(group=hookspecs.PROJECT))
+    else:  # Python < 3.10
+        found = list(eps.get(hookspecs.PROJECT, []))
+    seen: set[tuple[str, str]] = set()
+    unique = []
+    for ep in found:  # the same distribution can be visible twice on sys.path
+        key = (ep.name, ep.value)
+        if key not in seen:
+            seen.add(key)
+            unique.append(ep)
+    return unique
+
+
+def load_registry(autoload: bool | None = None) -> Registry:
+    """Load every ``hashbench`` entry point one by one and collect their components.
+
+    ``autoload`` defaults to True unless HASHBENCH_DISABLE_PLUGIN_AUTOLOAD is set to a non-empty,
+    non-"0" value; when off, only the reference set (distribution ``hashbench``) is loaded.
+    Raises PluginError when two distributions register the same kind and name.
+    """
+    if autoload is None:
+        autoload = os.environ.get(DISABLE_ENV, "") in ("", "0")
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    registry = Registry(plugin_manager=pm)
+    dists: dict[object, tuple[str, str]] = {}
+    for ep in _entry_points():
+        dist, version = _dist_of(ep)
+        if not autoload and dist != REFERENCE_DIST:
+            continue
+        try:
+            plugin = ep.load()
+            pm.register(plugin, name=f"{dist}:{ep.name}")
+        except Exception as exc:  # a broken plugin must not take the tool down
+            registry.broken.append(BrokenPlugin(f"{ep.name} = {ep.value}", dist, version, _one_line(exc)))
+            log.warning("plugin %s (%s) failed to load: %s", ep.name, dist, _one_line(exc))
+            continue
+        dists[plugin] = (dist, version)
+    for kind, hook_name in _HOOKS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            dist, version = dists.get(impl.plugin, ("?", "?"))
+            try:
+                provided = dict(impl.function() or {})
+            except Exception as exc:
+                registry.broken.append(BrokenPlugin(f"{impl.plugin_name} ({hook_name})", dist, version,
+                                                    _one_line(exc)))
+                continue
+            for name, factory in provided.items():
+                existing = registry.components[kind].get(name)
+                if existing is not None and existing.dist != dist:
+                    raise PluginError(
+                        f"{kind} {name!r} is registered by two distributions: {existing.dist}"
+                        f" {existing.version} and {dist} {version}; uninstall one of them or rename"
+                    )
+                registry.components[kind][name] = Component(kind, name, factory, dist, version)
+    return registry
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")

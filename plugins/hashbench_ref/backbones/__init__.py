@@ -1,0 +1,4 @@
+"""Reference backbones: torch-free factory functions (see hashbench.hookspecs)."""
+from __future__ import annotations
+
+FACTORIES: dict = {}

@@ -1,0 +1,4 @@
+"""Reference losses: torch-free factory functions (see hashbench.hookspecs)."""
+from __future__ import annotations
+
+FACTORIES: dict = {}

@@ -1,0 +1,4 @@
+"""Reference metrics: torch-free factory functions (see hashbench.hookspecs)."""
+from __future__ import annotations
+
+FACTORIES: dict = {}
