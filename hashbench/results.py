@@ -1,0 +1,348 @@
+"""The results tables: raw run rows (``results/results.csv``) and published reference rows.
+
+``results.csv`` is tidy: one row per (run, metric) with the columns :data:`RESULT_COLUMNS`, in that
+order, written with the :mod:`csv` module (one physical line per row; fields never contain newlines).
+Rows are only ever *appended* (:func:`append_rows`): under an exclusive lock on ``<path>.lock``, all
+rows of one call go to the file in a single ``write`` followed by ``flush`` + ``fsync``, so runs that
+finish at the same moment in different processes never lose, duplicate or interleave rows. Nothing in
+hashbench rewrites the table; the leaderboard only reads it.
+
+:func:`read_results` checks every line and raises :class:`ResultsError` naming the file and line
+number for a bad header, a wrong number of fields or a non-numeric value in a numeric column. A missing
+file reads as an empty frame with the columns (there are simply no results yet).
+
+``published.csv`` (:data:`PUBLISHED_COLUMNS`) holds reference numbers from papers and original
+repositories together with their source and metric convention; :func:`read_published` reads it with the
+same line-level checks.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+from .errors import ResultsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+RESULT_COLUMNS: tuple[str, ...] = (
+    "run_id", "time", "experiment", "method", "dataset", "split", "data_checksum", "backbone", "head",
+    "loss", "bits", "frames", "metric", "value", "epoch", "selection", "seed", "config_hash",
+    "hashbench_version", "torch_version", "git_commit", "device",
+)
+#: Integer columns of results.csv (empty cells read as missing, ``<NA>``).
+RESULT_INT_COLUMNS: tuple[str, ...] = ("bits", "frames", "epoch", "seed")
+#: Float columns of results.csv (a value is required).
+RESULT_FLOAT_COLUMNS: tuple[str, ...] = ("value",)
+#: Columns that must not be empty in results.csv.
+RESULT_REQUIRED: tuple[str, ...] = ("run_id", "method", "dataset", "bits", "metric", "value")
+
+PUBLISHED_COLUMNS: tuple[str, ...] = (
+    "source", "method", "dataset", "bits", "frames", "margin", "metric", "value", "selection", "note",
+    "url",
+)
+PUBLISHED_INT_COLUMNS: tuple[str, ...] = ("bits", "frames")
+PUBLISHED_FLOAT_COLUMNS: tuple[str, ...] = ("margin", "value")
+PUBLISHED_REQUIRED: tuple[str, ...] = ("source", "method", "dataset", "bits", "metric", "value")
+
+RESULTS_ENV = "HASHBENCH_RESULTS"
+DEFAULT_RESULTS = Path("results") / "results.csv"
+LOCK_TIMEOUT_S = 120.0
+
+
+def default_results_path() -> Path:
+    """The results table: ``$HASHBENCH_RESULTS`` if set, else ``results/results.csv`` (relative to cwd)."""
+    env = os.environ.get(RESULTS_ENV, "").strip()
+    return Path(env) if env else DEFAULT_RESULTS
+
+
+# -- writing ----------------------------------------------------------------------------------------
+def metric_rows(base: Mapping[str, Any], metrics: Mapping[str, float]) -> list[dict[str, Any]]:
+    """One results row per metric: ``base`` (every column except ``metric``/``value``) + name + value.
+
+    Raises ResultsError when ``base`` lacks a column or has one that is not in RESULT_COLUMNS.
+    """
+    expected = set(RESULT_COLUMNS) - {"metric", "value"}
+    missing = sorted(expected - set(base))
+    extra = sorted(set(base) - expected)
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
+            [f"unexpected {', '.join(extra)}"] if extra else [])
+        raise ResultsError(f"results row base has the wrong columns ({'; '.join(parts)});"
+                           f" it needs exactly: {', '.join(c for c in RESULT_COLUMNS if c in expected)}")
+    return [{**{c: base[c] for c in RESULT_COLUMNS if c in expected}, "metric": str(name),
+             "value": float(value)} for name, value in metrics.items()]
+
+
+def _format_field(column: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(int(value)) if column in RESULT_INT_COLUMNS else str(value)
+    if isinstance(value, float):
+        if column in RESULT_INT_COLUMNS and value.is_integer():
+            return str(int(value))
+        return repr(value) if math.isfinite(value) else str(value)
+    text = str(value)
+    if "\n" in text or "\r" in text:
+        raise ResultsError(f"results column {column!r} value {text[:40]!r} contains a line break;"
+                           " results fields must be single-line")
+    return text
+
+
+def _serialise(rows: Sequence[Mapping[str, Any]], header: bool) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if header:
+        writer.writerow(RESULT_COLUMNS)
+    for i, row in enumerate(rows):
+        keys = set(row)
+        if keys != set(RESULT_COLUMNS):
+            missing = sorted(set(RESULT_COLUMNS) - keys)
+            extra = sorted(keys - set(RESULT_COLUMNS))
+            raise ResultsError(f"results row {i} has the wrong columns (missing: {missing or 'none'};"
+                               f" unexpected: {extra or 'none'}); build rows with metric_rows()")
+        fields = [_format_field(c, row[c]) for c in RESULT_COLUMNS]
+        for c in RESULT_REQUIRED:
+            if fields[RESULT_COLUMNS.index(c)] == "":
+                raise ResultsError(f"results row {i}: column {c!r} is empty; it is required")
+        _check_number(fields[RESULT_COLUMNS.index("value")], float, f"results row {i} column 'value'")
+        for c in RESULT_INT_COLUMNS:
+            text = fields[RESULT_COLUMNS.index(c)]
+            if text:
+                _check_number(text, int, f"results row {i} column {c!r}")
+        writer.writerow(fields)
+    return buf.getvalue()
+
+
+def _check_number(text: str, kind: type, where: str) -> None:
+    try:
+        kind(text)
+    except ValueError:
+        raise ResultsError(f"{where}: {text!r} is not {'an integer' if kind is int else 'a number'}") \
+            from None
+
+
+def append_rows(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]]) -> int:
+    """Append ``rows`` (dicts with exactly RESULT_COLUMNS) to the CSV table at ``path``; return the count.
+
+    Creates the parent directory and the header when the file is new. Safe for concurrent processes:
+    an exclusive lock on ``<path>.lock``, then one ``write`` + flush + fsync of all rows. Raises
+    ResultsError if a row is malformed (nothing is written) or the existing header differs.
+    """
+    path = Path(path)
+    rows = list(rows)
+    if not rows:
+        return 0
+    body = _serialise(rows, header=False)  # validate before touching the file
+    from filelock import FileLock, Timeout
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
+        with lock:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+            try:
+                size = os.fstat(fd).st_size
+                if size == 0:
+                    data = _serialise([], header=True) + body
+                else:
+                    _check_header_fd(fd, path)
+                    # a hand edit may have left the last line without its newline
+                    prefix = "" if os.pread(fd, 1, size - 1) == b"\n" else "\n"
+                    data = prefix + body
+                payload = data.encode("utf-8")
+                written = os.write(fd, payload)
+                while written < len(payload):  # a regular file takes it in one go; be safe anyway
+                    written += os.write(fd, payload[written:])
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+    except Timeout:
+        raise ResultsError(f"could not lock {path}.lock within {LOCK_TIMEOUT_S:.0f} s; another process"
+                           " holds it (delete the .lock file only if no hashbench run is active)") from None
+    except OSError as exc:
+        raise ResultsError(f"cannot append to results table {path}: {exc.strerror or exc}") from None
+    log.debug("appended %d rows to %s", len(rows), path)
+    return len(rows)
+
+
+def _check_header_fd(fd: int, path: Path) -> None:
+    head = os.pread(fd, 64 * 1024, 0).decode("utf-8", errors="replace").split("\n", 1)[0].rstrip("\r")
+    found = next(csv.reader([head]), [])
+    if tuple(found) != RESULT_COLUMNS:
+        raise ResultsError(_header_message(path, found))
+
+
+def _header_message(path: Path, found: Sequence[str]) -> str:
+    missing = [c for c in RESULT_COLUMNS if c not in found]
+    extra = [c for c in found if c not in RESULT_COLUMNS]
+    detail = []
+    if missing:
+        detail.append(f"missing {', '.join(missing)}")
+    if extra:
+        detail.append(f"unexpected {', '.join(extra[:5])}")
+    if not detail:
+        detail.append("columns in a different order")
+    return (f"{path}: line 1: the header does not match hashbench's results columns ({'; '.join(detail)});"
+            f" move the file aside (e.g. rename it) so a new table is started, or point"
+            f" {RESULTS_ENV}/--results at another file")
+
+
+# -- reading ----------------------------------------------------------------------------------------
+def _read_table(path: Path, columns: Sequence[str], int_cols: Sequence[str],
+                float_cols: Sequence[str], required: Sequence[str], what: str,
+                exact_header: bool) -> "pd.DataFrame":
+    """Parse a CSV table line by line (line numbers for errors) into a typed DataFrame."""
+    import pandas as pd
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ResultsError(f"{path}: line {line}: not UTF-8 text ({what})") from None
+    except OSError as exc:
+        raise ResultsError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise ResultsError(f"{path}: line 1: unreadable CSV header ({exc})") from None
+    if header is None:
+        return _empty_frame(columns, int_cols, float_cols)
+    header = [h.strip() for h in header]
+    if exact_header:
+        if tuple(header) != tuple(columns):
+            raise ResultsError(_header_message(path, header))
+        order = list(range(len(columns)))
+    else:
+        unknown = [h for h in header if h not in columns]
+        missing = [c for c in required if c not in header]
+        if unknown or missing or len(set(header)) != len(header):
+            raise ResultsError(
+                f"{path}: line 1: bad header (unknown: {', '.join(unknown) or 'none'};"
+                f" missing: {', '.join(missing) or 'none'}); the columns are {', '.join(columns)}")
+        order = [header.index(c) if c in header else -1 for c in columns]
+    data: dict[str, list[Any]] = {c: [] for c in columns}
+    lines: list[int] = []
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            raise ResultsError(f"{path}: line {reader.line_num}: malformed CSV ({exc}); fix or remove"
+                               " that line") from None
+        lineno = reader.line_num
+        if not fields or all(not f.strip() for f in fields):
+            continue  # blank line
+        if len(fields) != len(header):
+            raise ResultsError(f"{path}: line {lineno}: {len(fields)} fields, expected {len(header)}"
+                               f" ({what} columns: {', '.join(header)}); fix or remove that line")
+        for col, idx in zip(columns, order):
+            raw = fields[idx].strip() if idx >= 0 else ""
+            if col in int_cols:
+                data[col].append(_parse_int(raw, path, lineno, col, col in required))
+            elif col in float_cols:
+                data[col].append(_parse_float(raw, path, lineno, col, col in required))
+            else:
+                if col in required and not raw:
+                    raise ResultsError(f"{path}: line {lineno}: column {col!r} is empty; it is required")
+                data[col].append(raw)
+        lines.append(lineno)
+    frame = pd.DataFrame({c: _typed(data[c], c, int_cols, float_cols) for c in columns})
+    frame.attrs["source_path"] = str(path)
+    frame["_line"] = pd.array(lines, dtype="int64")
+    return frame
+
+
+def _parse_int(raw: str, path: Path, lineno: int, col: str, required: bool) -> Any:
+    if raw == "":
+        if required:
+            raise ResultsError(f"{path}: line {lineno}: column {col!r} is empty; it is required")
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value.is_integer():
+            return int(value)
+        raise ResultsError(f"{path}: line {lineno}: column {col!r} = {raw!r} is not an integer") from None
+
+
+def _parse_float(raw: str, path: Path, lineno: int, col: str, required: bool) -> float:
+    if raw == "":
+        if required:
+            raise ResultsError(f"{path}: line {lineno}: column {col!r} is empty; it is required")
+        return math.nan
+    try:
+        return float(raw)
+    except ValueError:
+        raise ResultsError(f"{path}: line {lineno}: column {col!r} = {raw!r} is not a number") from None
+
+
+def _typed(values: list[Any], col: str, int_cols: Sequence[str], float_cols: Sequence[str]) -> Any:
+    import pandas as pd
+
+    if col in int_cols:
+        return pd.array(values, dtype="Int64")
+    if col in float_cols:
+        return pd.array(values, dtype="float64")
+    return pd.array(values, dtype="object")
+
+
+def _empty_frame(columns: Sequence[str], int_cols: Sequence[str],
+                 float_cols: Sequence[str]) -> "pd.DataFrame":
+    import pandas as pd
+
+    frame = pd.DataFrame({c: _typed([], c, int_cols, float_cols) for c in columns})
+    frame["_line"] = pd.array([], dtype="int64")
+    return frame
+
+
+def read_results(path: str | os.PathLike[str]) -> "pd.DataFrame":
+    """The results table as a DataFrame with RESULT_COLUMNS plus ``_line`` (its line number in the file).
+
+    Types: ``bits``, ``frames``, ``epoch``, ``seed`` nullable ``Int64``; ``value`` float64; the rest
+    strings (``time`` is kept as written, ISO 8601). A missing file gives an empty frame with the same
+    columns. A bad header, a line with the wrong number of fields, or a non-numeric value in a numeric
+    column raises ResultsError naming the file and line.
+    """
+    path = Path(path)
+    if not path.exists():
+        log.info("no results table at %s yet", path)
+        return _empty_frame(RESULT_COLUMNS, RESULT_INT_COLUMNS, RESULT_FLOAT_COLUMNS)
+    if path.is_dir():
+        raise ResultsError(f"results table {path} is a directory; pass the CSV file path")
+    return _read_table(path, RESULT_COLUMNS, RESULT_INT_COLUMNS, RESULT_FLOAT_COLUMNS,
+                       RESULT_REQUIRED, "results table", exact_header=True)
+
+
+def read_published(path: str | os.PathLike[str]) -> "pd.DataFrame":
+    """Published reference rows (PUBLISHED_COLUMNS; optional columns may be left out of the file).
+
+    ``bits``/``frames`` are Int64, ``margin``/``value`` float64. Raises ResultsError naming the file and
+    line for malformed content, and when the file does not exist.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResultsError(f"published results file {path} not found (pass --published PATH or"
+                           " --no-published)")
+    return _read_table(path, PUBLISHED_COLUMNS, PUBLISHED_INT_COLUMNS, PUBLISHED_FLOAT_COLUMNS,
+                       PUBLISHED_REQUIRED, "published results", exact_header=False)
+
+
+def completed_config_hashes(path: str | os.PathLike[str]) -> set[str]:
+    """Config hashes that already have at least one row in the results table (empty set if no file)."""
+    frame = read_results(path)
+    return {h for h in frame["config_hash"].tolist() if h}
