@@ -1,4 +1,130 @@
-"""CLI commands: (filled in by its area)."""
+"""CLI commands: ``hashbench leaderboard`` and ``hashbench plot bits|pr`` (thin: parse, call, print)."""
 from __future__ import annotations
 
-from ._app import app  # noqa: F401
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..errors import ResultsError
+from ._app import app, console, err_console
+
+plot_app = typer.Typer(help="Plots (PNG, needs matplotlib): mAP vs bits, precision-recall curves.",
+                       no_args_is_help=True)
+app.add_typer(plot_app, name="plot")
+
+DEFAULT_PUBLISHED = Path("results") / "published.csv"
+
+_METRIC = typer.Option("map", "--metric", "-m", help="One metric (one convention) per table, e.g."
+                       " map, map@100, map_tie.")
+_DATASETS = typer.Option(None, "--datasets", help="Datasets to show, comma-separated (repeatable).")
+_BITS = typer.Option(None, "--bits", help="Code lengths to show, comma-separated (repeatable).")
+_WHERE = typer.Option(None, "--where", help="Keep rows with COLUMN=VALUE[,VALUE] (repeatable, AND).")
+_GROUP = typer.Option("method", "--group", help="Row keys, comma-separated, e.g. method,frames.")
+_RESULTS = typer.Option(None, "--results", help="Results table [default: $HASHBENCH_RESULTS or"
+                        " results/results.csv].")
+_PUBLISHED = typer.Option(None, "--published", help="Published reference rows [default:"
+                          " results/published.csv when present].")
+_NO_PUBLISHED = typer.Option(False, "--no-published", help="Show local runs only.")
+
+
+def _split(values: Optional[List[str]]) -> list[str]:
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+def _bits(values: Optional[List[str]]) -> list[int]:
+    out = []
+    for v in _split(values):
+        try:
+            out.append(int(v))
+        except ValueError:
+            raise ResultsError(f"--bits {v!r}: not an integer (e.g. --bits 16,32,48,64)") from None
+    return out
+
+
+def _board(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]],
+           where: Optional[List[str]], group: str, results: Optional[Path],
+           published: Optional[Path], no_published: bool):
+    from ..leaderboard import build_leaderboard
+    from ..results import default_results_path, read_published, read_results
+
+    results_path = results or default_results_path()
+    frame = read_results(results_path)
+    pub = None
+    if not no_published:
+        if published is not None:
+            pub = read_published(published)
+        elif DEFAULT_PUBLISHED.is_file():
+            pub = read_published(DEFAULT_PUBLISHED)
+    board = build_leaderboard(frame, pub, metric=metric, datasets=_split(datasets), bits=_bits(bits),
+                              where=_split_where(where), group=_split([group]))
+    return board, results_path
+
+
+def _split_where(values: Optional[List[str]]) -> list[str]:
+    return [v for v in values or [] if v.strip()]
+
+
+@app.command("leaderboard")
+def leaderboard(
+    metric: str = _METRIC,
+    datasets: Optional[List[str]] = _DATASETS,
+    bits: Optional[List[str]] = _BITS,
+    fmt: str = typer.Option("md", "--format", "-f", help="md, csv, latex or html."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here [default:"
+                                       " LEADERBOARD.<ext> next to the results table]."),
+    group: str = _GROUP,
+    where: Optional[List[str]] = _WHERE,
+    results: Optional[Path] = _RESULTS,
+    published: Optional[Path] = _PUBLISHED,
+    no_published: bool = _NO_PUBLISHED,
+) -> None:
+    """Pivot the results table: methods x (dataset, bits), mean ± std over seeds, best marked."""
+    from ..leaderboard import FORMATS, default_output, metric_caption, render, write_text_atomic
+
+    if fmt not in FORMATS:
+        raise ResultsError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    board, results_path = _board(metric, datasets, bits, where, group, results, published, no_published)
+    text = render(board, fmt, caption=metric_caption(metric), source=str(results_path))
+    target = out or default_output(results_path, fmt)
+    write_text_atomic(target, text)
+    if out is None:
+        typer.echo(text, nl=False)
+    err_console.print(f"wrote {target}", style="dim", highlight=False)
+
+
+@plot_app.command("bits")
+def plot_bits_cmd(
+    metric: str = _METRIC,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for the PNG [default:"
+                                       " next to the results table]."),
+    datasets: Optional[List[str]] = _DATASETS,
+    bits: Optional[List[str]] = _BITS,
+    group: str = _GROUP,
+    where: Optional[List[str]] = _WHERE,
+    results: Optional[Path] = _RESULTS,
+    published: Optional[Path] = _PUBLISHED,
+    no_published: bool = _NO_PUBLISHED,
+) -> None:
+    """Metric vs code length, one panel per dataset, one line per leaderboard row."""
+    from ..plots import plot_bits
+
+    board, results_path = _board(metric, datasets, bits, where, group, results, published, no_published)
+    path = plot_bits(board, out or Path(results_path).parent)
+    console.print(f"wrote {path}", highlight=False)
+
+
+@plot_app.command("pr")
+def plot_pr_cmd(
+    run_dir: Path = typer.Argument(..., help="A run directory runs/<experiment>/<run_id> with codes.npz."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG file [default:"
+                                       " pr_<run_id>.png next to the results table]."),
+    results: Optional[Path] = _RESULTS,
+) -> None:
+    """Precision-recall curve over Hamming radii from a run's stored codes."""
+    from ..plots import plot_pr
+    from ..results import default_results_path
+
+    target = out or (Path(results or default_results_path()).parent / f"pr_{run_dir.name}.png")
+    path = plot_pr(run_dir, target)
+    console.print(f"wrote {path}", highlight=False)

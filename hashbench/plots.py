@@ -1,0 +1,125 @@
+"""PNG plots (matplotlib is an optional extra: ``pip install 'hashbench[plot]'``).
+
+- :func:`plot_bits`: a leaderboard's metric vs code length, one panel per dataset, one line per row
+  (error bars = the cells' sample std over seeds; published rows dashed).
+- :func:`plot_pr`: precision-recall curve over Hamming radii 0..bits from a run's ``codes.npz``.
+
+Figures are drawn with the object-oriented API on the Agg canvas (no pyplot, no display needed) and
+written atomically (temp file in the same directory + os.replace).
+"""
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import DataError, HashbenchError, ResultsError
+
+if TYPE_CHECKING:
+    from .leaderboard import Leaderboard
+
+PANEL_SIZE = (4.2, 3.4)  # inches per dataset panel
+DPI = 120
+
+
+def _figure(width: float, height: float) -> Any:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise HashbenchError("plotting needs matplotlib; install it with: pip install 'hashbench[plot]'"
+                             ) from None
+    fig = Figure(figsize=(width, height), dpi=DPI)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: Path) -> Path:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
+        os.close(fd)
+        try:
+            fig.savefig(tmp, format="png", bbox_inches="tight")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ResultsError(f"cannot write plot {path}: {exc.strerror or exc}") from None
+    return path
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("_") or "metric"
+
+
+def plot_bits(board: "Leaderboard", out_dir: str | os.PathLike[str]) -> Path:
+    """Draw ``board`` as metric vs bits per dataset; write ``<out_dir>/<metric>_vs_bits.png``; return it."""
+    datasets = list(dict.fromkeys(d for d, _ in board.columns))
+    if not datasets:
+        raise ResultsError(f"nothing to plot for metric {board.metric!r}")
+    fig = _figure(PANEL_SIZE[0] * len(datasets) + 2.5, PANEL_SIZE[1])
+    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    for ax, dataset in zip(axes, datasets):
+        all_bits = sorted({b for d, b in board.columns if d == dataset})
+        for row in board.rows:
+            points = [(b, row.cells[(dataset, b)]) for b in all_bits if (dataset, b) in row.cells]
+            if not points:
+                continue
+            xs = [b for b, _ in points]
+            ys = [c.mean for _, c in points]
+            err = [0.0 if c.std is None or np.isnan(c.std) else c.std for _, c in points]
+            style = "--" if row.published else "-"
+            ax.errorbar(xs, ys, yerr=err, fmt="o" + style, capsize=3, markersize=4,
+                        label=" / ".join(row.keys))
+        ax.set_title(dataset)
+        ax.set_xlabel("bits")
+        ax.set_xticks(all_bits)
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel(board.metric)
+    handles, labels = {}, []
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in handles:
+                handles[lab] = h
+                labels.append(lab)
+    fig.legend([handles[lab] for lab in labels], labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
+               fontsize="small", frameon=False)
+    fig.suptitle(f"{board.metric} vs code length")
+    return _save(fig, Path(out_dir) / f"{_safe(board.metric)}_vs_bits.png")
+
+
+def plot_pr(run_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """Precision-recall over Hamming radii from ``<run_dir>/codes.npz``; write the PNG ``out``; return it."""
+    from .codes import load_codes
+    from .metrics import pr_curve
+
+    run_dir = Path(run_dir)
+    codes_path = run_dir / "codes.npz" if run_dir.is_dir() else run_dir
+    if not codes_path.is_file():
+        raise DataError(f"no codes at {codes_path}; pass a run directory runs/<experiment>/<run_id>"
+                        " that holds codes.npz")
+    codes = load_codes(codes_path)
+    curve = pr_curve(codes["query_codes"], codes["query_labels"], codes["db_codes"], codes["db_labels"])
+    precision = np.asarray(curve["precision"], dtype=float)
+    recall = np.asarray(curve["recall"], dtype=float)
+    radius = np.asarray(curve["radius"])
+    fig = _figure(5.0, 4.2)
+    ax = fig.subplots()
+    ax.plot(recall, precision, "o-", markersize=3)
+    for r, x, y in zip(radius, recall, precision):
+        if r in (0, 1, 2) or r == radius[-1]:
+            ax.annotate(f"r={int(r)}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.grid(True, alpha=0.3)
+    run_name = run_dir.name if run_dir.is_dir() else run_dir.parent.name
+    ax.set_title(f"precision-recall over Hamming radius ({run_name})", fontsize=9)
+    return _save(fig, Path(out))
