@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 from .errors import (CheckpointError, ConfigError, DataError, HashbenchError, PluginError,
                      ResultsError)
 from .hookspecs import hookimpl
+# Import the submodule now: a first import later (e.g. by hashbench.model) would rebind the package
+# attribute `registry` to the module, shadowing the registry() function defined below.
+from . import registry as _registry_module  # noqa: E402,F401
 
 if TYPE_CHECKING:
     import torch
