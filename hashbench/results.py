@@ -77,8 +77,11 @@ def metric_rows(base: Mapping[str, Any], metrics: Mapping[str, float]) -> list[d
             [f"unexpected {', '.join(extra)}"] if extra else [])
         raise ResultsError(f"results row base has the wrong columns ({'; '.join(parts)});"
                            f" it needs exactly: {', '.join(c for c in RESULT_COLUMNS if c in expected)}")
-    return [{**{c: base[c] for c in RESULT_COLUMNS if c in expected}, "metric": str(name),
-             "value": float(value)} for name, value in metrics.items()]
+    out = []
+    for name, value in metrics.items():
+        extra_values = {"metric": str(name), "value": float(value)}
+        out.append({c: extra_values[c] if c in extra_values else base[c] for c in RESULT_COLUMNS})
+    return out
 
 
 def _format_field(column: str, value: Any) -> str:

@@ -1,0 +1,220 @@
+"""The results table: row building, locked appends from real concurrent processes, line-checked reads."""
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from hashbench.errors import ResultsError
+from hashbench.results import (RESULT_COLUMNS, append_rows, completed_config_hashes,
+                               default_results_path, metric_rows, read_published, read_results)
+
+ROOT = Path(__file__).resolve().parents[1]
+HASHBENCH = ROOT / ".venv" / "bin" / "hashbench"
+
+
+def base_row(**over) -> dict:
+    base = {c: "" for c in RESULT_COLUMNS if c not in ("metric", "value")}
+    base.update(run_id="20240101-000000-abcdef01-0001", time="2024-01-01T00:00:00+00:00",
+                experiment="demo", method="r3d18+tanh+batch_all_triplet", dataset="ucf101", split="1",
+                data_checksum="0123456789ab", backbone="r3d18", head="tanh", loss="batch_all_triplet",
+                bits=48, frames=16, epoch=3, selection="last", seed=0, config_hash="cfg0",
+                hashbench_version="0.1.0", torch_version="2.4", git_commit="abc1234", device="cpu")
+    base.update(over)
+    return base
+
+
+def test_metric_rows_one_row_per_metric_in_column_order():
+    rows = metric_rows(base_row(), {"map": 0.5, "map@100": 0.75})
+    assert [r["metric"] for r in rows] == ["map", "map@100"]
+    assert [r["value"] for r in rows] == [0.5, 0.75]
+    assert all(list(r) == list(RESULT_COLUMNS) for r in rows)
+
+
+def test_metric_rows_rejects_wrong_base_columns():
+    bad = base_row()
+    del bad["seed"]
+    with pytest.raises(ResultsError, match="missing seed"):
+        metric_rows(bad, {"map": 0.5})
+    with pytest.raises(ResultsError, match="unexpected colour"):
+        metric_rows({**base_row(), "colour": "red"}, {"map": 0.5})
+
+
+def test_append_creates_dir_and_header_and_roundtrips_types(tmp_path):
+    path = tmp_path / "sub" / "results.csv"
+    value = 0.1 + 0.2  # needs full repr precision to round-trip
+    assert append_rows(path, metric_rows(base_row(), {"map": value, "map@100": 1 / 3})) == 2
+    lines = path.read_text().splitlines()
+    assert lines[0] == ",".join(RESULT_COLUMNS)
+    assert len(lines) == 3
+    frame = read_results(path)
+    assert list(frame.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
+    assert frame["value"].tolist() == [value, 1 / 3]
+    assert frame["bits"].tolist() == [48, 48] and str(frame["bits"].dtype) == "Int64"
+    assert frame["_line"].tolist() == [2, 3]
+    append_rows(path, metric_rows(base_row(run_id="r2", config_hash="cfg1", epoch=None), {"map": 0.4}))
+    frame = read_results(path)
+    assert len(frame) == 3 and frame["epoch"].isna().tolist() == [False, False, True]
+    assert completed_config_hashes(path) == {"cfg0", "cfg1"}
+
+
+def test_fields_with_commas_and_quotes_are_quoted(tmp_path):
+    path = tmp_path / "results.csv"
+    append_rows(path, metric_rows(base_row(method='net, "v2"'), {"map": 0.5}))
+    assert read_results(path)["method"].tolist() == ['net, "v2"']
+
+
+def test_invalid_rows_write_nothing(tmp_path):
+    path = tmp_path / "results.csv"
+    append_rows(path, metric_rows(base_row(), {"map": 0.5}))
+    before = path.read_bytes()
+    good = metric_rows(base_row(run_id="ok"), {"map": 0.6})[0]
+    with pytest.raises(ResultsError, match="line break"):
+        append_rows(path, [good, {**good, "method": "two\nlines"}])
+    with pytest.raises(ResultsError, match="not a number"):
+        append_rows(path, [good, {**good, "value": "high"}])
+    with pytest.raises(ResultsError, match="wrong columns"):
+        append_rows(path, [good, {k: v for k, v in good.items() if k != "device"}])
+    with pytest.raises(ResultsError, match="'bits' is empty"):
+        append_rows(path, [{**good, "bits": None}])
+    assert path.read_bytes() == before
+
+
+def test_append_refuses_a_table_with_another_header(tmp_path):
+    path = tmp_path / "results.csv"
+    path.write_text("run_id,metric,value\nx,map,0.5\n")
+    before = path.read_bytes()
+    with pytest.raises(ResultsError, match=r"line 1: the header does not match.*move the file aside"):
+        append_rows(path, metric_rows(base_row(), {"map": 0.5}))
+    assert path.read_bytes() == before
+
+
+def test_append_after_a_hand_edit_without_final_newline(tmp_path):
+    path = tmp_path / "results.csv"
+    append_rows(path, metric_rows(base_row(), {"map": 0.5}))
+    path.write_bytes(path.read_bytes().rstrip(b"\n"))  # an editor dropped the final newline
+    append_rows(path, metric_rows(base_row(run_id="r2"), {"map": 0.6}))
+    assert read_results(path)["run_id"].tolist() == ["20240101-000000-abcdef01-0001", "r2"]
+
+
+def test_missing_file_reads_as_empty_table(tmp_path):
+    frame = read_results(tmp_path / "nope.csv")
+    assert frame.empty and list(frame.columns[: len(RESULT_COLUMNS)]) == list(RESULT_COLUMNS)
+    assert completed_config_hashes(tmp_path / "nope.csv") == set()
+
+
+def test_default_path_from_environment(monkeypatch, tmp_path):
+    monkeypatch.delenv("HASHBENCH_RESULTS", raising=False)
+    assert default_results_path() == Path("results/results.csv")
+    monkeypatch.setenv("HASHBENCH_RESULTS", str(tmp_path / "r.csv"))
+    assert default_results_path() == tmp_path / "r.csv"
+
+
+def _good_table(tmp_path: Path) -> Path:
+    path = tmp_path / "results.csv"
+    append_rows(path, metric_rows(base_row(), {"map": 0.5, "map@100": 0.6, "map_tie": 0.55}))
+    return path
+
+
+def _edit_line(path: Path, lineno: int, edit) -> None:
+    lines = path.read_text().splitlines(keepends=True)
+    lines[lineno - 1] = edit(lines[lineno - 1])
+    path.write_text("".join(lines))
+
+
+@pytest.mark.parametrize("lineno,edit,message", [
+    (3, lambda s: s.replace(",map@100,0.6,", ",map@100,0.6,extra,"), r"line 3: 23 fields, expected 22"),
+    (4, lambda s: s.replace(",map_tie,0.55,", ",map_tie,0,55,"), r"line 4: 23 fields"),
+    (2, lambda s: s.replace(",map,0.5,", ",map,n/a,"), r"line 2: column 'value' = 'n/a' is not a number"),
+    (3, lambda s: s.replace(",48,16,", ",48 bits,16,"), r"line 3: column 'bits' = '48 bits' is not an int"),
+    (1, lambda s: s.replace("frames", "frame"), r"line 1: the header does not match.*missing frames"),
+    (4, lambda s: s.replace(",map_tie,", ',"map_tie,'), r"line 4: .*(malformed CSV|fields)"),
+])
+def test_hand_edited_table_errors_name_the_line(tmp_path, lineno, edit, message):
+    path = _good_table(tmp_path)
+    _edit_line(path, lineno, edit)
+    with pytest.raises(ResultsError, match=message) as info:
+        read_results(path)
+    assert str(path) in str(info.value)
+
+
+def test_bad_table_through_the_cli_is_one_line_exit_2(tmp_path):
+    path = _good_table(tmp_path)
+    _edit_line(path, 3, lambda s: s.rstrip("\n") + ",oops\n")
+    before = path.read_bytes()
+    proc = subprocess.run([str(HASHBENCH), "leaderboard", "--results", str(path), "--no-published"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "line 3" in lines[0] and str(path) in lines[0] and "Traceback" not in proc.stderr
+    assert proc.stdout == ""
+    assert path.read_bytes() == before
+    assert not (tmp_path / "LEADERBOARD.md").exists()
+
+
+def test_published_table_checks_lines(tmp_path):
+    path = tmp_path / "published.csv"
+    path.write_text("source,method,dataset,bits,metric,value\nrepo,M,ucf101,48,map,0.7\nrepo,M,ucf101,4x,map,0.7\n")
+    with pytest.raises(ResultsError, match=r"line 3: column 'bits' = '4x' is not an integer"):
+        read_published(path)
+    path.write_text("source,method,dataset,bits,metric,value,colour\n")
+    with pytest.raises(ResultsError, match=r"line 1: bad header \(unknown: colour"):
+        read_published(path)
+    path.write_text("source,method,dataset,bits,metric,value\nrepo,M,ucf101,48,map,0.7\n")
+    frame = read_published(path)
+    assert frame["frames"].isna().all() and frame["value"].tolist() == [0.7]
+
+
+# -- concurrency: 8 real processes appending at the same moment ------------------------------------
+WRITER = textwrap.dedent("""
+    import os, sys, time
+    from pathlib import Path
+    from hashbench.results import RESULT_COLUMNS, append_rows, metric_rows
+    path, worker, go, appends = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+    while not go.exists():
+        time.sleep(0.001)
+    for i in range(appends):
+        base = {c: "" for c in RESULT_COLUMNS if c not in ("metric", "value")}
+        # a long label makes each append far larger than an atomic pipe write (4 KiB)
+        base.update(run_id=f"w{worker}-a{i}", method=f"m{worker}-" + "x" * 1500, dataset="ucf101",
+                    bits=48, seed=worker, config_hash=f"c{worker}-{i}")
+        append_rows(path, metric_rows(base, {"map": worker + i / 1000, "map@100": 0.5,
+                                             "map_tie": 0.25, "precision@r2": 0.125}))
+""")
+
+
+def test_eight_processes_appending_at_once_lose_nothing(tmp_path):
+    path = tmp_path / "results.csv"
+    go = tmp_path / "go"
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    workers, appends = 8, 20
+    procs = [subprocess.Popen([sys.executable, str(script), str(path), str(w), str(go), str(appends)],
+                              stderr=subprocess.PIPE, text=True) for w in range(workers)]
+    time.sleep(1.5)  # let every interpreter start and wait on the go file
+    go.touch()
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    frame = read_results(path)  # would raise on any torn or merged line
+    assert len(frame) == workers * appends * 4
+    keys = list(zip(frame["run_id"], frame["metric"]))
+    assert len(set(keys)) == len(keys)
+    expected = {(f"w{w}-a{i}", m) for w in range(workers) for i in range(appends)
+                for m in ("map", "map@100", "map_tie", "precision@r2")}
+    assert set(keys) == expected
+    for w in range(workers):  # each worker's own appends stay in order, the 4 rows of one append together
+        mine = frame[frame["run_id"].str.startswith(f"w{w}-")]
+        assert mine["run_id"].tolist() == [f"w{w}-a{i}" for i in range(appends) for _ in range(4)]
+        assert (mine["method"] == f"m{w}-" + "x" * 1500).all()
+    with open(path, newline="") as fh:
+        assert all(len(rec) == len(RESULT_COLUMNS) for rec in csv.reader(fh))
+    assert path.read_text().count("\n") == 1 + workers * appends * 4
+    assert os.path.exists(str(path) + ".lock")
