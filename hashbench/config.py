@@ -141,6 +141,11 @@ class OptimizerConfig:
                 out[key] = tuple(value) if key == "betas" else value
         return out
 
+    @property
+    def params(self) -> dict[str, Any]:
+        """Same as :meth:`kwargs` (``lr`` and the optimiser's other keys)."""
+        return self.kwargs()
+
 
 @dataclass(frozen=True)
 class SchedulerConfig:
@@ -167,6 +172,11 @@ class SchedulerConfig:
         if self.name == "cosine":
             return {"T_max": self.t_max, "eta_min": self.eta_min}
         return {}
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The scheduler's keys as spelled in TOML (``step_size``, ``gamma`` / ``t_max``, ``eta_min``)."""
+        return {key: getattr(self, key) for key in _SCHEDULERS[self.name]}
 
 
 @dataclass(frozen=True)
@@ -499,9 +509,22 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
+def _closest(key: str, options: Iterable[str]) -> str | None:
+    """The option ``key`` most likely misspells (difflib), else one it abbreviates or extends."""
+    options = list(options)
+    close = difflib.get_close_matches(key, options, n=1, cutoff=0.6)
+    if close:
+        return close[0]
+    lower = key.lower()
+    for option in options:
+        if min(len(lower), len(option)) >= 3 and (lower.startswith(option) or option.startswith(lower)):
+            return option
+    return None
+
+
 def _did_you_mean(key: str, options: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(options), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = _closest(key, options)
+    return f" (did you mean {close!r}?)" if close else ""
 
 
 def _check_keys(ctx: _Context, table: Mapping[str, Any], path: str, allowed: Sequence[str]) -> None:
@@ -588,8 +611,8 @@ def _validate(doc: dict[str, Any], ctx: _Context, source: Path | None) -> Experi
     for key, value in doc.items():
         if key not in allowed_top:
             if isinstance(value, dict):
-                close = difflib.get_close_matches(key, list(_TOP_TABLES), n=1, cutoff=0.6)
-                hint = f" (did you mean [{close[0]}]?)" if close else ""
+                close = _closest(key, _TOP_TABLES)
+                hint = f" (did you mean [{close}]?)" if close else ""
                 ctx.fail("", f"unknown table [{key}]{hint}; tables are"
                              f" {', '.join(f'[{t}]' for t in _TOP_TABLES)}", at=key)
             ctx.fail("", f"unknown top-level key {key}{_did_you_mean(key, allowed_top)};"
