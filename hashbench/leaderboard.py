@@ -163,7 +163,10 @@ def _filter(frame: "pd.DataFrame", metric: str, datasets: Sequence[str] | None,
 
 
 def latest_runs(results: "pd.DataFrame") -> "pd.DataFrame":
-    """Keep, per (config_hash, seed), only the rows of the run appended last (highest line number)."""
+    """Keep, per (config_hash, seed), only the rows of the run appended last (highest line number).
+
+    A row duplicated within that run (same metric twice) counts once (the last one).
+    """
     if results.empty:
         return results
     frame = results.copy()
@@ -175,6 +178,9 @@ def latest_runs(results: "pd.DataFrame") -> "pd.DataFrame":
     last = ranked.groupby(["_config", "_seed"], sort=False)["run_id"].last()
     keep = frame.set_index(["_config", "_seed"]).index.map(lambda k: last.get(k))
     frame = frame[frame["run_id"].astype(str).to_numpy() == keep.to_numpy().astype(str)]
+    if order:  # the same run's row appended twice: keep one
+        frame = frame.sort_values(order, kind="stable")
+    frame = frame.drop_duplicates(["_config", "_seed", "metric"], keep="last")
     return frame.drop(columns=["_config", "_seed"])
 
 
