@@ -27,5 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True, markup=True)
+    from rich.markup import escape  # messages quote TOML tables like [train]: not rich markup
+
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True, markup=True)
     sys.exit(2)
