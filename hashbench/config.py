@@ -800,11 +800,12 @@ def _validate_sweep(ctx: _Context, table: dict[str, Any]) -> dict[str, list[Any]
                 ctx.fail(where, f"unknown key {parts[0]}.{parts[1]}{_did_you_mean(parts[1], known)}")
         if not isinstance(values, list) or not values:
             ctx.fail(where, f"expected a non-empty array of values, got {values!r}")
-        seen: list[Any] = []
+        seen: set[str] = set()
         for value in values:
-            if value in seen:
+            canonical = json.dumps(value, sort_keys=True)  # 1, 1.0 and true stay distinct
+            if canonical in seen:
                 ctx.fail(where, f"lists {value!r} twice")
-            seen.append(value)
+            seen.add(canonical)
         for other in keys:
             if other != dotted and other.startswith(dotted + "."):
                 ctx.fail(where, f"overlaps sweep key \"{other}\"; sweep one or the other")

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -506,3 +509,15 @@ def test_resolve_device():
             resolve_device("cuda:1")
     with pytest.raises(ConfigError, match=r"device: must be .*got 'tpu'"):
         resolve_device("tpu")
+
+
+def test_cli_prints_config_errors_verbatim_on_one_line(tmp_path):
+    """Through the real console script: exit 2, one line, TOML table brackets not eaten as markup."""
+    path = write(tmp_path, BASE + "[trian]\nepochs = 3\n")
+    script = Path(sys.executable).with_name("hashbench")
+    proc = subprocess.run([str(script), "validate", str(path)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "COLUMNS": "60"})
+    assert proc.returncode == 2
+    assert proc.stderr == (f"error: {path}: unknown table [trian] (did you mean [train]?); tables are [dataset],"
+                           " [backbone], [head], [loss], [train], [eval], [sweep]\n")
+    assert proc.stdout == ""
