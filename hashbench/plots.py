@@ -59,37 +59,42 @@ def _safe(name: str) -> str:
 
 
 def plot_bits(board: "Leaderboard", out_dir: str | os.PathLike[str]) -> Path:
-    """Draw ``board`` as metric vs bits per dataset; write ``<out_dir>/<metric>_vs_bits.png``; return it."""
+    """Draw ``board`` as metric vs bits per dataset; write ``<out_dir>/<metric>_vs_bits.png``; return it.
+
+    One colour per leaderboard row across all panels; local rows solid with circles, published rows
+    dashed with diamonds; error bars are the cells' sample std over seeds.
+    """
     datasets = list(dict.fromkeys(d for d, _ in board.columns))
     if not datasets:
         raise ResultsError(f"nothing to plot for metric {board.metric!r}")
-    fig = _figure(PANEL_SIZE[0] * len(datasets) + 2.5, PANEL_SIZE[1])
+    fig = _figure(PANEL_SIZE[0] * len(datasets) + 2.0, PANEL_SIZE[1])
+    fig.set_layout_engine("constrained")
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if len(board.rows) <= 10 else "tab20"]
     axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    handles: dict[str, Any] = {}
     for ax, dataset in zip(axes, datasets):
         all_bits = sorted({b for d, b in board.columns if d == dataset})
-        for row in board.rows:
+        for i, row in enumerate(board.rows):
             points = [(b, row.cells[(dataset, b)]) for b in all_bits if (dataset, b) in row.cells]
             if not points:
                 continue
             xs = [b for b, _ in points]
             ys = [c.mean for _, c in points]
             err = [0.0 if c.std is None or np.isnan(c.std) else c.std for _, c in points]
-            style = "--" if row.published else "-"
-            ax.errorbar(xs, ys, yerr=err, fmt="o" + style, capsize=3, markersize=4,
-                        label=" / ".join(row.keys))
+            label = " / ".join(row.keys)
+            handles[label] = ax.errorbar(
+                xs, ys, yerr=err, fmt=("D--" if row.published else "o-"), capsize=3, markersize=4,
+                color=cmap(i % cmap.N), label=label)
         ax.set_title(dataset)
         ax.set_xlabel("bits")
         ax.set_xticks(all_bits)
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel(board.metric)
-    handles, labels = {}, []
-    for ax in axes:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in handles:
-                handles[lab] = h
-                labels.append(lab)
-    fig.legend([handles[lab] for lab in labels], labels, loc="center left", bbox_to_anchor=(1.0, 0.5),
-               fontsize="small", frameon=False)
+    ordered = [" / ".join(r.keys) for r in board.rows if " / ".join(r.keys) in handles]
+    fig.legend([handles[k] for k in ordered], ordered, loc="outside right center", fontsize="small",
+               frameon=False)
     fig.suptitle(f"{board.metric} vs code length")
     return _save(fig, Path(out_dir) / f"{_safe(board.metric)}_vs_bits.png")
 

@@ -21,10 +21,10 @@ _DATASETS = typer.Option(None, "--datasets", help="Datasets to show, comma-separ
 _BITS = typer.Option(None, "--bits", help="Code lengths to show, comma-separated (repeatable).")
 _WHERE = typer.Option(None, "--where", help="Keep rows with COLUMN=VALUE[,VALUE] (repeatable, AND).")
 _GROUP = typer.Option("method", "--group", help="Row keys, comma-separated, e.g. method,frames.")
-_RESULTS = typer.Option(None, "--results", help="Results table [default: $HASHBENCH_RESULTS or"
-                        " results/results.csv].")
-_PUBLISHED = typer.Option(None, "--published", help="Published reference rows [default:"
-                          " results/published.csv when present].")
+_RESULTS = typer.Option(None, "--results", help="Results table (default: $HASHBENCH_RESULTS or"
+                        " results/results.csv).")
+_PUBLISHED = typer.Option(None, "--published", help="Published reference rows (default:"
+                          " results/published.csv when present).")
 _NO_PUBLISHED = typer.Option(False, "--no-published", help="Show local runs only.")
 
 
@@ -71,8 +71,8 @@ def leaderboard(
     datasets: Optional[List[str]] = _DATASETS,
     bits: Optional[List[str]] = _BITS,
     fmt: str = typer.Option("md", "--format", "-f", help="md, csv, latex or html."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here [default:"
-                                       " LEADERBOARD.<ext> next to the results table]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here (default:"
+                                       " LEADERBOARD.<ext> next to the results table)."),
     group: str = _GROUP,
     where: Optional[List[str]] = _WHERE,
     results: Optional[Path] = _RESULTS,
@@ -96,8 +96,8 @@ def leaderboard(
 @plot_app.command("bits")
 def plot_bits_cmd(
     metric: str = _METRIC,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for the PNG [default:"
-                                       " next to the results table]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Directory for the PNG (default:"
+                                       " next to the results table)."),
     datasets: Optional[List[str]] = _DATASETS,
     bits: Optional[List[str]] = _BITS,
     group: str = _GROUP,
@@ -117,8 +117,8 @@ def plot_bits_cmd(
 @plot_app.command("pr")
 def plot_pr_cmd(
     run_dir: Path = typer.Argument(..., help="A run directory runs/<experiment>/<run_id> with codes.npz."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG file [default:"
-                                       " pr_<run_id>.png next to the results table]."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="PNG file (default:"
+                                       " pr_<run_id>.png next to the results table)."),
     results: Optional[Path] = _RESULTS,
 ) -> None:
     """Precision-recall curve over Hamming radii from a run's stored codes."""
