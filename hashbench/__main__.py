@@ -1,0 +1,4 @@
+"""``python -m hashbench`` == the ``hashbench`` command."""
+from .cli import main
+
+main()

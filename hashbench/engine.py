@@ -1,0 +1,242 @@
+"""Training and encoding loops: device placement, mixed precision, atomic checkpoints.
+
+The engine knows nothing about methods: it receives a HashModel, a loss module and torch Datasets
+whose items are ``(uint8 clip (3,T,H,W), label)``; clips are normalised on the device.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Protocol
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from .errors import CheckpointError, ConfigError
+from .model import HashModel, binarize
+
+log = logging.getLogger(__name__)
+
+
+class Reporter(Protocol):
+    """What the engine tells about progress; the CLI shows it with rich, tests ignore it."""
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None: ...
+    def step(self, loss: float, clips_per_s: float) -> None: ...
+    def end_epoch(self) -> None: ...
+    def start_encoding(self, split: str, clips: int) -> None: ...
+    def encoded(self, clips: int) -> None: ...
+
+
+class NullReporter:
+    """Reports nothing (the library default)."""
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        pass
+
+    def step(self, loss: float, clips_per_s: float) -> None:
+        pass
+
+    def end_epoch(self) -> None:
+        pass
+
+    def start_encoding(self, split: str, clips: int) -> None:
+        pass
+
+    def encoded(self, clips: int) -> None:
+        pass
+
+
+@dataclass
+class EpochStats:
+    """Mean loss over steps, throughput (clips/s), steps taken and optimiser steps skipped (zero loss)."""
+
+    loss: float
+    clips_per_s: float
+    steps: int
+    skipped_steps: int
+    seconds: float
+
+
+def make_optimizer(model: torch.nn.Module, name: str, params: dict[str, Any]) -> torch.optim.Optimizer:
+    """``sgd``/``adam``/``adamw`` over the model's trainable parameters with ``params`` (lr, ...)."""
+    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    if name not in classes:
+        raise ConfigError(f"train.optimizer.name: unknown optimizer {name!r}; use one of {', '.join(classes)}")
+    kwargs = dict(params)
+    if "betas" in kwargs:
+        kwargs["betas"] = tuple(kwargs["betas"])
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return classes[name](trainable, **kwargs)
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, name: str, params: dict[str, Any],
+                   epochs: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """Per-epoch LR schedule: ``none``, ``step`` (step_size, gamma) or ``cosine`` (t_max=epochs, eta_min)."""
+    if name == "none":
+        return None
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=int(params.get("step_size", 40)),
+                                               gamma=float(params.get("gamma", 0.1)))
+    if name == "cosine":
+        t_max = params.get("t_max") or epochs
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=int(t_max),
+                                                          eta_min=float(params.get("eta_min", 0.0)))
+    raise ConfigError(f"train.scheduler.name: unknown scheduler {name!r}; use none, step or cosine")
+
+
+class Precision:
+    """Mixed precision on CUDA: bf16 autocast where supported, else fp16 with a gradient scaler."""
+
+    def __init__(self, device: torch.device, enabled: bool) -> None:
+        self.enabled = enabled and device.type == "cuda"
+        self.dtype = torch.float32
+        self.scaler = None
+        if self.enabled:
+            if torch.cuda.is_bf16_supported():
+                self.dtype = torch.bfloat16
+            else:
+                self.dtype = torch.float16
+                self.scaler = _grad_scaler()
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if not self.enabled:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type="cuda", dtype=self.dtype)
+
+    def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                      model: torch.nn.Module, grad_clip: float | None) -> None:
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            if grad_clip:
+                self.scaler.unscale_(optimizer)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            self.scaler.step(optimizer)
+            self.scaler.update()
+        else:
+            loss.backward()
+            if grad_clip:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+            optimizer.step()
+
+
+def _grad_scaler() -> Any:
+    if hasattr(torch, "amp") and hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda")
+    return torch.cuda.amp.GradScaler()  # torch < 2.3
+
+
+def make_loader(dataset: Dataset, batch_size: int, num_workers: int, device: torch.device,
+                shuffle_seed: int | None = None) -> DataLoader:
+    """A DataLoader of uint8 clips; shuffled with a generator seeded by ``shuffle_seed`` when given."""
+    generator = None
+    if shuffle_seed is not None:
+        generator = torch.Generator()
+        generator.manual_seed(shuffle_seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle_seed is not None,
+                      generator=generator, num_workers=num_workers,
+                      pin_memory=device.type == "cuda", persistent_workers=False, drop_last=False)
+
+
+def train_epoch(model: HashModel, loss_fn: torch.nn.Module, loader: DataLoader,
+                optimizer: torch.optim.Optimizer, precision: Precision, device: torch.device,
+                reporter: Reporter, epoch: int, epochs: int, skip_zero_loss: bool = True,
+                grad_clip: float | None = None) -> EpochStats:
+    """One pass over ``loader``. A batch whose loss is exactly 0 skips the optimiser step (original)."""
+    model.train()
+    reporter.start_epoch(epoch, epochs, len(loader))
+    total_loss, steps, skipped, clips = 0.0, 0, 0, 0
+    start = time.perf_counter()
+    for clips_u8, labels in loader:
+        clips_u8 = clips_u8.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        with precision.autocast():
+            codes = model(model.normalize(clips_u8))
+        loss = loss_fn(codes.float(), labels)
+        value = float(loss.detach())
+        if not np.isfinite(value):
+            raise FloatingPointError(f"loss became {value} at epoch {epoch}, step {steps + 1}; "
+                                     "lower train.optimizer.lr or enable train.grad_clip")
+        if skip_zero_loss and value == 0.0:
+            skipped += 1
+        else:
+            precision.backward_step(loss, optimizer, model, grad_clip)
+        total_loss += value
+        steps += 1
+        clips += clips_u8.shape[0]
+        reporter.step(value, clips / max(time.perf_counter() - start, 1e-9))
+    seconds = time.perf_counter() - start
+    reporter.end_epoch()
+    return EpochStats(total_loss / max(steps, 1), clips / max(seconds, 1e-9), steps, skipped, seconds)
+
+
+@torch.no_grad()
+def encode(model: HashModel, dataset: Dataset, batch_size: int, num_workers: int,
+           device: torch.device, precision: Precision, reporter: Reporter,
+           split: str = "") -> tuple[np.ndarray, np.ndarray]:
+    """Binary codes (N, bits) int8 in {-1,0,1} and labels (N,) or (N, C) of every item, in order."""
+    model.eval()
+    loader = make_loader(dataset, batch_size, num_workers, device)
+    reporter.start_encoding(split, len(dataset))  # type: ignore[arg-type]
+    codes, labels = [], []
+    for clips_u8, batch_labels in loader:
+        clips_u8 = clips_u8.to(device, non_blocking=True)
+        with precision.autocast():
+            relaxed = model(model.normalize(clips_u8))
+        codes.append(binarize(relaxed).cpu().numpy())
+        labels.append(batch_labels.numpy())
+        reporter.encoded(clips_u8.shape[0])
+    return np.concatenate(codes), np.concatenate(labels)
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """``torch.save`` to a temporary file in the same folder, then atomically replace ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot load checkpoint ({type(exc).__name__}: {exc})") from exc
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> cuda when available else cpu (see :func:`hashbench.config.resolve_device`)."""
+    from .config import resolve_device as resolve_device_name
+
+    return torch.device(resolve_device_name(name))
+
+
+def device_description(device: torch.device) -> str:
+    """``cpu`` or ``cuda:<name>`` for the results table."""
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return device.type
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy and torch (all devices)."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
