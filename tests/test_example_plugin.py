@@ -238,3 +238,27 @@ def test_two_distributions_with_the_same_backbone_name_is_an_error(c3d_target, t
     message = proc.stderr.strip()
     assert "c3d" in message and "hashbench-c3d " in message and "hashbench-c3d-fork" in message
     assert "Traceback" not in proc.stderr and len(message.splitlines()) == 1
+
+
+def test_c3d_shapes_and_validation(monkeypatch):
+    """The model itself (imported from the package source): original C3D sizes, tiny inputs, bad keys."""
+    import torch
+
+    monkeypatch.syspath_prepend(str(C3D_SOURCE))
+    from hashbench_c3d.factories import c3d
+
+    with torch.device("meta"):  # shapes only: no 78M-parameter allocation
+        original = c3d(width=64, fc_dim=4096)
+    shapes = {k: tuple(v.shape) for k, v in original.state_dict().items()}
+    assert shapes["conv1.weight"] == (64, 3, 3, 3, 3) and shapes["conv2.weight"] == (128, 64, 3, 3, 3)
+    assert shapes["conv3b.weight"] == (256, 256, 3, 3, 3) and shapes["conv5b.weight"] == (512, 512, 3, 3, 3)
+    assert shapes["fc6.weight"] == (4096, 8192) and shapes["fc7.weight"] == (4096, 4096)
+    small = c3d(width=2, fc_dim=8, batch_norm=True).eval()
+    with torch.no_grad():
+        for t, side in ((1, 16), (4, 32), (9, 20)):
+            assert small(torch.randn(2, 3, t, side, side)).shape == (2, 8)
+    assert small.feature_dim == 8
+    with pytest.raises(ValueError, match=r"backbone\.width: must be a positive integer"):
+        c3d(width=0)
+    with pytest.raises(ValueError, match=r"backbone\.dropout"):
+        c3d(dropout=1.0)
