@@ -14,6 +14,7 @@ file name and the reason.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence, Tuple
@@ -70,7 +71,7 @@ def _reason(exc: BaseException) -> str:
     # av's messages repeat the file name: "[Errno ...] Invalid data found ...: 'path'"
     if ": '" in msg:
         msg = msg.split(": '")[0]
-    return msg
+    return re.sub(r"^\[Errno -?\d+\]\s*", "", msg)
 
 
 def truncated(decoded: int, header: int) -> bool:

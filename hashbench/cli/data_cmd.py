@@ -1,4 +1,127 @@
-"""CLI commands: (filled in by its area)."""
+"""`hashbench data prepare` and `hashbench data check` (thin: build the dataset, call hashbench.data)."""
 from __future__ import annotations
 
-from ._app import app  # noqa: F401
+from pathlib import Path
+from typing import Any, List, Optional
+
+import typer
+
+from ._app import console, data_app
+
+ROOT_HELP = "Dataset folder as distributed (the one holding the class folders)."
+CACHE_HELP = "Clip cache folder [default: $HASHBENCH_CACHE/<root>-<hash> or <root>/.hashbench-cache]."
+LISTS_HELP = "Folder with your own copy of the split lists [default: the official lists shipped with hashbench]."
+SET_HELP = "Another [dataset] key, e.g. --set protocol=\"official\" (TOML value syntax). Repeatable."
+
+
+def _build(dataset: str, root: Path, cache: Optional[Path], frames: int, size: str, lists: Optional[Path],
+           options: List[str]) -> Any:
+    from .. import registry
+    from ..config import parse_override
+    from ..data.transforms import parse_size
+    from ..errors import DataError
+
+    table: dict[str, Any] = {"name": dataset, "root": str(root), "num_frames": frames,
+                             "resize": list(parse_size(size, "--size")), "crop": 0}  # crop: not stored
+    if cache is not None:
+        table["cache"] = str(cache)
+    if lists is not None:
+        table["lists"] = str(lists)
+    for text in options:
+        keys, value = parse_override(text)
+        table[".".join(keys)] = value
+    ds = registry().build("dataset", table, where="dataset")
+    if not hasattr(ds, "media_plan"):
+        raise DataError(f"dataset {dataset!r} is not read from video files; there is nothing to prepare or check")
+    return ds
+
+
+@data_app.command("prepare")
+def prepare(
+    dataset: str = typer.Argument(..., help="Dataset plugin: ucf101, hmdb51, jhmdb, frames, folder, ..."),
+    root: Path = typer.Option(..., "--root", help=ROOT_HELP),
+    cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=0,
+                                          help="Decoding processes (0 = in this process) [default: CPUs, max 16]."),
+    frames: int = typer.Option(32, "--frames", min=1, help="Frames sampled per video (uniformly over the video)."),
+    size: str = typer.Option("128x171", "--size", help="Stored frame size HxW."),
+    lists: Optional[Path] = typer.Option(None, "--lists", help=LISTS_HELP),
+    set_: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Decode every video of DATASET once into a memory-mappable uint8 clip cache (resumable)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+        TimeRemainingColumn
+
+    from ..data.prepare import default_workers
+
+    ds = _build(dataset, root, cache, frames, size, lists, set_)
+    n_workers = default_workers() if workers is None else workers
+    console.print(f"{dataset}: {len(ds.all_videos)} listed videos -> {ds.cache_dir} "
+                  f"({frames} frames at {ds.resize[0]}x{ds.resize[1]}, {n_workers} workers)", highlight=False)
+    if "sampled_lists" in ds.provenance:
+        console.print(f"sampled lists: {ds.provenance['sampled_lists']}", highlight=False)
+    if quiet:
+        report = _prepare(ds, n_workers, None)
+    else:
+        progress = Progress(TextColumn("prepare"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[bad]}"),
+                            TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+        with progress:
+            task = progress.add_task("prepare", total=None, bad="")
+            bad = 0
+
+            def update(done: int, total: int, key: str, status: str) -> None:
+                nonlocal bad
+                bad += status == "bad"
+                progress.update(task, completed=done, total=total, bad=f"{bad} bad" if bad else "")
+
+            report = _prepare(ds, n_workers, update)
+    missing = sum(p.what == "missing" for p in report.problems)
+    refused = sum(p.what == "refused" for p in report.problems)
+    console.print(f"cached {report.cached} of {len(ds.all_videos)} listed videos "
+                  f"(decoded {report.decoded} now at {report.videos_per_s:.1f} videos/s, reused {report.reused}); "
+                  f"bad {len(report.bad)}, missing {missing}, refused {refused}", highlight=False)
+    for problem in (report.bad + report.problems)[:10]:
+        console.print(f"  {problem.line()}", highlight=False, markup=False)
+    if len(report.bad) + len(report.problems) > 10:
+        console.print(f"  ... {len(report.bad) + len(report.problems) - 10} more", highlight=False)
+    if report.bad or report.problems:
+        console.print(f"full list: {report.report_file}", highlight=False)
+
+
+def _prepare(ds: Any, workers: int, progress: Any) -> Any:
+    try:
+        return ds.prepare(workers=workers, progress=progress)
+    except KeyboardInterrupt:
+        console.print(f"interrupted; run the same command again to continue ({ds.cache_dir})", highlight=False)
+        raise typer.Exit(130) from None
+
+
+@data_app.command("check")
+def check(
+    dataset: str = typer.Argument(..., help="Dataset plugin: ucf101, hmdb51, jhmdb, frames, folder, ..."),
+    root: Path = typer.Option(..., "--root", help=ROOT_HELP),
+    cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
+    frames: int = typer.Option(32, "--frames", min=1, help="Frames per clip of the cache to check."),
+    size: str = typer.Option("128x171", "--size", help="Frame size HxW of the cache to check."),
+    lists: Optional[Path] = typer.Option(None, "--lists", help=LISTS_HELP),
+    set_: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
+    show: int = typer.Option(20, "--show", min=0, help="Name at most this many problem videos."),
+) -> None:
+    """Check DATASET's lists against the official counts, its videos on disk and in the cache.
+
+    Exit status 0 when everything is present, 1 when something is missing (named in the output).
+    """
+    from ..data.check import check_dataset
+
+    ds = _build(dataset, root, cache, frames, size, lists, set_)
+    report = check_dataset(ds)
+    for line in report.lines:
+        mark = "[green]ok[/]  " if line.ok else "[red]FAIL[/]"
+        console.print(f"{mark} {line.text}", highlight=False)
+    for problem in report.problems[:show]:
+        console.print(f"  {problem.line()}", highlight=False, markup=False)
+    if len(report.problems) > show:
+        console.print(f"  ... {len(report.problems) - show} more", highlight=False)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -95,9 +95,10 @@ def _decode_job(key: str, path: str, num_frames: int, size: Tuple[int, int]) -> 
     try:
         clip, info = read_media(Path(path), num_frames, size)
     except HashbenchError as exc:
-        return key, str(exc), {}
+        message = str(exc)
+        return key, message[len(path) + 2:] if message.startswith(f"{path}: ") else message, {}
     except Exception as exc:  # any decoder failure is a bad file, never a crash of prepare
-        return key, f"{path}: {type(exc).__name__}: {exc}", {}
+        return key, f"{type(exc).__name__}: {exc}", {}
     meta = {"frames": info.decoded_frames, "header_frames": info.header_frames, "width": info.width,
             "height": info.height, "fps": round(info.fps, 4), "codec": info.codec}
     return key, np.ascontiguousarray(clip.transpose(3, 0, 1, 2)), meta
@@ -231,7 +232,7 @@ def _run_pool(todo: Sequence[MediaItem], workers: int, num_frames: int, size: Tu
             try:
                 handle(*single.submit(_decode_job, item.key, str(item.path), num_frames, size).result())
             except BrokenProcessPool:
-                handle(item.key, f"{item.path}: the decoder crashed (worker process died)", {})
+                handle(item.key, "the decoder crashed (worker process died)", {})
 
 
 def write_report(report: PrepareReport) -> Path:

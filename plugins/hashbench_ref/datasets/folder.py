@@ -1,0 +1,36 @@
+"""Any class-per-subfolder collection: ``<root>/<class>/<video file or frame folder>``.
+
+Per class, clips are ranked by ``sha256(f"{seed}:{class}/{name}")``; the first
+``round(query_fraction * n)`` (at least one when the class has two or more) are queries, the rest
+are both the training set and the retrieval database.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from hashbench.data.video_dataset import ListedVideo, VideoDataset
+from hashbench.errors import ConfigError, DataError
+from hashbench.video import is_video_file
+
+from .splits import Common, rank
+
+
+def build(c: Common, query_fraction: float, seed: int) -> VideoDataset:
+    if not 0.0 < query_fraction < 1.0:
+        raise ConfigError(f"dataset.query_fraction: expected a number between 0 and 1, got {query_fraction}")
+    classes = sorted(p.name for p in c.root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if not classes:
+        raise DataError(f"{c.root}: no class folders")
+    splits: dict[str, list[Any]] = {"train": [], "query": [], "database": []}
+    for label, cls in enumerate(classes):
+        names = sorted(p.name for p in (c.root / cls).iterdir()
+                       if not p.name.startswith(".") and (p.is_dir() or is_video_file(p)))
+        videos = sorted((ListedVideo(f"{cls}/{n}", label, f"{c.root / cls}") for n in names),
+                        key=lambda v: rank(seed, v.vid))
+        n_query = max(1, round(query_fraction * len(videos))) if len(videos) >= 2 else 0
+        splits["query"] += videos[:n_query]
+        splits["train"] += videos[n_query:]
+    splits["database"] = splits["train"]
+    return VideoDataset(name="folder", class_names=classes, splits=splits,
+                        split_label=f"seed{seed}-query{query_fraction:g}",
+                        checksum_extra=[f"seed={seed}", f"query_fraction={query_fraction}"], **c.kwargs())
