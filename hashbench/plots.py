@@ -102,7 +102,7 @@ def plot_bits(board: "Leaderboard", out_dir: str | os.PathLike[str]) -> Path:
 def plot_pr(run_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
     """Precision-recall over Hamming radii from ``<run_dir>/codes.npz``; write the PNG ``out``; return it."""
     from .codes import load_codes
-    from .metrics import pr_curve
+    from .metrics import compute_stats, pr_curve
 
     run_dir = Path(run_dir)
     codes_path = run_dir / "codes.npz" if run_dir.is_dir() else run_dir
@@ -110,7 +110,8 @@ def plot_pr(run_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Pat
         raise DataError(f"no codes at {codes_path}; pass a run directory runs/<experiment>/<run_id>"
                         " that holds codes.npz")
     codes = load_codes(codes_path)
-    curve = pr_curve(codes["query_codes"], codes["query_labels"], codes["db_codes"], codes["db_labels"])
+    stats = compute_stats(codes["query_codes"], codes["query_labels"], codes["db_codes"], codes["db_labels"])
+    curve = pr_curve(stats)  # {"radius", "precision", "recall", ...} per Hamming radius 0..bits
     precision = np.asarray(curve["precision"], dtype=float)
     recall = np.asarray(curve["recall"], dtype=float)
     radius = np.asarray(curve["radius"])
@@ -125,6 +126,8 @@ def plot_pr(run_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Pat
     ax.set_xlim(0, 1.02)
     ax.set_ylim(0, 1.02)
     ax.grid(True, alpha=0.3)
-    run_name = run_dir.name if run_dir.is_dir() else run_dir.parent.name
-    ax.set_title(f"precision-recall over Hamming radius ({run_name})", fontsize=9)
+    folder = (run_dir if run_dir.is_dir() else run_dir.parent).resolve()
+    ax.set_title(f"precision-recall over Hamming radius r = 0..{int(radius[-1])}\n"
+                 f"{folder.parent.name}/{folder.name}; a query retrieving nothing counts as precision 0",
+                 fontsize=8)
     return _save(fig, Path(out))
