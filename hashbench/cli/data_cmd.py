@@ -14,6 +14,10 @@ LISTS_HELP = "Folder with your own copy of the split lists [default: the officia
 SET_HELP = "Another [dataset] key, e.g. --set protocol=\"official\" (TOML value syntax). Repeatable."
 
 
+def _say(text: str) -> None:
+    console.print(text, highlight=False, soft_wrap=True, markup=False)
+
+
 def _build(dataset: str, root: Path, cache: Optional[Path], frames: int, size: str, lists: Optional[Path],
            options: List[str]) -> Any:
     from .. import registry
@@ -57,10 +61,10 @@ def prepare(
 
     ds = _build(dataset, root, cache, frames, size, lists, set_)
     n_workers = default_workers() if workers is None else workers
-    console.print(f"{dataset}: {len(ds.all_videos)} listed videos -> {ds.cache_dir} "
-                  f"({frames} frames at {ds.resize[0]}x{ds.resize[1]}, {n_workers} workers)", highlight=False)
+    _say(f"{dataset}: {len(ds.all_videos)} listed videos -> {ds.cache_dir} "
+                  f"({frames} frames at {ds.resize[0]}x{ds.resize[1]}, {n_workers} workers)")
     if "sampled_lists" in ds.provenance:
-        console.print(f"sampled lists: {ds.provenance['sampled_lists']}", highlight=False)
+        _say(f"sampled lists: {ds.provenance['sampled_lists']}")
     if quiet:
         report = _prepare(ds, n_workers, None)
     else:
@@ -78,22 +82,22 @@ def prepare(
             report = _prepare(ds, n_workers, update)
     missing = sum(p.what == "missing" for p in report.problems)
     refused = sum(p.what == "refused" for p in report.problems)
-    console.print(f"cached {report.cached} of {len(ds.all_videos)} listed videos "
+    _say(f"cached {report.cached} of {len(ds.all_videos)} listed videos "
                   f"(decoded {report.decoded} now at {report.videos_per_s:.1f} videos/s, reused {report.reused}); "
-                  f"bad {len(report.bad)}, missing {missing}, refused {refused}", highlight=False)
+                  f"bad {len(report.bad)}, missing {missing}, refused {refused}")
     for problem in (report.bad + report.problems)[:10]:
-        console.print(f"  {problem.line()}", highlight=False, markup=False)
+        _say(f"  {problem.line()}")
     if len(report.bad) + len(report.problems) > 10:
-        console.print(f"  ... {len(report.bad) + len(report.problems) - 10} more", highlight=False)
+        _say(f"  ... {len(report.bad) + len(report.problems) - 10} more")
     if report.bad or report.problems:
-        console.print(f"full list: {report.report_file}", highlight=False)
+        _say(f"full list: {report.report_file}")
 
 
 def _prepare(ds: Any, workers: int, progress: Any) -> Any:
     try:
         return ds.prepare(workers=workers, progress=progress)
     except KeyboardInterrupt:
-        console.print(f"interrupted; run the same command again to continue ({ds.cache_dir})", highlight=False)
+        _say(f"interrupted; run the same command again to continue ({ds.cache_dir})")
         raise typer.Exit(130) from None
 
 
@@ -112,16 +116,18 @@ def check(
 
     Exit status 0 when everything is present, 1 when something is missing (named in the output).
     """
+    from rich.markup import escape
+
     from ..data.check import check_dataset
 
     ds = _build(dataset, root, cache, frames, size, lists, set_)
     report = check_dataset(ds)
     for line in report.lines:
         mark = "[green]ok[/]  " if line.ok else "[red]FAIL[/]"
-        console.print(f"{mark} {line.text}", highlight=False)
+        console.print(f"{mark} {escape(line.text)}", highlight=False, soft_wrap=True)
     for problem in report.problems[:show]:
-        console.print(f"  {problem.line()}", highlight=False, markup=False)
+        _say(f"  {problem.line()}")
     if len(report.problems) > show:
-        console.print(f"  ... {len(report.problems) - show} more", highlight=False)
+        _say(f"  ... {len(report.problems) - show} more")
     if not report.ok:
         raise typer.Exit(1)

@@ -186,11 +186,15 @@ class CacheWriter:
         self._pending.clear()
 
     def close(self) -> None:
-        """Commit, release the shard and rewrite ``index.json`` from the journal."""
+        """Commit, release the shard, delete shards no record uses, rewrite ``index.json``."""
         self.commit()
         if self._shard is not None:
             del self._shard
             self._shard = None
+        used = {r["shard"] for r in self.records.values() if r["status"] == "ok"}
+        for path in self.directory.glob("shard-*.npy"):
+            if path.name not in used:  # a run that stored nothing, or rows all superseded
+                path.unlink()
         self.write_index()
 
     def write_index(self) -> Path:

@@ -69,6 +69,7 @@ class _Resolved:
     labels: list[int]
     ids: list[str]
     problems: list[str] = field(default_factory=list)
+    skipped: set[str] = field(default_factory=set)
 
 
 class VideoDataset:
@@ -174,17 +175,20 @@ class VideoDataset:
             where = f" ({video.where})" if video.where else ""
             if video.problem:
                 out.problems.append(f"{video.vid}{where}: {video.problem}")
+                out.skipped.add(video.vid)
                 continue
             if cache is not None:
                 key = cache.find(video.vid)
                 if key is None:
                     out.problems.append(f"{video.vid}{where}: {self._why_not_cached(cache, video.vid)}")
+                    out.skipped.add(video.vid)
                     continue
                 ref = key
             else:
                 path = self._locator.locate(video.vid)
                 if path is None:
                     out.problems.append(f"{video.vid}{where}: missing under {self.root}")
+                    out.skipped.add(video.vid)
                     continue
                 ref = str(path)
             out.refs.append(ref)
@@ -239,7 +243,7 @@ class VideoDataset:
             "resize": f"{self.resize[0]}x{self.resize[1]}",
             "crop": str(self.crop),
         }
-        skipped = sum(len(r.problems) for r in resolved.values())
+        skipped = len(set().union(*(r.skipped for r in resolved.values())))
         if skipped:
             info["skipped"] = str(skipped)
         if self.mode() == "cache":
