@@ -60,17 +60,17 @@ def test_plot_bits_writes_a_png_per_metric_next_to_the_table(table, tmp_path):
 
 
 def test_plot_bits_includes_published_rows(table, tmp_path):
+    from hashbench.leaderboard import build_leaderboard
+    from hashbench.plots import plot_bits
+    from hashbench.results import read_published, read_results
+
     pub = tmp_path / "published.csv"
     pub.write_text("source,method,dataset,bits,metric,value\nRepo,RefNet,ucf101,48,map,0.7204\n")
-    out = tmp_path / "with_pub"
-    proc = hb("plot", "bits", "--results", str(table), "--published", str(pub), "--out", str(out),
-              cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    without = tmp_path / "without"
-    assert hb("plot", "bits", "--results", str(table), "--no-published", "--out", str(without),
-              cwd=tmp_path).returncode == 0
-    a, b = imread(out / "map_vs_bits.png"), imread(without / "map_vs_bits.png")
-    assert a.shape != b.shape or not np.array_equal(a, b)  # the published line and legend entry show
+    frame = read_results(table)
+    with_pub = plot_bits(build_leaderboard(frame, read_published(pub)), tmp_path / "with")
+    without = plot_bits(build_leaderboard(frame), tmp_path / "without")
+    a, b = imread(with_pub), imread(without)
+    assert a.shape != b.shape or not np.array_equal(a, b)  # the published point and legend entry show
 
 
 def test_plot_without_matplotlib_says_how_to_install(table, tmp_path):
