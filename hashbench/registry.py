@@ -109,7 +109,11 @@ class Registry:
         params = {k: v for k, v in table.items() if k != "name"}
         component = self.get(kind, str(table["name"]))
         kwargs = bind_parameters(component.factory, params, context, where=where)
-        return component.factory(**kwargs)
+        try:
+            return component.factory(**kwargs)
+        except ValueError as exc:  # plugins need not import hashbench's errors: a bad value is a config error
+            message = str(exc)
+            raise ConfigError(message if message.startswith(f"{where}.") else f"{where}: {message}") from exc
 
     def build_metric(self, spec: str | Mapping[str, Any]) -> tuple[str, Any]:
         """Build a metric from ``"map"``, ``"map@100"``, ``"precision@r2"`` or a table with ``name``.

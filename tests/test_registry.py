@@ -96,3 +96,17 @@ def test_reference_set_is_registered_through_the_entry_point():
         assert component.dist == "hashbench"
         assert component.summary, f"{kind} {name} has no one-line docstring summary"
     assert not registry.broken
+
+
+def test_value_errors_of_a_factory_become_config_errors_naming_the_table():
+    def picky(width: int = 16):
+        """Rejects odd widths like a third-party plugin would (plain ValueError)."""
+        if width % 2:
+            raise ValueError(f"width must be even, got {width}")
+        return width
+
+    registry = Registry()
+    registry.components["backbone"]["picky"] = Component("backbone", "picky", picky, "x", "1")
+    assert registry.build("backbone", {"name": "picky", "width": 4}) == 4
+    with pytest.raises(ConfigError, match=r"^backbone: width must be even, got 3$"):
+        registry.build("backbone", {"name": "picky", "width": 3})
