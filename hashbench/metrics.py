@@ -1,0 +1,816 @@
+"""Retrieval metrics over Hamming rankings, exact and fast, from per-query distance statistics.
+
+Ranking: for each query, the database sorted by Hamming distance; **ties are broken by database
+order** (a stable sort), except for the tie-aware metrics (``map_tie``, ``map_tie@k``), which give the
+expected value over all orderings within equal distances in closed form (McSherry & Najork, ECIR 2008).
+Relevant = same class id (single-label) or sharing at least one positive (multi-hot labels).
+
+Distances are small integers (0..bits), so nothing sorts the database by comparison. One pass over the
+distance blocks gathers integer statistics per query (:class:`RankStats`), shared by all metrics asked
+for at once:
+
+- ``hist_all``/``hist_rel`` ``(nq, bits+1)``: how many database items / relevant items lie at each distance;
+- ``topk_rel`` ``(nq, K)``: relevance of ranks 1..K (items below the K-th item's distance are all in; the
+  boundary distance is taken in database order);
+- ``ap_sum`` ``(nq,)``: ``sum_i i / rank_i`` over the relevant items (database-order ties): each relevant
+  item's rank = (items at smaller distances) + (items at its distance earlier in the database), the second
+  counted with one bincount over (relevant-item segment, distance), or with a stable counting sort
+  (``np.argsort(kind="stable")`` on small integers is a radix sort) when that table would be large.
+
+Metrics then follow from the statistics in vectorised float64 (:class:`Metric` subclasses). Statistics are
+integers, identical for every block size and for the CPU (popcount) and torch/CUDA (±1 matmul) paths.
+
+Queries whose value is undefined under a convention (no relevant item for ``map``/``recall``, nothing
+retrieved within the radius for ``precision@r``, no relevant item in the top k for ``map@k``) are
+counted in :class:`MetricResult.undefined`; ``empty="zero"`` (default, the original repo's and
+CSQ/DeepHash's ``map@k`` convention) scores them 0, ``empty="skip"`` leaves them out of the mean.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from .codes import (PackedCodes, _hamming64, check_labels, distance_dtype, hamming_torch,
+                    matmul_dtype, pack_codes, resolve_device, torch_pm1)
+from .errors import DataError
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "Needs", "RankStats", "Relevance", "compute_stats", "MetricResult", "Metric", "MeanAP", "MapAtK",
+    "MapTie", "MapTieAtK", "PrecisionAtK", "RecallAtK", "PrecisionAtRadius", "RecallAtRadius",
+    "pr_curve", "harmonic_diff", "score_metrics", "EMPTY_POLICIES",
+]
+
+EMPTY_POLICIES = ("zero", "skip")
+#: the (relevant segment x distance) table is used while it has at most this many cells per database item
+SEGMENT_TABLE_LIMIT = 2.0
+
+
+# --------------------------------------------------------------------------------------------------
+# Relevance
+# --------------------------------------------------------------------------------------------------
+class Relevance:
+    """Who is relevant to whom: equal class ids, or multi-hot labels sharing a positive.
+
+    ``single``: int64 ids ``(nq,)``/``(nd,)``. Multi-label: labels packed into uint64 words, relevance =
+    any bit of ``q & d`` set. A single-label side meeting a multi-hot side is converted to one-hot.
+    """
+
+    def __init__(self, query_labels: Any, db_labels: Any, nq: int, nd: int) -> None:
+        ql = check_labels(query_labels, nq, "query labels")
+        dl = check_labels(db_labels, nd, "database labels")
+        self.single = ql.ndim == 1 and dl.ndim == 1
+        if self.single:
+            self.q, self.d = ql, dl
+            self._members: dict[int, np.ndarray] = {}
+            self._segbase: dict[int, np.ndarray] = {}
+            return
+        classes = (ql if ql.ndim == 2 else dl).shape[1]
+        ql = _one_hot(ql, classes, "query labels") if ql.ndim == 1 else ql
+        dl = _one_hot(dl, classes, "database labels") if dl.ndim == 1 else dl
+        if ql.shape[1] != dl.shape[1]:
+            raise DataError(f"query labels have {ql.shape[1]} classes but database labels {dl.shape[1]}")
+        self.q, self.d = _pack_labels(ql), _pack_labels(dl)
+        self.q_hot, self.d_hot = ql, dl
+
+    @property
+    def nd(self) -> int:
+        return int(self.d.shape[0])
+
+    def block(self, rows: np.ndarray) -> np.ndarray:
+        """Relevance ``(len(rows), nd)`` bool of the query rows ``rows`` to every database item."""
+        if self.single:
+            return self.d[None, :] == self.q[rows, None]
+        q, d = self.q[rows], self.d
+        out = np.empty((len(rows), d.shape[0]), dtype=bool)
+        chunk = max(1024, (1 << 20) // max(1, len(rows)))
+        for start in range(0, d.shape[0], chunk):
+            stop = min(d.shape[0], start + chunk)
+            acc = q[:, None, 0] & d[None, start:stop, 0]
+            for w in range(1, q.shape[1]):
+                acc |= q[:, None, w] & d[None, start:stop, w]
+            np.not_equal(acc, 0, out=out[:, start:stop])
+        return out
+
+    def pairs(self, q_rows: np.ndarray, d_cols: np.ndarray) -> np.ndarray:
+        """Relevance of the pairs ``(q_rows[i], d_cols[i])`` (bool, same length)."""
+        if self.single:
+            return self.d[d_cols] == self.q[q_rows]
+        return (self.q[q_rows] & self.d[d_cols]).any(axis=1)
+
+    def members(self, label: int) -> np.ndarray:
+        """Database indices of class ``label`` (single-label; cached for the last few classes)."""
+        found = self._members.get(label)
+        if found is None:
+            found = np.flatnonzero(self.d == label)
+            if len(self._members) >= 8:
+                self._members.pop(next(iter(self._members)))
+            self._members[label] = found
+        return found
+
+    def segment_base(self, label: int) -> np.ndarray:
+        """Number of class-``label`` items before each database item (intp; cached per class)."""
+        found = self._segbase.get(label)
+        if found is None:
+            is_c = self.d == label
+            found = np.cumsum(is_c, dtype=np.intp)
+            found -= is_c
+            if len(self._segbase) >= 2:
+                self._segbase.pop(next(iter(self._segbase)))
+            self._segbase[label] = found
+        return found
+
+    def has_relevant(self) -> np.ndarray:
+        """Whether each query has at least one relevant database item ``(nq,)`` bool."""
+        if self.single:
+            return np.isin(self.q, self.d)
+        union = np.bitwise_or.reduce(self.d, axis=0)
+        return (self.q & union[None, :]).any(axis=1)
+
+    def order(self) -> np.ndarray:
+        """Query processing order: by class for single-label (so per-class work is shared)."""
+        if self.single:
+            return np.argsort(self.q, kind="stable")
+        return np.arange(self.q.shape[0])
+
+
+def _one_hot(labels: np.ndarray, classes: int, what: str) -> np.ndarray:
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise DataError(f"{what}: class ids must lie in 0..{classes - 1} to match multi-hot labels with"
+                        f" {classes} classes")
+    out = np.zeros((labels.shape[0], classes), dtype=bool)
+    out[np.arange(labels.shape[0]), labels] = True
+    return out
+
+
+def _pack_labels(hot: np.ndarray) -> np.ndarray:
+    packed = np.packbits(hot, axis=1)
+    width = -(-packed.shape[1] // 8) * 8
+    padded = np.zeros((hot.shape[0], max(8, width)), dtype=np.uint8)
+    padded[:, : packed.shape[1]] = packed
+    return padded.view(np.uint64)
+
+
+# --------------------------------------------------------------------------------------------------
+# Statistics
+# --------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Needs:
+    """What the metrics need from the ranking pass: the AP sum (db-order ties), the top ``topk`` ranks."""
+
+    ap: bool = False
+    topk: int = 0
+
+    def __or__(self, other: "Needs") -> "Needs":
+        return Needs(self.ap or other.ap, max(self.topk, other.topk))
+
+
+@dataclass
+class RankStats:
+    """Integer per-query statistics of a Hamming ranking (see the module docstring)."""
+
+    bits: int
+    n_db: int
+    hist_all: np.ndarray
+    hist_rel: np.ndarray
+    topk_rel: np.ndarray | None = None
+    ap_sum: np.ndarray | None = None
+    device: str = "cpu"
+
+    @property
+    def n_queries(self) -> int:
+        return int(self.hist_all.shape[0])
+
+    @property
+    def n_relevant(self) -> np.ndarray:
+        """Relevant database items per query ``(nq,)``."""
+        return self.hist_rel.sum(axis=1)
+
+    @property
+    def queries_without_relevant(self) -> int:
+        return int((self.n_relevant == 0).sum())
+
+
+def compute_stats(query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any,
+                  needs: Needs = Needs(), *, block: int | None = None, device: Any = "auto",
+                  backend: str = "auto") -> RankStats:
+    """One ranking pass over all queries: :class:`RankStats` with what ``needs`` asks for.
+
+    ``block``: queries per block (memory ~ block x n_db bytes; any value gives the same result).
+    ``device``: ``"auto"`` (CUDA for large jobs when available), ``"cpu"`` or ``"cuda[:N]"``.
+    ``backend``: ``"auto"`` (numpy on CPU, torch on CUDA), ``"numpy"`` or ``"torch"`` (torch also runs on
+    CPU: the CUDA code path, used by the parity tests).
+    """
+    qc = pack_codes(query_codes, what="query codes")
+    dc = pack_codes(db_codes, what="database codes")
+    if qc.bits != dc.bits:
+        raise DataError(f"query codes have {qc.bits} bits but database codes have {dc.bits}")
+    if dc.n == 0:
+        raise DataError("the database is empty (0 codes)")
+    if qc.n == 0:
+        raise DataError("there are no queries (0 codes)")
+    rel = query_labels if isinstance(query_labels, Relevance) else Relevance(query_labels, db_labels,
+                                                                              qc.n, dc.n)
+    dev = resolve_device(device, qc.n * dc.n)
+    if backend == "auto":
+        backend = "numpy" if dev == "cpu" else "torch"
+    if backend == "numpy":
+        if dev != "cpu":
+            raise DataError(f"the numpy backend runs on the CPU, not on {dev!r}")
+        return _stats_numpy(qc, dc, rel, needs, block)
+    if backend == "torch":
+        return _stats_torch(qc, dc, rel, needs, block, dev)
+    raise ValueError(f"backend must be auto, numpy or torch, not {backend!r}")
+
+
+def _new_stats(nq: int, nd: int, bits: int, needs: Needs, device: str) -> RankStats:
+    width = bits + 1
+    return RankStats(
+        bits=bits, n_db=nd,
+        hist_all=np.zeros((nq, width), dtype=np.int64), hist_rel=np.zeros((nq, width), dtype=np.int64),
+        topk_rel=np.zeros((nq, needs.topk), dtype=bool) if needs.topk else None,
+        ap_sum=np.zeros(nq, dtype=np.float64) if needs.ap else None, device=device,
+    )
+
+
+def _stats_numpy(qc: PackedCodes, dc: PackedCodes, rel: Relevance, needs: Needs,
+                 block: int | None) -> RankStats:
+    nq, nd, bits = qc.n, dc.n, qc.bits
+    stats = _new_stats(nq, nd, bits, needs, "cpu")
+    block = max(1, int(block)) if block else max(1, min(4096, (4 << 20) // nd))
+    q64, d64 = qc.words64(), dc.words64()
+    dtype = distance_dtype(bits)
+    dist = np.empty((min(block, nq), nd), dtype=dtype)
+    for rows in _row_blocks(rel, block):
+        d_block = _hamming64(q64[rows], d64, dtype, dist[: len(rows)])
+        _block_stats(d_block, rows, rel, needs, stats)
+    return stats
+
+
+def _row_blocks(rel: Relevance, block: int) -> Iterator[np.ndarray]:
+    """Query rows in blocks of at most ``block``; single-label blocks hold one class each."""
+    nq = rel.q.shape[0]
+    if not rel.single:
+        for start in range(0, nq, block):
+            yield np.arange(start, min(nq, start + block))
+        return
+    order = np.argsort(rel.q, kind="stable")
+    labels = rel.q[order]
+    cuts = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+    for group in np.split(order, cuts):
+        for start in range(0, len(group), block):
+            yield group[start:start + block]
+
+
+def _block_stats(d_block: np.ndarray, rows: np.ndarray, rel: Relevance, needs: Needs,
+                 stats: RankStats) -> None:
+    """Fill the statistics of the query ``rows`` from their distances ``d_block`` (b, nd)."""
+    b, nd = d_block.shape
+    width = stats.bits + 1
+    if rel.single:  # one class per block
+        label = int(rel.q[rows[0]])
+        members = rel.members(label)
+        counts = np.full(b, members.shape[0], dtype=np.intp)
+        row_of = np.repeat(np.arange(b), members.shape[0])
+        cols = np.tile(members, b)
+        rel_block = None
+    else:
+        label = -1
+        rel_block = rel.block(rows)
+        row_of, cols = np.nonzero(rel_block)
+        counts = np.bincount(row_of, minlength=b)
+    d_rel = d_block[row_of, cols].astype(np.intp)
+    stats.hist_rel[rows] = np.bincount(row_of * width + d_rel, minlength=b * width).reshape(b, width)
+    if needs.ap:
+        small = (counts + 1) * width <= SEGMENT_TABLE_LIMIT * nd + 4096
+        if small.any():
+            sub = np.flatnonzero(small)
+            _segment_ranks(d_block, rows, sub, counts, row_of, cols, d_rel, rel, label, rel_block, stats)
+        for i in np.flatnonzero(~small):
+            _sorted_ranks(d_block[i], rows[i], rel, rel_block[i] if rel_block is not None else None,
+                          stats)
+    else:
+        stats.hist_all[rows] = _block_hist(d_block, width)
+    if needs.topk:
+        _topk_block(d_block, rows, stats, rel, needs.topk, rel_block)
+
+
+def _block_hist(d_block: np.ndarray, width: int) -> np.ndarray:
+    """Per-row distance histograms ``(b, width)`` of a distance block."""
+    b, nd = d_block.shape
+    if nd >= 65536 and d_block.dtype == np.uint8 and _torch_loaded():
+        import torch
+
+        return np.stack([torch.bincount(torch.from_numpy(row), minlength=width).numpy() for row in d_block])
+    keys = d_block + (np.arange(b, dtype=np.intp) * width)[:, None]
+    return np.bincount(keys.ravel(), minlength=b * width).reshape(b, width)
+
+
+def _torch_loaded() -> bool:
+    import sys
+
+    return "torch" in sys.modules
+
+
+def _segment_ranks(d_block: np.ndarray, rows: np.ndarray, sub: np.ndarray, counts: np.ndarray,
+                   row_of: np.ndarray, cols: np.ndarray, d_rel: np.ndarray, rel: Relevance, label: int,
+                   rel_block: np.ndarray | None, stats: RankStats) -> None:
+    """Histograms and AP sums of the block rows ``sub`` with one bincount over (distance, segment).
+
+    Segment ``s`` of a query = the database items after its ``s``-th relevant item up to and including
+    the ``(s+1)``-th. The running sum of the (distance x segment) table over segments, read at relevant
+    item ``m``'s (distance, segment m), counts the items at that distance up to and including ``m`` in
+    database order: ``rank(m) = items at smaller distances + that count``. The segments of all rows of
+    the block are laid end to end (row i's start at ``first_seg[i]``), so one bincount and one
+    contiguous running sum serve the whole block.
+    """
+    width = stats.bits + 1
+    n_sub = sub.shape[0]
+    seg_rows = counts[sub] + 1  # table columns (segments) per query
+    first_seg = np.cumsum(seg_rows) - seg_rows
+    n_seg = int(seg_rows.sum())
+    keys = np.multiply(d_block[sub], n_seg, dtype=np.intp)
+    if rel.single:
+        keys += rel.segment_base(label)[None, :]
+    else:
+        mask = rel_block[sub]
+        seg = np.cumsum(mask, axis=1, dtype=np.intp)
+        seg -= mask
+        keys += seg
+        del seg
+    keys += first_seg.astype(np.intp)[:, None]
+    table = np.bincount(keys.ravel(), minlength=width * n_seg).reshape(width, n_seg)
+    del keys
+    np.cumsum(table, axis=1, out=table)
+    last = first_seg + seg_rows - 1
+    prior = np.zeros((width, n_sub), dtype=np.int64)
+    prior[:, 1:] = table[:, last[:-1]]
+    hist = (table[:, last] - prior).T
+    stats.hist_all[rows[sub]] = hist
+    before = np.cumsum(hist, axis=1) - hist
+    # the relevant items of the rows in `sub`, in (row, database index) order
+    local = np.full(d_block.shape[0], -1, dtype=np.intp)
+    local[sub] = np.arange(n_sub)
+    take = local[row_of] >= 0
+    r_loc, d_r = local[row_of[take]], d_rel[take]
+    start = np.cumsum(counts[sub]) - counts[sub]
+    m = np.arange(r_loc.shape[0]) - start[r_loc]
+    same_before = table[d_r, first_seg[r_loc] + m] - prior[d_r, r_loc]
+    rank = before[r_loc, d_r] + same_before  # 1-based
+    # order each row's relevant items by rank: stable counting sorts by distance, then by row
+    perm = np.argsort(_small_uint(d_r, width), kind="stable")
+    perm = perm[np.argsort(_small_uint(r_loc[perm], n_sub), kind="stable")]
+    r_sorted, rank_sorted = r_loc[perm], rank[perm]
+    ordinal = np.arange(r_sorted.shape[0]) - start[r_sorted] + 1
+    stats.ap_sum[rows[sub]] = np.bincount(r_sorted, ordinal / rank_sorted, minlength=n_sub)
+
+
+def _small_uint(values: np.ndarray, upper: int) -> np.ndarray:
+    """``values`` (0..upper-1) in the smallest unsigned dtype, so that a stable argsort is a radix sort."""
+    if upper <= 1 << 8:
+        return values.astype(np.uint8)
+    if upper <= 1 << 16:
+        return values.astype(np.uint16)
+    return values
+
+
+def _sorted_ranks(row: np.ndarray, q: int, rel: Relevance, rel_row: np.ndarray | None,
+                  stats: RankStats) -> None:
+    """Histogram and AP sum of one query with many relevant items: a stable counting sort of its row."""
+    width = stats.bits + 1
+    stats.hist_all[q] = np.bincount(row, minlength=width)
+    ranked = np.argsort(row, kind="stable")  # radix sort for uint8/uint16 distances
+    is_rel = rel.d[ranked] == rel.q[q] if rel.single else rel_row[ranked]
+    ranks = np.flatnonzero(is_rel) + 1
+    stats.ap_sum[q] = float(np.sum(np.arange(1, ranks.shape[0] + 1, dtype=np.float64) / ranks))
+
+
+def _topk_block(d_block: np.ndarray, rows: np.ndarray, stats: RankStats, rel: Relevance, k: int,
+                rel_block: np.ndarray | None) -> None:
+    """Relevance of ranks 1..k of each query row: every item below the k-th item's distance, then the
+    boundary distance's items in database order; ordered by a stable counting sort on (row, distance)."""
+    width = stats.bits + 1
+    nd = d_block.shape[1]
+    k_eff = min(k, nd)
+    cum = np.cumsum(stats.hist_all[rows], axis=1)
+    boundary = (cum < k_eff).sum(axis=1)  # the distance holding rank k_eff
+    group = max(1, 65535 // width)  # rows per uint16 sort key
+    for g0 in range(0, len(rows), group):
+        sub = slice(g0, min(len(rows), g0 + group))
+        part = d_block[sub]
+        flat = np.flatnonzero(part <= boundary[sub, None].astype(part.dtype))
+        local, cols = np.divmod(flat, nd)
+        key = (local * width + part.ravel()[flat]).astype(np.uint16)
+        perm = np.argsort(key, kind="stable")  # radix sort: rows, then distance, then db order
+        local, cols = local[perm], cols[perm]
+        counts = np.bincount(local, minlength=sub.stop - sub.start)
+        starts = np.cumsum(counts) - counts
+        rank = np.arange(local.shape[0]) - starts[local]
+        keep = rank < k_eff
+        local, cols, rank = local[keep], cols[keep], rank[keep]
+        q_rows = rows[sub][local]
+        if rel.single:
+            hits = rel.pairs(q_rows, cols)
+        else:
+            hits = rel_block[sub][local, cols]
+        stats.topk_rel[q_rows, rank] = hits
+
+
+def _stats_torch(qc: PackedCodes, dc: PackedCodes, rel: Relevance, needs: Needs, block: int | None,
+                 device: str) -> RankStats:
+    """The same statistics with torch (the CUDA path): ±1 matmul distances, bincount, stable sort."""
+    import torch
+
+    nq, nd, bits = qc.n, dc.n, qc.bits
+    width = bits + 1
+    stats = _new_stats(nq, nd, bits, needs, device)
+    block = max(1, int(block)) if block else max(1, min(4096, (256 << 20) // (8 * nd)))
+    mdt = matmul_dtype(bits, device)
+    d_pm1 = torch_pm1(dc, device, mdt)
+    if rel.single:
+        d_lab = torch.from_numpy(rel.d).to(device)
+        q_lab_all = torch.from_numpy(rel.q).to(device)
+    else:
+        ldt = torch.float16 if str(device).startswith("cuda") and rel.d_hot.shape[1] <= 2048 else torch.float32
+        d_hot = torch.from_numpy(rel.d_hot).to(device=device, dtype=ldt)
+        q_hot_all = torch.from_numpy(rel.q_hot).to(device=device, dtype=ldt)
+    positions = torch.arange(1, nd + 1, device=device, dtype=torch.float64)
+    k_eff = min(needs.topk, nd)
+    for start in range(0, nq, block):
+        stop = min(nq, start + block)
+        b = stop - start
+        dist = hamming_torch(torch_pm1(qc[start:stop], device, mdt), d_pm1)  # (b, nd) int32
+        if rel.single:
+            is_rel = d_lab[None, :] == q_lab_all[start:stop, None]
+        else:
+            is_rel = (q_hot_all[start:stop] @ d_hot.T) > 0
+        offsets = torch.arange(b, device=device, dtype=torch.int64)[:, None] * (2 * width)
+        keys = dist.to(torch.int64) + is_rel.to(torch.int64) * width + offsets
+        counts = torch.bincount(keys.flatten(), minlength=b * 2 * width).reshape(b, 2, width)
+        stats.hist_rel[start:stop] = counts[:, 1].cpu().numpy()
+        stats.hist_all[start:stop] = (counts[:, 0] + counts[:, 1]).cpu().numpy()
+        if needs.ap:
+            ranked = torch.sort(dist, dim=1, stable=True).indices
+            hits = torch.gather(is_rel, 1, ranked)
+            found = torch.cumsum(hits, dim=1, dtype=torch.float64)
+            ap = torch.where(hits, found / positions, torch.zeros((), dtype=torch.float64, device=device))
+            stats.ap_sum[start:stop] = ap.sum(dim=1).cpu().numpy()
+            if needs.topk:
+                stats.topk_rel[start:stop, :k_eff] = hits[:, :k_eff].cpu().numpy()
+        elif needs.topk:
+            unique = dist.to(torch.int64) * nd + torch.arange(nd, device=device)  # db-order tie break
+            top = torch.topk(unique, k_eff, dim=1, largest=False, sorted=True).indices
+            stats.topk_rel[start:stop, :k_eff] = torch.gather(is_rel, 1, top).cpu().numpy()
+    return stats
+
+
+# --------------------------------------------------------------------------------------------------
+# Tie-aware closed forms
+# --------------------------------------------------------------------------------------------------
+_SMALL = 64
+_H_SMALL = np.array([math.fsum(1.0 / i for i in range(1, n + 1)) for n in range(_SMALL)])
+
+
+def _harmonic_tail(x: np.ndarray) -> np.ndarray:
+    """``H(x) - ln(x) - gamma`` for x >= 64 (asymptotic series; error < 1e-18)."""
+    inv = 1.0 / x
+    inv2 = inv * inv
+    return inv / 2 - inv2 * (1 / 12 - inv2 * (1 / 120 - inv2 * (1 / 252 - inv2 / 240)))
+
+
+def harmonic_diff(a: Any, b: Any) -> np.ndarray:
+    """``H(a) - H(b) = sum_{i=b+1..a} 1/i`` for integer arrays ``a >= b >= 0``, to ~1e-16 relative."""
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    a, b = np.broadcast_arrays(a, b)
+    out = np.empty(a.shape, dtype=np.float64)
+    small_a, small_b = a < _SMALL, b < _SMALL
+    both = small_a & small_b
+    out[both] = _H_SMALL[a[both].astype(np.intp)] - _H_SMALL[b[both].astype(np.intp)]
+    large = ~small_a & ~small_b
+    al, bl = a[large], b[large]
+    out[large] = np.log1p((al - bl) / bl) + _harmonic_tail(al) - _harmonic_tail(bl)
+    mixed = ~small_a & small_b
+    am, bm = a[mixed], b[mixed]
+    out[mixed] = (np.log(am) + np.euler_gamma + _harmonic_tail(am)) - _H_SMALL[bm.astype(np.intp)]
+    return out
+
+
+def _tie_group_sum(n: np.ndarray, r: np.ndarray, before: np.ndarray, rel_before: np.ndarray,
+                   m: np.ndarray | None = None) -> np.ndarray:
+    """Expected ``sum precision@rank`` over the relevant items among the first ``m`` (default all ``n``)
+    places of a tie group of ``n`` items, ``r`` relevant, after ``before`` items (``rel_before`` relevant),
+    over uniformly random orderings of the group: ``(r/n) sum_{i<=m} (rel_before + 1 + (i-1)(r-1)/(n-1))
+    / (before + i)``."""
+    m = n if m is None else m
+    n_f, r_f, m_f = n.astype(np.float64), r.astype(np.float64), m.astype(np.float64)
+    s0 = harmonic_diff(before + m, before)
+    s1 = m_f - (before + 1.0) * s0  # sum (i-1)/(before+i)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = (r_f - 1.0) / (n_f - 1.0)
+        inner = np.where(n > 1, inner, 0.0)
+        total = (r_f / n_f) * ((rel_before + 1.0) * s0 + inner * s1)
+    return np.where((r > 0) & (m > 0), total, 0.0)
+
+
+def _tie_aware_ap(stats: RankStats) -> np.ndarray:
+    """Expected AP (divided by all relevant items) per query; 0 where nothing is relevant."""
+    n, r = stats.hist_all, stats.hist_rel
+    before = np.cumsum(n, axis=1) - n
+    rel_before = np.cumsum(r, axis=1) - r
+    total = _tie_group_sum(n, r, before, rel_before).sum(axis=1)
+    n_rel = r.sum(axis=1)
+    return np.divide(total, n_rel, out=np.zeros_like(total), where=n_rel > 0)
+
+
+def _log_factorials(upper: int) -> np.ndarray:
+    """``log(i!)`` for ``i = 0..upper`` (float64)."""
+    out = np.zeros(upper + 1, dtype=np.float64)
+    np.cumsum(np.log(np.arange(1, upper + 1, dtype=np.float64)), out=out[1:])
+    return out
+
+
+def _tie_aware_ap_at_k(stats: RankStats, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Expected AP@k divided by the relevant items in the top k (0 when none), over tie orderings.
+
+    The tie group at the k-th rank contributes its first ``m`` places; the number ``t`` of relevant items
+    among them is hypergeometric, and given ``t`` the expectation has the closed form of
+    ``_tie_group_sum`` (a group of ``m`` items, ``t`` relevant). Returns (values, possible) where
+    ``possible`` marks queries with any chance of a relevant item in the top k.
+    """
+    n, r = stats.hist_all, stats.hist_rel
+    nq, width = n.shape
+    k_eff = min(k, stats.n_db)
+    cum = np.cumsum(n, axis=1)
+    before = cum - n
+    rel_before = np.cumsum(r, axis=1) - r
+    edge = (cum < k_eff).sum(axis=1)
+    full = np.arange(width)[None, :] < edge[:, None]
+    inside = np.where(full, _tie_group_sum(n, r, before, rel_before), 0.0).sum(axis=1)
+    q = np.arange(nq)
+    n_e, r_e, b_e, rb_e = n[q, edge], r[q, edge], before[q, edge], rel_before[q, edge]
+    m_e = k_eff - b_e
+    values = np.zeros(nq, dtype=np.float64)
+    possible = (rb_e + np.minimum(m_e, r_e)) > 0
+    t_lo = np.maximum(0, m_e - (n_e - r_e))
+    t_hi = np.minimum(m_e, r_e)
+    idx = np.flatnonzero(possible)
+    span = int((t_hi - t_lo)[idx].max()) + 1 if idx.size else 1
+    chunk = max(1, (1 << 22) // span)
+    log_fact = _log_factorials(int(n_e[idx].max()) if idx.size else 0)
+    for c0 in range(0, idx.size, chunk):
+        i = idx[c0:c0 + chunk]
+        t = t_lo[i, None] + np.arange(span)[None, :]
+        valid = t <= t_hi[i, None]
+        t = np.where(valid, t, t_lo[i, None])
+        nn, rr, mm = n_e[i, None], r_e[i, None], m_e[i, None]
+        log_p = (log_fact[rr] - log_fact[t] - log_fact[rr - t] + log_fact[nn - rr] - log_fact[mm - t]
+                 - log_fact[nn - rr - mm + t] - log_fact[nn] + log_fact[mm] + log_fact[nn - mm])
+        log_p = np.where(valid, log_p, -np.inf)
+        p = np.exp(log_p - log_p.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        gain = _tie_group_sum(np.broadcast_to(mm, t.shape), t, np.broadcast_to(b_e[i, None], t.shape),
+                              np.broadcast_to(rb_e[i, None], t.shape))
+        denom = rb_e[i, None] + t
+        term = np.divide(inside[i, None] + gain, denom, out=np.zeros(t.shape), where=denom > 0)
+        values[i] = (p * term).sum(axis=1)
+    return values, possible
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+# --------------------------------------------------------------------------------------------------
+@dataclass
+class MetricResult:
+    """A metric's mean over queries, the per-query values, and how many queries were undefined."""
+
+    value: float
+    per_query: np.ndarray
+    undefined: int = 0
+    undefined_reason: str = ""
+    convention: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class Metric:
+    """A retrieval metric over packed codes; call it, or score many at once from shared statistics.
+
+    Subclasses set :attr:`needs` and implement :meth:`per_query` (values and a defined-mask). Calling
+    ``metric(query_codes, query_labels, db_codes, db_labels)`` returns the float mean (the plugin
+    contract in ``hashbench.hookspecs``).
+    """
+
+    needs: Needs = Needs()
+    convention: str = ""
+    undefined_reason: str = ""
+
+    def __init__(self, empty: str = "zero") -> None:
+        if empty not in EMPTY_POLICIES:
+            raise DataError(f"empty must be one of {', '.join(EMPTY_POLICIES)}, not {empty!r}")
+        self.empty = empty
+
+    def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def from_stats(self, stats: RankStats) -> MetricResult:
+        """The metric from precomputed :class:`RankStats` (which must satisfy :attr:`needs`)."""
+        values, defined = self.per_query(stats)
+        values = np.where(defined, values, 0.0)
+        undefined = int((~defined).sum())
+        if self.empty == "zero":
+            value = float(values.mean())
+        else:
+            value = float(values[defined].mean()) if defined.any() else float("nan")
+        return MetricResult(value, values, undefined, self.undefined_reason,
+                            f"{self.convention}; undefined queries: {self.empty}")
+
+    def __call__(self, query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any) -> float:
+        stats = compute_stats(query_codes, query_labels, db_codes, db_labels, self.needs)
+        return self.from_stats(stats).value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in vars(self).items())})"
+
+
+def _check_k(k: int, what: str) -> int:
+    if isinstance(k, bool) or int(k) != k or int(k) < 1:
+        raise DataError(f"{what}: k must be a positive integer, not {k!r}")
+    return int(k)
+
+
+class MeanAP(Metric):
+    """mAP over the whole database: AP divided by all relevant items, ties in database order."""
+
+    needs = Needs(ap=True)
+    convention = "AP over the whole database / all relevant items; ties by database order"
+    undefined_reason = "no relevant item in the database"
+
+    def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:
+        n_rel = stats.n_relevant
+        return np.divide(stats.ap_sum, n_rel, out=np.zeros(stats.n_queries), where=n_rel > 0), n_rel > 0
+
+
+class MapAtK(Metric):
+    """mAP@k: AP over the top k divided by the relevant items retrieved there (``normalize="retrieved"``,
+    the original repo / CSQ / DeepHash), or by k (``normalize="k"``, self-supervised video hashing)."""
+
+    undefined_reason = "no relevant item in the top k"
+
+    def __init__(self, k: int, normalize: str = "retrieved", empty: str = "zero") -> None:
+        super().__init__(empty)
+        self.k = _check_k(k, "map@k")
+        if normalize not in ("retrieved", "k"):
+            raise DataError(f"map@k normalize must be 'retrieved' or 'k', not {normalize!r}")
+        self.normalize = normalize
+        self.needs = Needs(topk=self.k)
+        by = "relevant items in the top k" if normalize == "retrieved" else "k"
+        self.convention = f"AP over the top {self.k} / {by}; ties by database order"
+        if normalize == "k":
+            self.undefined_reason = ""
+
+    def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:
+        hits = stats.topk_rel[:, : self.k]
+        found = np.cumsum(hits, axis=1)
+        ranks = np.arange(1, hits.shape[1] + 1, dtype=np.float64)
+        total = np.where(hits, found / ranks, 0.0).sum(axis=1)
+        n_found = hits.sum(axis=1)
+        if self.normalize == "k":
+            return total / self.k, np.ones(stats.n_queries, dtype=bool)
+        return np.divide(total, n_found, out=np.zeros(stats.n_queries), where=n_found > 0), n_found > 0
+
+
+class MapTie(Metric):
+    """Tie-aware mAP: expected AP (whole database, / all relevant) over random orderings of equal
+    distances, in closed form (McSherry & Najork 2008)."""
+
+    needs = Needs()
+    convention = "expected AP over orderings within equal distances (tie-aware) / all relevant items"
+    undefined_reason = "no relevant item in the database"
+
+    def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:
+        return _tie_aware_ap(stats), stats.n_relevant > 0
+
+
+class MapTieAtK(Metric):
+    """Tie-aware mAP@k: expected AP over the top k / relevant items retrieved there (0 when none)."""
+
+    undefined_reason = "no relevant item can reach the top k"
+
+    def __init__(self, k: int, empty: str = "zero") -> None:
+        super().__init__(empty)
+        self.k = _check_k(k, "map_tie@k")
+        self.needs = Needs()
+        self.convention = (f"expected AP over the top {self.k} (tie-aware) / relevant items in the top"
+                           f" {self.k}")
+
+    def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:
+        return _tie_aware_ap_at_k(stats, self.k)
+
+
+class PrecisionAtK(Metric):
+    """Precision@k: relevant items among the top k / k (ties by database order)."""
+
+    undefined_reason = ""
+
+    def __init__(self, k: int, empty: str = "zero") -> None:
+        super().__init__(empty)
+        self.k = _check_k(k, "precision@k")
+        self.needs = Needs(topk=self.k)
+        self.convention = f"relevant in the top {self.k} / min({self.k}, database size); db-order ties"
+
+    def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:
+        hits = stats.topk_rel[:, : self.k]
+        return hits.sum(axis=1) / min(self.k, stats.n_db), np.ones(stats.n_queries, dtype=bool)
+
+
+class RecallAtK(Metric):
+    """Recall@k: relevant items among the top k / all relevant items (ties by database order)."""
+
+    undefined_reason = "no relevant item in the database"
+
+    def __init__(self, k: int, empty: str = "zero") -> None:
+        super().__init__(empty)
+        self.k = _check_k(k, "recall@k")
+        self.needs = Needs(topk=self.k)
+        self.convention = f"relevant in the top {self.k} / all relevant items; db-order ties"
+
+    def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:
+        n_rel = stats.n_relevant
+        found = stats.topk_rel[:, : self.k].sum(axis=1)
+        return np.divide(found, n_rel, out=np.zeros(stats.n_queries), where=n_rel > 0), n_rel > 0
+
+
+def _radius_counts(stats: RankStats, r: int) -> tuple[np.ndarray, np.ndarray]:
+    upto = min(r, stats.bits) + 1
+    return stats.hist_all[:, :upto].sum(axis=1), stats.hist_rel[:, :upto].sum(axis=1)
+
+
+class PrecisionAtRadius(Metric):
+    """Precision within Hamming radius r: relevant / retrieved items at distance <= r."""
+
+    undefined_reason = "nothing retrieved within the radius"
+
+    def __init__(self, r: int, empty: str = "zero") -> None:
+        super().__init__(empty)
+        if isinstance(r, bool) or int(r) != r or int(r) < 0:
+            raise DataError(f"precision@r: r must be a non-negative integer, not {r!r}")
+        self.r = int(r)
+        self.convention = f"relevant / retrieved within Hamming radius {self.r}"
+
+    def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:
+        retrieved, found = _radius_counts(stats, self.r)
+        return np.divide(found, retrieved, out=np.zeros(stats.n_queries), where=retrieved > 0), retrieved > 0
+
+
+class RecallAtRadius(Metric):
+    """Recall within Hamming radius r: relevant items at distance <= r / all relevant items."""
+
+    undefined_reason = "no relevant item in the database"
+
+    def __init__(self, r: int, empty: str = "zero") -> None:
+        super().__init__(empty)
+        if isinstance(r, bool) or int(r) != r or int(r) < 0:
+            raise DataError(f"recall@r: r must be a non-negative integer, not {r!r}")
+        self.r = int(r)
+        self.convention = f"relevant within Hamming radius {self.r} / all relevant items"
+
+    def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:
+        n_rel = stats.n_relevant
+        _, found = _radius_counts(stats, self.r)
+        return np.divide(found, n_rel, out=np.zeros(stats.n_queries), where=n_rel > 0), n_rel > 0
+
+
+def pr_curve(stats: RankStats, empty: str = "zero") -> dict[str, Any]:
+    """Precision-recall over Hamming radii 0..bits (data for plots), from one :class:`RankStats`.
+
+    Returns ``{"radius": (bits+1,), "precision": ..., "recall": ..., "retrieved": mean items within the
+    radius, "undefined_precision": queries retrieving nothing, per radius}``; each point equals
+    ``precision@r``/``recall@r`` with the same ``empty`` policy.
+    """
+    radii = np.arange(stats.bits + 1)
+    precision, recall, undefined = [], [], []
+    for r in radii:
+        p = PrecisionAtRadius(int(r), empty).from_stats(stats)
+        precision.append(p.value)
+        undefined.append(p.undefined)
+        recall.append(RecallAtRadius(int(r), empty).from_stats(stats).value)
+    retrieved = np.cumsum(stats.hist_all, axis=1).mean(axis=0)
+    return {"radius": radii, "precision": np.array(precision), "recall": np.array(recall),
+            "retrieved": retrieved, "undefined_precision": np.array(undefined)}
+
+
+def score_metrics(metrics: Sequence[Metric], query_codes: Any, query_labels: Any, db_codes: Any,
+                  db_labels: Any, *, block: int | None = None, device: Any = "auto",
+                  backend: str = "auto") -> tuple[list[MetricResult], RankStats]:
+    """Score several metrics from one shared ranking pass; returns their results and the statistics."""
+    needs = Needs()
+    for metric in metrics:
+        needs = needs | metric.needs
+    stats = compute_stats(query_codes, query_labels, db_codes, db_labels, needs, block=block,
+                          device=device, backend=backend)
+    return [metric.from_stats(stats) for metric in metrics], stats
