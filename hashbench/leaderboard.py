@@ -277,8 +277,14 @@ def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" 
         sources = {tuple(k): s for k, s in zip(pub[key_cols].itertuples(index=False, name=None),
                                                pub["source"].astype(str))}
         pub_cells = _aggregate(pub.assign(seed=range(len(pub))), key_cols)
-        for key, cells in sorted(pub_cells.items()):
-            rows.append(BoardRow(tuple(str(k) or "–" for k in key), sources[tuple(key)], cells))
+        order = {}  # method, source, then frames/margin numerically
+        for key, method, source, frames, margin in zip(
+                pub[key_cols].itertuples(index=False, name=None), pub["method"].astype(str),
+                pub["source"].astype(str), pub["frames"], pub["margin"]):
+            order.setdefault(tuple(key), (method, source, -1 if pd.isna(frames) else int(frames),
+                                          -1.0 if pd.isna(margin) else float(margin), tuple(key)))
+        for key in sorted(pub_cells, key=lambda k: order[tuple(k)]):
+            rows.append(BoardRow(tuple(str(k) or "–" for k in key), sources[tuple(key)], pub_cells[key]))
 
     columns = sorted({c for r in rows for c in r.cells}, key=lambda c: (_dataset_key(c[0]), c[1]))
     for column in columns:
@@ -296,10 +302,11 @@ def _notes(rows: list[BoardRow], pub: "pd.DataFrame") -> list[str]:
              " the run appended last counts. Best per column in bold (csv: trailing *)."]
     if len(pub):
         seen: dict[str, tuple[str, str, str]] = {}
-        for _, row in pub.iterrows():
-            seen.setdefault(str(row["source"]), (str(row.get("selection", "") or ""),
-                                                 str(row.get("url", "") or ""),
-                                                 str(row.get("note", "") or "")))
+        for source, part in pub.groupby("source", sort=False):
+            def common(col: str) -> str:  # shown only when every row of the source agrees
+                values = set(part[col].fillna("").astype(str)) if col in part.columns else {""}
+                return values.pop() if len(values) == 1 else ""
+            seen[str(source)] = (common("selection"), common("url"), common("note"))
         for source, (selection, url, note) in seen.items():
             text = f"{PUBLISHED_MARK} published: {source}"
             if selection:
