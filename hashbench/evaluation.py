@@ -19,7 +19,7 @@ from .metrics import Metric, Needs, Relevance, compute_stats
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Evaluation", "evaluate", "score_codes"]
+__all__ = ["Evaluation", "evaluate", "score_codes", "rescore_run"]
 
 
 @dataclass
@@ -130,3 +130,60 @@ def score_codes(registry: Any, query_codes: Any, query_labels: Any, db_codes: An
     undefined-query counts)."""
     return evaluate(registry, query_codes, query_labels, db_codes, db_labels, metrics, device=device,
                     block=block).values
+
+
+def rescore_run(run_dir: Any, metrics: Sequence[str | Mapping[str, Any]] | None = None, *,
+                registry: Any = None, results_path: Any = None, device: Any = "auto",
+                block: int | None = None) -> tuple[Evaluation, list[dict[str, Any]]]:
+    """Re-score a finished run's ``codes.npz`` (no retraining); rows carry the run's id.
+
+    ``metrics`` default to the run's ``[eval] metrics`` (``config.json``). The rows are the run's
+    ``record.json["row"]`` with ``time`` set to now, one per metric; they are appended to
+    ``results_path`` when given. Returns ``(evaluation, rows)``.
+    """
+    import datetime as _dt
+    from pathlib import Path
+
+    from .codes import load_codes
+    from .results import append_rows, metric_rows
+
+    run_dir = Path(run_dir)
+    codes_path = run_dir / "codes.npz"
+    if not run_dir.is_dir():
+        raise DataError(f"{run_dir}: run directory not found (finished runs live in runs/<experiment>/<run_id>/)")
+    if not codes_path.is_file():
+        raise DataError(f"{run_dir}: no codes.npz; only finished runs can be re-scored")
+    record = _read_json(run_dir / "record.json")
+    base = record.get("row")
+    if not isinstance(base, dict):
+        raise DataError(f"{run_dir / 'record.json'}: has no 'row' object")
+    if metrics is None or not len(metrics):
+        config = _read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+        metrics = list(config.get("eval", {}).get("metrics") or ["map"])
+    if registry is None:
+        from . import registry as _registry
+
+        registry = _registry()
+    codes = load_codes(codes_path)
+    evaluation = evaluate(registry, codes["query_codes"], codes["query_labels"], codes["db_codes"],
+                          codes["db_labels"], metrics, device=device, block=block)
+    row = dict(base)
+    row["time"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    rows = metric_rows(row, evaluation.values)
+    if results_path is not None:
+        append_rows(results_path, rows)
+    return evaluation, rows
+
+
+def _read_json(path: Any) -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise DataError(f"{path}: missing") from None
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not readable JSON ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object")
+    return data

@@ -611,7 +611,7 @@ class Metric:
 
     def __init__(self, empty: str = "zero") -> None:
         if empty not in EMPTY_POLICIES:
-            raise DataError(f"empty must be one of {', '.join(EMPTY_POLICIES)}, not {empty!r}")
+            raise ValueError(f"empty must be one of {', '.join(EMPTY_POLICIES)}, not {empty!r}")
         self.empty = empty
 
     def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:  # pragma: no cover
@@ -639,7 +639,7 @@ class Metric:
 
 def _check_k(k: int, what: str) -> int:
     if isinstance(k, bool) or int(k) != k or int(k) < 1:
-        raise DataError(f"{what}: k must be a positive integer, not {k!r}")
+        raise ValueError(f"{what}: k must be a positive integer, not {k!r}")
     return int(k)
 
 
@@ -665,7 +665,7 @@ class MapAtK(Metric):
         super().__init__(empty)
         self.k = _check_k(k, "map@k")
         if normalize not in ("retrieved", "k"):
-            raise DataError(f"map@k normalize must be 'retrieved' or 'k', not {normalize!r}")
+            raise ValueError(f"map@k normalize must be 'retrieved' or 'k', not {normalize!r}")
         self.normalize = normalize
         self.needs = Needs(topk=self.k)
         by = "relevant items in the top k" if normalize == "retrieved" else "k"
@@ -758,7 +758,7 @@ class PrecisionAtRadius(Metric):
     def __init__(self, r: int, empty: str = "zero") -> None:
         super().__init__(empty)
         if isinstance(r, bool) or int(r) != r or int(r) < 0:
-            raise DataError(f"precision@r: r must be a non-negative integer, not {r!r}")
+            raise ValueError(f"precision@r: r must be a non-negative integer, not {r!r}")
         self.r = int(r)
         self.convention = f"relevant / retrieved within Hamming radius {self.r}"
 
@@ -775,7 +775,7 @@ class RecallAtRadius(Metric):
     def __init__(self, r: int, empty: str = "zero") -> None:
         super().__init__(empty)
         if isinstance(r, bool) or int(r) != r or int(r) < 0:
-            raise DataError(f"recall@r: r must be a non-negative integer, not {r!r}")
+            raise ValueError(f"recall@r: r must be a non-negative integer, not {r!r}")
         self.r = int(r)
         self.convention = f"relevant within Hamming radius {self.r} / all relevant items"
 
