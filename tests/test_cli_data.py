@@ -5,6 +5,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 import hashbench
 from conftest import run_cli
@@ -51,6 +52,9 @@ def test_the_dataset_reads_the_prepared_cache(ucf):
     assert ds.mode() == "cache" and ds.info()["source"] == "cache"
     clip, label = ds.split("query")[0]
     assert clip.shape == (3, 4, 20, 20) and isinstance(label, int)
+    loader = torch.utils.data.DataLoader(ds.split("train"), batch_size=4, num_workers=1)
+    clips, labels = next(iter(loader))  # the cache travels to a worker process and reopens its maps there
+    assert clips.shape == (4, 3, 4, 20, 20) and clips.dtype == torch.uint8 and labels.tolist() == [36, 36, 83, 83]
     other_frames = hashbench.registry().build("dataset", {**table, "num_frames": 8, "source": "cache"})
     with pytest.raises(DataError, match="no clip cache at .*t8_24x32; run `hashbench data prepare ucf101"):
         other_frames.split("train")

@@ -12,6 +12,7 @@ Modules (torch is imported only by ``torch_dataset`` and ``VideoDataset.split``)
 - ``transforms``     size parsing and crops of uint8 clips (normalisation happens on the device)
 - ``torch_dataset``  ``ClipDataset``: items ``(uint8 (3, T, h, w), label)``
 - ``video_dataset``  ``VideoDataset``: the dataset contract for real datasets (used by plugins)
+- ``memory``         ``ClipArrayDataset``: an in-memory split (generated datasets)
 """
 from __future__ import annotations
 

@@ -38,18 +38,19 @@ def read_frame_folder(folder: Path | str, num_frames: int,
     if not files:
         raise DataError(f"{folder}: frame folder holds no images ({', '.join(IMAGE_EXTENSIONS)})")
     out = []
+    native = (0, 0)
     for index in sample_indices(len(files), num_frames):
         try:
             with Image.open(files[index]) as image:
                 image = image.convert("RGB")
+                native = image.size
                 if size is not None and image.size != (size[1], size[0]):
                     image = image.resize((size[1], size[0]), Image.BILINEAR)
                 out.append(np.asarray(image, dtype=np.uint8))
         except (OSError, ValueError) as exc:
             raise DataError(f"{files[index]}: cannot read image ({exc})") from None
-    first = out[0]
-    info = ClipInfo(decoded_frames=len(files), header_frames=len(files), width=first.shape[1],
-                    height=first.shape[0], fps=0.0, codec="images")
+    info = ClipInfo(decoded_frames=len(files), header_frames=len(files), width=native[0], height=native[1],
+                    fps=0.0, codec="images")
     return np.stack(out), info
 
 
