@@ -8,7 +8,8 @@ weighting each distinct triplet by the size of its anchor's class. Here::
 
     loss = sum_{a<p, n} w_a * valid(a,p,n) * relu(m + d_ap - d_an) / sum_{a<p, n} w_a * valid(a,p,n)
 
-with ``w_a = n_{y_a}`` ("original") or ``w_a = 1`` ("uniform"). Memory: O(B^3) floats (B = 128: 8 MB).
+with ``w_a = n_{y_a}`` ("original") or ``w_a = 1`` ("uniform"). Memory and time: O(B^3) floats
+(B = 128: 8 MB per tensor), no Python loop.
 """
 from __future__ import annotations
 
@@ -60,9 +61,12 @@ class BatchAllTripletLoss(nn.Module):
         positive = same & (index[:, None] < index[None, :])  # (a, p): a < p, same class
         negative = ~same  # (a, n)
         dist = (x[:, None, :] - x[None, :, :]).pow(2).sum(dim=-1)  # (B, B) squared Euclidean
-        hinge = F.relu(self.margin + dist[:, :, None] - dist[:, None, :])  # (a, p, n)
-        valid = positive[:, :, None] & negative[:, None, :]
-        per_anchor = (hinge * valid).sum(dim=(1, 2))  # (B,)
+        # Masking by infinities: an invalid (a, p) or (a, n) makes the hinge relu(-inf) = 0 (and its
+        # gradient 0) without materialising a (B, B, B) mask.
+        d_ap = torch.where(positive, dist, float("-inf"))
+        d_an = torch.where(negative, dist, float("inf"))
+        hinge = F.relu(self.margin + d_ap[:, :, None] - d_an[:, None, :])  # (a, p, n)
+        per_anchor = hinge.sum(dim=(1, 2))  # (B,)
         count = positive.sum(dim=1) * negative.sum(dim=1)  # (B,) int64: triplets per anchor
         if self.weighting == "original":
             weight = same.sum(dim=1)  # members of the anchor's class (itself included)
