@@ -10,6 +10,7 @@ import hashbench
 from conftest import HASHBENCH, ROOT
 from data_trees import hmdb_tree, jhmdb_tree, ucf_tree
 from hashbench.config import load_experiment
+from hashbench.errors import ConfigError
 from hashbench.registry import bind_parameters
 
 EXPERIMENTS = ROOT / "experiments"
@@ -65,10 +66,12 @@ def _validate(file: str, **env: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_unset_variables_are_named_by_validate(tmp_path):
+def test_unset_variables_are_named_by_validate(tmp_path, monkeypatch):
     result = _validate("ucf_48bit.toml")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "dataset.root uses ${HASHBENCH_DATA}, which is not set" in result.stderr
-    only_data = _validate("hmdb_48bit.toml", HASHBENCH_DATA=str(tmp_path))
-    assert only_data.returncode == 2
-    assert "backbone.pretrained uses ${HASHBENCH_WEIGHTS}, which is not set" in only_data.stderr
+    monkeypatch.setenv("HASHBENCH_DATA", str(tmp_path))
+    monkeypatch.delenv("HASHBENCH_WEIGHTS", raising=False)
+    with pytest.raises(ConfigError, match=r"hmdb_48bit.toml: backbone.pretrained uses \$\{HASHBENCH_WEIGHTS\}, "
+                                          "which is not set; export HASHBENCH_WEIGHTS="):
+        load_experiment(EXPERIMENTS / "hmdb_48bit.toml")
