@@ -189,6 +189,13 @@ def prepare_media(plan: MediaPlan, cache_dir: Path | str, num_frames: int, size:
     return report
 
 
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool and keeps what is done."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _run_pool(todo: Sequence[MediaItem], workers: int, num_frames: int, size: Tuple[int, int],
               handle: Callable[[str, Any, dict], None], writer: CacheWriter) -> None:
     """Decode ``todo`` in a process pool; videos whose worker died are retried one at a time."""
@@ -198,7 +205,7 @@ def _run_pool(todo: Sequence[MediaItem], workers: int, num_frames: int, size: Tu
     queue = deque(todo)
     suspects: list[MediaItem] = []
     window = max(2, 2 * workers)
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
     try:
         in_flight: dict[Future, MediaItem] = {}
         last = time.monotonic()
@@ -219,7 +226,7 @@ def _run_pool(todo: Sequence[MediaItem], workers: int, num_frames: int, size: Tu
                 suspects.extend(in_flight.values())
                 in_flight.clear()
                 pool.shutdown(wait=False, cancel_futures=True)
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_init)
             if time.monotonic() - last > 2.0:
                 writer.commit()
                 last = time.monotonic()
@@ -228,7 +235,7 @@ def _run_pool(todo: Sequence[MediaItem], workers: int, num_frames: int, size: Tu
         raise
     pool.shutdown(wait=True)
     for item in suspects:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context) as single:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_init) as single:
             try:
                 handle(*single.submit(_decode_job, item.key, str(item.path), num_frames, size).result())
             except BrokenProcessPool:
