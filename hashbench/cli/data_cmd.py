@@ -9,9 +9,9 @@ import typer
 from ._app import console, data_app
 
 ROOT_HELP = "Dataset folder as distributed (the one holding the class folders)."
-CACHE_HELP = "Clip cache folder [default: $HASHBENCH_CACHE/<root>-<hash> or <root>/.hashbench-cache]."
-LISTS_HELP = "Folder with your own copy of the split lists [default: the official lists shipped with hashbench]."
-SET_HELP = "Another [dataset] key, e.g. --set protocol=\"official\" (TOML value syntax). Repeatable."
+CACHE_HELP = "Clip cache folder (default: $HASHBENCH_CACHE/<root>-<hash> or <root>/.hashbench-cache)."
+LISTS_HELP = "Folder with your own copy of the split lists (default: the official lists shipped with hashbench)."
+SET_HELP = "Another key of the dataset table, e.g. --set protocol=\"official\" (TOML value syntax). Repeatable."
 
 
 def _say(text: str) -> None:
@@ -46,7 +46,7 @@ def prepare(
     root: Path = typer.Option(..., "--root", help=ROOT_HELP),
     cache: Optional[Path] = typer.Option(None, "--cache", help=CACHE_HELP),
     workers: Optional[int] = typer.Option(None, "--workers", "-w", min=0,
-                                          help="Decoding processes (0 = in this process) [default: CPUs, max 16]."),
+                                          help="Decoding processes (0 = in this process; default: CPUs, max 16)."),
     frames: int = typer.Option(32, "--frames", min=1, help="Frames sampled per video (uniformly over the video)."),
     size: str = typer.Option("128x171", "--size", help="Stored frame size HxW."),
     lists: Optional[Path] = typer.Option(None, "--lists", help=LISTS_HELP),
