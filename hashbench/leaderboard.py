@@ -173,13 +173,10 @@ def latest_runs(results: "pd.DataFrame") -> "pd.DataFrame":
     config = frame["config_hash"].astype(str)
     frame["_config"] = config.where(config != "", "run:" + frame["run_id"].astype(str))
     frame["_seed"] = _as_text(frame["seed"])
-    order = "_line" if "_line" in frame.columns else None
-    ranked = frame.sort_values(order, kind="stable") if order else frame
-    last = ranked.groupby(["_config", "_seed"], sort=False)["run_id"].last()
-    keep = frame.set_index(["_config", "_seed"]).index.map(lambda k: last.get(k))
-    frame = frame[frame["run_id"].astype(str).to_numpy() == keep.to_numpy().astype(str)]
-    if order:  # the same run's row appended twice: keep one
-        frame = frame.sort_values(order, kind="stable")
+    if "_line" in frame.columns:
+        frame = frame.sort_values("_line", kind="stable")
+    latest = frame.groupby(["_config", "_seed"], sort=False)["run_id"].transform("last")
+    frame = frame[frame["run_id"] == latest]
     frame = frame.drop_duplicates(["_config", "_seed", "metric"], keep="last")
     return frame.drop(columns=["_config", "_seed"])
 

@@ -25,6 +25,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+import numpy as np
+
 from .errors import ResultsError
 
 if TYPE_CHECKING:
@@ -233,8 +235,9 @@ def _read_table(path: Path, columns: Sequence[str], int_cols: Sequence[str],
                 f"{path}: line 1: bad header (unknown: {', '.join(unknown) or 'none'};"
                 f" missing: {', '.join(missing) or 'none'}); the columns are {', '.join(columns)}")
         order = [header.index(c) if c in header else -1 for c in columns]
-    data: dict[str, list[Any]] = {c: [] for c in columns}
+    records: list[list[str]] = []
     lines: list[int] = []
+    width = len(header)
     while True:
         try:
             fields = next(reader)
@@ -243,55 +246,57 @@ def _read_table(path: Path, columns: Sequence[str], int_cols: Sequence[str],
         except csv.Error as exc:
             raise ResultsError(f"{path}: line {reader.line_num}: malformed CSV ({exc}); fix or remove"
                                " that line") from None
-        lineno = reader.line_num
-        if not fields or all(not f.strip() for f in fields):
-            continue  # blank line
-        if len(fields) != len(header):
-            raise ResultsError(f"{path}: line {lineno}: {len(fields)} fields, expected {len(header)}"
+        if len(fields) != width:
+            if not fields or all(not f.strip() for f in fields):
+                continue  # blank line
+            raise ResultsError(f"{path}: line {reader.line_num}: {len(fields)} fields, expected {width}"
                                f" ({what} columns: {', '.join(header)}); fix or remove that line")
-        for col, idx in zip(columns, order):
-            raw = fields[idx].strip() if idx >= 0 else ""
-            if col in int_cols:
-                data[col].append(_parse_int(raw, path, lineno, col, col in required))
-            elif col in float_cols:
-                data[col].append(_parse_float(raw, path, lineno, col, col in required))
-            else:
-                if col in required and not raw:
-                    raise ResultsError(f"{path}: line {lineno}: column {col!r} is empty; it is required")
-                data[col].append(raw)
-        lines.append(lineno)
-    frame = pd.DataFrame({c: _typed(data[c], c, int_cols, float_cols) for c in columns})
+        if not fields[0] and not any(fields):
+            continue  # a line of empty fields (",,,")
+        records.append(fields)
+        lines.append(reader.line_num)
+    raw = pd.DataFrame(records, columns=header, dtype=object) if records else \
+        pd.DataFrame({h: pd.array([], dtype=object) for h in header})
+    line_no = np.asarray(lines, dtype=np.int64)
+    out: dict[str, Any] = {}
+    for col in columns:
+        if col not in raw.columns:
+            out[col] = _typed([None] * len(raw), col, int_cols, float_cols)
+            continue
+        text = raw[col]
+        empty = (text == "").to_numpy(dtype=bool)
+        if col in required and empty.any():
+            lineno = int(line_no[np.argmax(empty)])
+            raise ResultsError(f"{path}: line {lineno}: column {col!r} is empty; it is required")
+        if col in int_cols or col in float_cols:
+            out[col] = _numbers(text, empty, col in int_cols, path, line_no, col)
+        else:
+            out[col] = pd.array(text.tolist(), dtype=object)
+    frame = pd.DataFrame(out, columns=list(columns))
     frame.attrs["source_path"] = str(path)
-    frame["_line"] = pd.array(lines, dtype="int64")
+    frame["_line"] = pd.array(line_no, dtype="int64")
     return frame
 
 
-def _parse_int(raw: str, path: Path, lineno: int, col: str, required: bool) -> Any:
-    if raw == "":
-        if required:
-            raise ResultsError(f"{path}: line {lineno}: column {col!r} is empty; it is required")
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value.is_integer():
-            return int(value)
-        raise ResultsError(f"{path}: line {lineno}: column {col!r} = {raw!r} is not an integer") from None
+def _numbers(text: "pd.Series", empty: np.ndarray, integer: bool, path: Path, line_no: np.ndarray,
+             col: str) -> Any:
+    """Vectorised int/float parsing of one column; ResultsError naming the first bad line."""
+    import pandas as pd
 
-
-def _parse_float(raw: str, path: Path, lineno: int, col: str, required: bool) -> float:
-    if raw == "":
-        if required:
-            raise ResultsError(f"{path}: line {lineno}: column {col!r} is empty; it is required")
-        return math.nan
-    try:
-        return float(raw)
-    except ValueError:
-        raise ResultsError(f"{path}: line {lineno}: column {col!r} = {raw!r} is not a number") from None
+    numbers = pd.to_numeric(text.where(~empty, None), errors="coerce").to_numpy(dtype=float)
+    bad = ~empty & np.isnan(numbers)
+    if bad.any():  # "nan" written for a metric that was undefined is a number, not an error
+        bad &= ~text.str.strip().str.lower().isin(["nan", "+nan", "-nan"]).to_numpy(dtype=bool)
+    if integer:
+        with np.errstate(invalid="ignore"):
+            bad |= ~empty & ~(np.isfinite(numbers) & (np.mod(numbers, 1) == 0))
+    if bad.any():
+        i = int(np.argmax(bad))
+        kind = "an integer" if integer else "a number"
+        raise ResultsError(f"{path}: line {int(line_no[i])}: column {col!r} = {text.iloc[i]!r} is not {kind}")
+    if integer:
+        return pd.arrays.IntegerArray(np.where(empty, 0, numbers).astype(np.int64), mask=empty.copy())
+    return pd.array(np.where(empty, np.nan, numbers), dtype="float64")
 
 
 def _typed(values: list[Any], col: str, int_cols: Sequence[str], float_cols: Sequence[str]) -> Any:

@@ -218,3 +218,26 @@ def test_eight_processes_appending_at_once_lose_nothing(tmp_path):
         assert all(len(rec) == len(RESULT_COLUMNS) for rec in csv.reader(fh))
     assert path.read_text().count("\n") == 1 + workers * appends * 4
     assert os.path.exists(str(path) + ".lock")
+
+
+def test_blank_lines_are_skipped_and_line_numbers_stay_true(tmp_path):
+    path = _good_table(tmp_path)
+    text = path.read_text().splitlines(keepends=True)
+    text.insert(2, "\n")  # blank line 3 -> the map@100 row moves to line 4
+    text.insert(3, "," * (len(RESULT_COLUMNS) - 1) + "\n")  # a line of empty fields: line 4
+    path.write_text("".join(text))
+    frame = read_results(path)
+    assert frame["metric"].tolist() == ["map", "map@100", "map_tie"]
+    assert frame["_line"].tolist() == [2, 5, 6]
+    _edit_line(path, 6, lambda s: s.replace(",map_tie,0.55,", ",map_tie,high,"))
+    with pytest.raises(ResultsError, match="line 6: column 'value' = 'high'"):
+        read_results(path)
+
+
+def test_nan_values_and_padded_numbers_read(tmp_path):
+    path = tmp_path / "results.csv"
+    append_rows(path, metric_rows(base_row(), {"map": float("nan"), "map@100": 0.5}))
+    _edit_line(path, 3, lambda s: s.replace(",48,16,", ", 48 ,16,"))
+    frame = read_results(path)
+    assert frame["value"].isna().tolist() == [True, False]
+    assert frame["bits"].tolist() == [48, 48]
