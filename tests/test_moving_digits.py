@@ -86,6 +86,7 @@ def test_same_seed_gives_identical_bytes_different_seed_differs():
         assert a.generated(name).clips.tobytes() == b.generated(name).clips.tobytes()
         assert not np.array_equal(a.generated(name).clips, c.generated(name).clips)
     assert a.info()["data_checksum"] == b.info()["data_checksum"] != c.info()["data_checksum"]
+    assert a.info()["bytes_sha256"] == b.info()["bytes_sha256"] != c.info()["bytes_sha256"]
     d = moving_digits(seed=3, noise=9.0, distractor=1, color="random", **SMALL)
     assert d.info()["data_checksum"] != a.info()["data_checksum"]  # any knob changes the checksum
 
