@@ -279,7 +279,8 @@ class ClipCache:
             try:
                 array = np.load(path, mmap_mode="r")
             except (OSError, ValueError) as exc:
-                raise DataError(f"{path}: cannot open cache shard ({exc}); run `hashbench data prepare` again") from None
+                raise DataError(f"{path}: cannot open cache shard ({exc}); "
+                                "run `hashbench data prepare` again") from None
             self._arrays[shard] = array
         return array[int(record["row"])]
 

@@ -139,7 +139,8 @@ def prepare_media(plan: MediaPlan, cache_dir: Path | str, num_frames: int, size:
                 if record["status"] == "ok":
                     report.reused += 1
                 else:
-                    report.bad.append(Problem("bad", item.key, record.get("reason", "?") + " (unchanged since last run)"))
+                    reason = record.get("reason", "?") + " (unchanged since last run)"
+                    report.bad.append(Problem("bad", item.key, reason))
                 done += 1
                 if progress:
                     progress(done, len(items), item.key, "cached")

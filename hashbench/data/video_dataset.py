@@ -195,7 +195,8 @@ class VideoDataset:
             out.labels.append(video.label)
             out.ids.append(video.vid)
         if out.problems:
-            shown = "; ".join(out.problems[:5]) + (f"; ... ({len(out.problems) - 5} more)" if len(out.problems) > 5 else "")
+            more = len(out.problems) - 5
+            shown = "; ".join(out.problems[:5]) + (f"; ... ({more} more)" if more > 0 else "")
             if self.missing == "error":
                 raise DataError(
                     f"{self.name} {split}: {len(out.problems)} of {len(self.splits[split])} listed videos are "

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from hashbench.data.lists import path_and_label, read_list
+from hashbench.data.lists import read_list
 from hashbench.data.video_dataset import VideoDataset
 from hashbench.errors import DataError
 
