@@ -157,6 +157,7 @@ def test_label_modes():
     ({"color": "blue"}, r"dataset\.color: 'blue'"),
     ({"noise": -1.0}, r"dataset\.noise: -1\.0 is out of range"),
     ({"distractor": 9}, r"dataset\.distractor: 9 is out of range"),
+    ({"speed": 0.0}, r"dataset\.speed: 0\.0 is out of range"),
     ({"clips_per_class": 0}, r"dataset\.clips_per_class"),
     ({"query_fraction": 1.0}, r"dataset\.query_fraction"),
     ({"size": "32"}, r"dataset\.size: expected an integer"),
@@ -206,6 +207,17 @@ def test_each_motion_moves_the_way_its_name_says(default):
     assert mean["zoom_in"][3] > 0.03 and mean["zoom_out"][3] < -0.03
     for name in ("left", "right", "up", "down", "circle_cw", "circle_ccw"):
         assert abs(mean[name][3]) < 0.01  # no scale change
+
+
+def test_speed_scales_the_motion():
+    slow = moving_digits(speed=0.5, **SMALL).generated("database")
+    fast = moving_digits(speed=1.0, **SMALL).generated("database")
+    right = BASIC_MOTIONS.index("right")
+    v_slow = motion_features(slow.clips[slow.motion == right])[:, 0].mean()
+    v_fast = motion_features(fast.clips[fast.motion == right])[:, 0].mean()
+    assert v_fast == pytest.approx(2 * v_slow, rel=0.1)
+    # half the frame per clip at speed 1: 16 px over 7 steps at 32 px, i.e. 2*pi/32*16/7 rad per step
+    assert v_fast == pytest.approx(2 * np.pi / 32 * 16 / 7, rel=0.1)
 
 
 def test_render_places_and_wraps_the_glyph():

@@ -75,6 +75,7 @@ class MovingDigitsConfig:
     clips_per_class: int = 60
     queries_per_class: int = 20
     noise: float = 0.0
+    speed: float = 1.0
     distractor: int = 0
     labels: str = "motion"
     motions: tuple[str, ...] = BASIC_MOTIONS
@@ -96,6 +97,10 @@ class MovingDigitsConfig:
         if not 0.0 <= noise <= 255.0:
             raise ConfigError(f"dataset.noise: {noise!r} is out of range; give the std of the pixel noise "
                               "in 0-255 units, between 0 and 255")
+        speed = _number("speed", p["speed"])
+        if not 0.1 <= speed <= 2.0:
+            raise ConfigError(f"dataset.speed: {speed!r} is out of range; give a multiplier of the motion "
+                              "amounts between 0.1 and 2")
         distractor = p["distractor"]
         distractor = int(distractor) if isinstance(distractor, bool) else distractor
         _int("distractor", distractor, 0, 8)
@@ -109,7 +114,7 @@ class MovingDigitsConfig:
             raise ConfigError(f"dataset.query_fraction: {fraction!r} must lie in [0.05, 0.95] (the share of "
                               "digit images held out for queries)")
         return cls(size=p["size"], num_frames=p["num_frames"], clips_per_class=p["clips_per_class"],
-                   queries_per_class=p["queries_per_class"], noise=noise, distractor=distractor,
+                   queries_per_class=p["queries_per_class"], noise=noise, speed=speed, distractor=distractor,
                    labels=p["labels"], motions=motions, color=p["color"], query_fraction=fraction,
                    seed=p["seed"], tint=tint)
 
@@ -275,6 +280,7 @@ def generate_split(cfg: MovingDigitsConfig, pool: np.ndarray, per_class: int,
         image[slots] = members[np.arange(len(slots)) % len(members)]
 
     kinds = [MOTIONS[name][0] for name in motions]
+    speed = cfg.speed
     tau = (np.arange(t) / (t - 1) - 0.5)[None, :]          # (1, T) in [-0.5, 0.5], 0 at mid-clip
     # state at mid-clip: position uniform on the torus, log-uniform scale, small tilt
     cx = rng.uniform(-1.0, 1.0, n)[:, None] + 0.0 * tau
@@ -288,27 +294,27 @@ def generate_split(cfg: MovingDigitsConfig, pool: np.ndarray, per_class: int,
     for k, (kind, par) in enumerate(zip(kinds, params)):
         rows = motion == k
         if kind == "translate":
-            cx[rows] += par[0] * TRAVEL * tau
-            cy[rows] += par[1] * TRAVEL * tau
+            cx[rows] += par[0] * TRAVEL * speed * tau
+            cy[rows] += par[1] * TRAVEL * speed * tau
         elif kind == "circle":
-            phi = phase[rows] + par[0] * CIRCLE_ARC * tau
+            phi = phase[rows] + par[0] * CIRCLE_ARC * speed * tau
             cx[rows] += CIRCLE_RADIUS * np.cos(phi)
             cy[rows] += CIRCLE_RADIUS * np.sin(phi)
         elif kind == "zoom":
-            log_scale[rows] += par[0] * ZOOM * tau
+            log_scale[rows] += par[0] * ZOOM * speed * tau
         elif kind == "rotate":
-            angle[rows] += par[0] * ROTATION * tau
+            angle[rows] += par[0] * ROTATION * speed * tau
     if "zoom" in kinds:
-        log_scale[kind_of != "zoom"] += ZOOM * u[kind_of != "zoom"]
+        log_scale[kind_of != "zoom"] += ZOOM * speed * u[kind_of != "zoom"]
     if "rotate" in kinds:
-        angle[kind_of != "rotate"] += ROTATION * u[kind_of != "rotate"]
+        angle[kind_of != "rotate"] += ROTATION * speed * u[kind_of != "rotate"]
 
     intensity = render(images, image, cx, cy, log_scale, angle, cfg.size)
     for _ in range(cfg.distractor):
         # a second digit from the same image pool, drifting on a random walk (no consistent motion)
         other = pool[rng.integers(0, len(pool), n)]
         steps = rng.normal(size=(n, t - 1, 2))
-        steps *= (TRAVEL / (t - 1)) / np.maximum(np.linalg.norm(steps, axis=2, keepdims=True), 1e-9)
+        steps *= (TRAVEL * speed / (t - 1)) / np.maximum(np.linalg.norm(steps, axis=2, keepdims=True), 1e-9)
         path = np.concatenate([np.zeros((n, 1, 2)), np.cumsum(steps, axis=1)], axis=1)
         path += rng.uniform(-1.0, 1.0, (n, 1, 2)) - path.mean(axis=1, keepdims=True)
         d_scale = rng.uniform(np.log(SCALE_RANGE[0]), np.log(SCALE_RANGE[1]), n)[:, None] + 0.0 * tau

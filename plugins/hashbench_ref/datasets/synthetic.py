@@ -10,6 +10,7 @@ def moving_digits(
     clips_per_class: int = 60,
     queries_per_class: int = 20,
     noise: float = 0.0,
+    speed: float = 1.0,
     distractor: Union[int, bool] = 0,
     labels: str = "motion",
     motions: Union[str, List[str]] = "basic",
@@ -30,7 +31,11 @@ def moving_digits(
     - clips_per_class: clips per label class in train = database (default 60).
     - queries_per_class: query clips per label class (default 20), drawn from held-out digit images.
     - noise: std of i.i.d. gaussian pixel noise in 0-255 units (default 0), added per channel.
-    - distractor: number of extra digits (0-8; true = 1) drifting on a random walk, drawn on top.
+    - speed: multiplier (0.1-2, default 1) of every motion amount: straight paths cover half the
+      frame side, circles (radius 1/5 of the side) sweep 3/4 of a turn, zooms scale by 1.6x and
+      rotations turn 90 degrees over the whole clip at speed 1.
+    - distractor: number of extra digits (0-8; true = 1) drifting on a random walk
+      (a new random direction every frame), composited by pixel-wise max.
     - labels: "motion" (default), "digit" (10 classes) or "both" (multi-hot: motions then digit_0-9).
       In "digit" mode clips_per_class/queries_per_class count clips per digit.
     - color: "gray" (replicated to 3 channels), "random" (a random saturated colour per clip) or
@@ -44,7 +49,7 @@ def moving_digits(
 
     cfg = MovingDigitsConfig.from_params(
         size=size, num_frames=num_frames, clips_per_class=clips_per_class,
-        queries_per_class=queries_per_class, noise=noise, distractor=distractor, labels=labels,
+        queries_per_class=queries_per_class, noise=noise, speed=speed, distractor=distractor, labels=labels,
         motions=motions, color=color, query_fraction=query_fraction, seed=seed)
     return MovingDigits(cfg)
 
