@@ -220,3 +220,11 @@ def test_normalization_choices():
         reg.build("backbone", {"name": "r3d18", "normalization": "imagenet"})
     with pytest.raises(ConfigError, match=r"backbone\.width"):
         reg.build("backbone", {"name": "r3d18", "width": 0})
+
+
+@pytest.mark.parametrize("key, value, expected", [
+    ("width", "64", "an integer"), ("pretrained", 3, "a string"), ("shortcut_grad", 1, "true or false")])
+def test_key_types_are_checked_by_the_registry(key, value, expected):
+    """The factory's annotations resolve, so the registry can check TOML value types."""
+    with pytest.raises(ConfigError, match=rf"backbone\.{key}: expected {expected}"):
+        hashbench.registry().build("backbone", {"name": "r3d18", key: value}, where="backbone")

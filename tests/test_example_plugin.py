@@ -110,6 +110,10 @@ def test_installed_plugin_builds_through_the_registry(c3d_target):
             reg.build("backbone", {"name": "c3d", "widht": 4})
         except hashbench.ConfigError as exc:
             typo = str(exc)
+        try:
+            reg.build("backbone", {"name": "c3d", "fc_dim": "32"})
+        except hashbench.ConfigError as exc:
+            typo += " | " + str(exc)
         print(json.dumps({"dist": component.dist, "version": component.version,
                           "file": sys.modules[type(model.backbone).__module__].__file__,
                           "feature_dim": model.backbone.feature_dim, "shape": list(codes.shape),
@@ -125,6 +129,7 @@ def test_installed_plugin_builds_through_the_registry(c3d_target):
     assert out["feature_dim"] == 32 and out["shape"] == [2, 16] and 0 < out["max"] <= 1
     assert out["mean"] == pytest.approx([0.434 * 255, 0.405 * 255, 0.378 * 255])
     assert "backbone.widht: unknown key (did you mean 'width'?)" in out["typo"]
+    assert "backbone.fc_dim: expected an integer, got '32'" in out["typo"]
 
 
 def test_plugin_imports_only_the_hook_marker_from_hashbench():

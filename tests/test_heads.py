@@ -38,6 +38,11 @@ def test_bits_must_be_positive(bits):
         hashbench.registry().build("head", {"name": "tanh", "bits": bits}, feature_dim=512)
 
 
+def test_bits_type_is_checked():
+    with pytest.raises(ConfigError, match=r"head\.bits: expected an integer"):
+        hashbench.registry().build("head", {"name": "tanh", "bits": "48"}, where="head", feature_dim=512)
+
+
 def test_bits_is_required():
     with pytest.raises(ConfigError, match=r"missing required key 'bits'"):
         hashbench.registry().build("head", {"name": "tanh"}, feature_dim=512)

@@ -131,6 +131,11 @@ def test_margin_must_be_positive(margin):
         build(margin=margin)
 
 
+def test_margin_type_is_checked():
+    with pytest.raises(ConfigError, match=r"loss\.margin: expected a number, got '14'"):
+        hashbench.registry().build("loss", {"name": "batch_all_triplet", "margin": "14"}, where="loss")
+
+
 def test_weighting_values_are_checked():
     with pytest.raises(ConfigError, match=r"loss\.weighting: unknown value 'mean'.*'original', 'uniform'"):
         build(weighting="mean")

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .model import C3D
+from typing import Any
 
 
-def c3d(width: int = 16, fc_dim: int = 512, dropout: float = 0.5, batch_norm: bool = False) -> "C3D":
+def c3d(width: int = 16, fc_dim: int = 512, dropout: float = 0.5, batch_norm: bool = False) -> Any:
     """C3D of Tran et al. (8 conv3x3x3 layers, fc6/fc7) with a width multiplier; fc7 feature.
 
     Input float clips ``(B, 3, T, H, W)`` with T >= 1 and H, W >= 16 (e.g. 8x32x32 or 16x112x112);

@@ -1,18 +1,15 @@
 """Reference backbones: torch-free factory functions (see hashbench.hookspecs)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Any, Optional
 
 from hashbench.errors import ConfigError
-
-if TYPE_CHECKING:
-    from .r3d import ResNet3D
 
 NORMALIZATION_NAMES = ("c3d_retrieval", "kinetics")
 
 
 def r3d18(pretrained: Optional[str] = None, normalization: str = "c3d_retrieval", width: int = 64,
-          shortcut_grad: bool = False) -> "ResNet3D":
+          shortcut_grad: bool = False) -> Any:
     """3D ResNet-18 of Hara et al. (shortcut A), averaged over time and space to 512-d.
 
     Input float clips ``(B, 3, T, H, W)``, any T, H, W (112x112 as in the original); output ``(B, 512)``

@@ -1,15 +1,12 @@
 """Reference heads: torch-free factory functions (see hashbench.hookspecs)."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any
 
 from hashbench.errors import ConfigError
 
-if TYPE_CHECKING:
-    from .tanh import TanhHead
 
-
-def tanh(feature_dim: int, bits: int) -> "TanhHead":
+def tanh(feature_dim: int, bits: int) -> Any:
     """Linear(feature_dim -> bits) + tanh, the original hash layer; code = sign.
 
     ``(B, feature_dim)`` -> relaxed codes ``(B, bits)`` in (-1, 1). ``bits`` is the code length (the original used 16 to 64). Parameter names match the original

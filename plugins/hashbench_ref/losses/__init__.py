@@ -2,18 +2,15 @@
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import Any
 
 from hashbench.errors import ConfigError
-
-if TYPE_CHECKING:
-    from .triplet import BatchAllTripletLoss
 
 WEIGHTINGS = ("original", "uniform")
 
 
 def batch_all_triplet(margin: float = 14.0, weighting: str = "original",
-                      multi_label: bool = False) -> "BatchAllTripletLoss":
+                      multi_label: bool = False) -> Any:
     """Batch-all triplet loss of the original repo (squared L2 distances, margin).
 
     Every (anchor, positive, negative) in the batch with anchor index < positive index contributes
