@@ -89,13 +89,6 @@ def _src(experiment: Experiment) -> str:
     return f"{experiment.source}: " if experiment.source else ""
 
 
-def method_label(experiment: Experiment) -> str:
-    """The leaderboard's row label: the experiment's ``label`` or backbone+head+loss."""
-    if experiment.label:
-        return str(experiment.label)
-    return "+".join(str(t["name"]) for t in (experiment.backbone, experiment.head, experiment.loss))
-
-
 def git_commit() -> str:
     """Short commit of the hashbench checkout (``+dirty`` when modified), or ``unknown``."""
     here = Path(__file__).resolve().parent
@@ -219,7 +212,7 @@ def _run(experiment: Experiment, registry: Registry, built: Built, model: HashMo
     select_metric = eval_cfg.select_metric or built.metrics[0][0]
     selection = f"best_val:{select_metric}" if select_on_val else "last"
     row = {
-        "run_id": run_id, "time": "", "experiment": experiment.name, "method": method_label(experiment),
+        "run_id": run_id, "time": "", "experiment": experiment.name, "method": experiment.method,
         "dataset": str(experiment.dataset["name"]), "split": info.get("split", ""),
         "data_checksum": info.get("data_checksum", ""), "backbone": str(experiment.backbone["name"]),
         "head": str(experiment.head["name"]), "loss": str(experiment.loss["name"]), "bits": built.bits,

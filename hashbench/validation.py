@@ -11,7 +11,7 @@ from .registry import Registry
 
 
 def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str, Any]:
-    """Build everything on the CPU, push two training clips through model and loss; return a summary.
+    """Build everything on the CPU, push a few training clips through model and loss; return a summary.
 
     Raises HashbenchError subclasses (ConfigError, PluginError, DataError, ...) on the first problem.
     """
@@ -22,7 +22,9 @@ def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str,
     dataset = built.dataset
     sizes = {name: len(dataset.split(name)) for name in ("train", "query", "database")}
     train = dataset.split("train")
-    items = [train[i] for i in range(min(2, sizes["train"]))]
+    n = sizes["train"]
+    picks = sorted({i for i in (0, 1, n // 2, n // 2 + 1, n - 2, n - 1) if 0 <= i < n})  # pairs at 3 places
+    items = [train[i] for i in picks]
     clips = torch.stack([torch.as_tensor(c) for c, _ in items])
     labels = torch.stack([torch.as_tensor(lbl) for _, lbl in items])
     built.model.eval()
@@ -35,6 +37,6 @@ def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str,
                    f"clip {tuple(clips.shape[1:])} uint8",
         "model": f"{experiment.backbone['name']} + {experiment.head['name']}: "
                  f"{sum(p.numel() for p in built.model.parameters()):,} parameters, codes {tuple(codes.shape[1:])}",
-        "loss": f"{experiment.loss['name']} = {float(loss):.4f} on 2 clips",
+        "loss": f"{experiment.loss['name']} = {float(loss):.4f} on {len(items)} clips",
         "metrics": ", ".join(label for label, _ in built.metrics),
     }

@@ -175,3 +175,17 @@ def test_env_values_in_a_sweep_are_expanded_once(tmp_path, monkeypatch):
     monkeypatch.setenv("HB_ROOT", "/v")
     exp = load(tmp_path, '"dataset.root" = ["${HB_ROOT}/a", "$${HB_ROOT}/b"]\n')
     assert [p.dataset["root"] for p in expand_sweep(exp)] == ["/v/a", "${HB_ROOT}/b"]
+
+
+def test_method_label_of_a_point_names_swept_keys_that_are_not_table_axes(tmp_path):
+    from hashbench.config import load_experiment
+    from hashbench.sweep import expand_sweep
+
+    path = tmp_path / "m.toml"
+    path.write_text('name = "m"\n[dataset]\nname = "moving_digits"\n[backbone]\nname = "r3d18"\n'
+                    '[head]\nname = "tanh"\nbits = 16\n[loss]\nname = "batch_all_triplet"\n'
+                    '[sweep]\n"head.bits" = [16, 32]\n"loss.margin" = [8, 14]\nseed = [0, 1]\n')
+    points = expand_sweep(load_experiment(path))
+    methods = {p.method for p in points}
+    assert methods == {"r3d18+tanh+batch_all_triplet [margin=8]", "r3d18+tanh+batch_all_triplet [margin=14]"}
+    assert len({p.config_hash() for p in points}) == 8
