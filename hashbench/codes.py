@@ -400,14 +400,17 @@ def _hamming64(q64: np.ndarray, d64: np.ndarray, dtype: np.dtype, out: np.ndarra
         x, c = xor[:, :width], count[:, :width]
         for w in range(nw):
             np.bitwise_xor(q64[:, w, None], d64[None, start:stop, w], out=x)
+            target = out[:, start:stop] if w == 0 and out.dtype == np.uint8 else c
             if method == "bitwise_count":
-                np.bitwise_count(x, out=c)
+                np.bitwise_count(x, out=target)
             else:
-                c[...] = _POPCOUNT_LUT[x.view(np.uint8).reshape(nq, width, 8)].sum(axis=2, dtype=np.uint8)
-            if w == 0:
-                out[:, start:stop] = c
-            else:
-                out[:, start:stop] += c
+                np.sum(_POPCOUNT_LUT[x.view(np.uint8).reshape(nq, width, 8)], axis=2, dtype=np.uint8,
+                       out=target)
+            if target is c:
+                if w == 0:
+                    out[:, start:stop] = c
+                else:
+                    out[:, start:stop] += c
     return out
 
 

@@ -56,11 +56,12 @@ def _json_float(value: float) -> float | None:
 
 def evaluate(registry: Any, query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any,
              metrics: Sequence[str | Mapping[str, Any]] = ("map",), *, device: Any = "auto",
-             block: int | None = None) -> Evaluation:
+             block: int | None = None, workers: int | None = None) -> Evaluation:
     """Score codes with metric specs; returns an :class:`Evaluation` (values, conventions, counts).
 
     Codes: ±1 / 0-1 / real (sign) arrays or tensors ``(N, bits)``, or :class:`PackedCodes`. Labels:
-    int ``(N,)`` or multi-hot ``(N, C)``. ``device``/``block`` are passed to the ranking pass.
+    int ``(N,)`` or multi-hot ``(N, C)``. ``device``/``block``/``workers`` go to the ranking pass
+    (:func:`hashbench.metrics.compute_stats`; they change speed and memory, never the values).
     """
     qc = pack_codes(query_codes, what="query codes")
     dc = pack_codes(db_codes, what="database codes")
@@ -82,7 +83,7 @@ def evaluate(registry: Any, query_codes: Any, query_labels: Any, db_codes: Any, 
         needs = Needs()
         for _, metric in shared:
             needs = needs | metric.needs
-        stats = compute_stats(qc, relevance, dc, None, needs, device=device, block=block)
+        stats = compute_stats(qc, relevance, dc, None, needs, device=device, block=block, workers=workers)
         for label, metric in shared:
             results[label] = metric.from_stats(stats)
     evaluation = Evaluation(values={}, n_queries=qc.n, n_db=dc.n, bits=qc.bits,
@@ -125,11 +126,11 @@ def _call_plugin_metric(label: str, metric: Any, qc: Any, ql: Any, dc: Any, dl: 
 
 def score_codes(registry: Any, query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any,
                 metrics: Sequence[str | Mapping[str, Any]] = ("map",), *, device: Any = "auto",
-                block: int | None = None) -> dict[str, float]:
+                block: int | None = None, workers: int | None = None) -> dict[str, float]:
     """``{label: value}`` for each metric spec (see :func:`evaluate`, which also reports conventions and
     undefined-query counts)."""
     return evaluate(registry, query_codes, query_labels, db_codes, db_labels, metrics, device=device,
-                    block=block).values
+                    block=block, workers=workers).values
 
 
 def rescore_run(run_dir: Any, metrics: Sequence[str | Mapping[str, Any]] | None = None, *,

@@ -29,6 +29,10 @@ from __future__ import annotations
 
 import logging
 import math
+import os
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -65,6 +69,7 @@ class Relevance:
         ql = check_labels(query_labels, nq, "query labels")
         dl = check_labels(db_labels, nd, "database labels")
         self.single = ql.ndim == 1 and dl.ndim == 1
+        self._lock = threading.Lock()
         if self.single:
             self.q, self.d = ql, dl
             self._members: dict[int, np.ndarray] = {}
@@ -81,6 +86,16 @@ class Relevance:
     @property
     def nd(self) -> int:
         return int(self.d.shape[0])
+
+    def take_queries(self, rows: np.ndarray) -> "Relevance":
+        """The same relevance for the query rows ``rows`` only (database side shared)."""
+        out = object.__new__(Relevance)
+        out.__dict__.update(self.__dict__)
+        out._lock = threading.Lock()
+        out.q = self.q[rows]
+        if not self.single:
+            out.q_hot = self.q_hot[rows]
+        return out
 
     def block(self, rows: np.ndarray) -> np.ndarray:
         """Relevance ``(len(rows), nd)`` bool of the query rows ``rows`` to every database item."""
@@ -105,24 +120,28 @@ class Relevance:
 
     def members(self, label: int) -> np.ndarray:
         """Database indices of class ``label`` (single-label; cached for the last few classes)."""
-        found = self._members.get(label)
+        with self._lock:
+            found = self._members.get(label)
         if found is None:
             found = np.flatnonzero(self.d == label)
-            if len(self._members) >= 8:
-                self._members.pop(next(iter(self._members)))
-            self._members[label] = found
+            with self._lock:
+                if len(self._members) >= 16:
+                    self._members.pop(next(iter(self._members)))
+                self._members[label] = found
         return found
 
     def segment_base(self, label: int) -> np.ndarray:
         """Number of class-``label`` items before each database item (intp; cached per class)."""
-        found = self._segbase.get(label)
+        with self._lock:
+            found = self._segbase.get(label)
         if found is None:
             is_c = self.d == label
             found = np.cumsum(is_c, dtype=np.intp)
             found -= is_c
-            if len(self._segbase) >= 2:
-                self._segbase.pop(next(iter(self._segbase)))
-            self._segbase[label] = found
+            with self._lock:
+                if len(self._segbase) >= 16:
+                    self._segbase.pop(next(iter(self._segbase)))
+                self._segbase[label] = found
         return found
 
     def has_relevant(self) -> np.ndarray:
@@ -195,16 +214,24 @@ class RankStats:
     def queries_without_relevant(self) -> int:
         return int((self.n_relevant == 0).sum())
 
+    def take(self, rows: np.ndarray) -> "RankStats":
+        """The statistics of the queries ``rows`` (in that order; repeats allowed)."""
+        return RankStats(self.bits, self.n_db, self.hist_all[rows], self.hist_rel[rows],
+                         None if self.topk_rel is None else self.topk_rel[rows],
+                         None if self.ap_sum is None else self.ap_sum[rows], self.device)
+
 
 def compute_stats(query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any,
                   needs: Needs = Needs(), *, block: int | None = None, device: Any = "auto",
-                  backend: str = "auto") -> RankStats:
+                  backend: str = "auto", workers: int | None = None, dedup: bool = True) -> RankStats:
     """One ranking pass over all queries: :class:`RankStats` with what ``needs`` asks for.
 
-    ``block``: queries per block (memory ~ block x n_db bytes; any value gives the same result).
+    ``block``: queries per block (memory ~ block x n_db bytes per worker; any value gives the same
+    result). ``workers``: CPU threads (default :func:`default_workers`; any value gives the same result).
     ``device``: ``"auto"`` (CUDA for large jobs when available), ``"cpu"`` or ``"cuda[:N]"``.
     ``backend``: ``"auto"`` (numpy on CPU, torch on CUDA), ``"numpy"`` or ``"torch"`` (torch also runs on
-    CPU: the CUDA code path, used by the parity tests).
+    CPU: the CUDA code path, used by the parity tests). ``dedup``: rank each distinct (code, label)
+    query once and copy its statistics to its duplicates (learned codes repeat a lot; exact).
     """
     qc = pack_codes(query_codes, what="query codes")
     dc = pack_codes(db_codes, what="database codes")
@@ -216,16 +243,33 @@ def compute_stats(query_codes: Any, query_labels: Any, db_codes: Any, db_labels:
         raise DataError("there are no queries (0 codes)")
     rel = query_labels if isinstance(query_labels, Relevance) else Relevance(query_labels, db_labels,
                                                                               qc.n, dc.n)
+    if dedup:
+        keep, inverse = _distinct_queries(qc, rel)
+        if keep is not None:
+            stats = compute_stats(qc[keep], rel.take_queries(keep), dc, None, needs, block=block,
+                                  device=device, backend=backend, workers=workers, dedup=False)
+            return stats.take(inverse)
     dev = resolve_device(device, qc.n * dc.n)
     if backend == "auto":
         backend = "numpy" if dev == "cpu" else "torch"
     if backend == "numpy":
         if dev != "cpu":
             raise DataError(f"the numpy backend runs on the CPU, not on {dev!r}")
-        return _stats_numpy(qc, dc, rel, needs, block)
+        return _stats_numpy(qc, dc, rel, needs, block, workers)
     if backend == "torch":
         return _stats_torch(qc, dc, rel, needs, block, dev)
     raise ValueError(f"backend must be auto, numpy or torch, not {backend!r}")
+
+
+def _distinct_queries(qc: PackedCodes, rel: Relevance) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Rows of the first occurrence of each distinct (code, label) query and every query's index among
+    them; ``(None, None)`` when all queries are distinct."""
+    label_bytes = np.ascontiguousarray(rel.q).view(np.uint8).reshape(qc.n, -1)
+    key = np.concatenate([qc.words, label_bytes], axis=1)
+    _, keep, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    if keep.shape[0] == qc.n:
+        return None, None
+    return keep, inverse.reshape(-1)
 
 
 def _new_stats(nq: int, nd: int, bits: int, needs: Needs, device: str) -> RankStats:
@@ -239,17 +283,64 @@ def _new_stats(nq: int, nd: int, bits: int, needs: Needs, device: str) -> RankSt
 
 
 def _stats_numpy(qc: PackedCodes, dc: PackedCodes, rel: Relevance, needs: Needs,
-                 block: int | None) -> RankStats:
+                 block: int | None, workers: int | None = None) -> RankStats:
     nq, nd, bits = qc.n, dc.n, qc.bits
     stats = _new_stats(nq, nd, bits, needs, "cpu")
     block = max(1, int(block)) if block else max(1, min(4096, (4 << 20) // nd))
     q64, d64 = qc.words64(), dc.words64()
     dtype = distance_dtype(bits)
-    dist = np.empty((min(block, nq), nd), dtype=dtype)
-    for rows in _row_blocks(rel, block):
-        d_block = _hamming64(q64[rows], d64, dtype, dist[: len(rows)])
-        _block_stats(d_block, rows, rel, needs, stats)
+    counter = _Bincount(nq * nd)
+    blocks = list(_row_blocks(rel, block))
+    workers = min(default_workers() if workers is None else max(1, int(workers)), len(blocks))
+
+    def run(rows: np.ndarray, buffer: np.ndarray) -> None:
+        d_block = _hamming64(q64[rows], d64, dtype, buffer[: len(rows)])
+        _block_stats(d_block, rows, rel, needs, stats, counter)
+
+    if workers <= 1:
+        buffer = np.empty((min(block, nq), nd), dtype=dtype)
+        for rows in blocks:
+            run(rows, buffer)
+        return stats
+    # blocks fill disjoint rows of `stats`; numpy ufuncs and torch.bincount release the GIL
+    local = threading.local()
+
+    def task(rows: np.ndarray) -> None:
+        if getattr(local, "buffer", None) is None:
+            local.buffer = np.empty((min(block, nq), nd), dtype=dtype)
+        run(rows, local.buffer)
+
+    with ThreadPoolExecutor(workers, thread_name_prefix="hashbench-rank") as pool:
+        for future in [pool.submit(task, rows) for rows in blocks]:
+            future.result()
     return stats
+
+
+def default_workers() -> int:
+    """Threads for the CPU ranking pass: ``$HASHBENCH_THREADS``, else 1.
+
+    Only the distance part releases the GIL (numpy's bincount does not), so threads gain little; the
+    option is there for machines where they do.
+    """
+    env = os.environ.get("HASHBENCH_THREADS", "").strip()
+    if not env:
+        return 1
+    try:
+        return max(1, int(env))
+    except ValueError:
+        raise DataError(f"HASHBENCH_THREADS={env!r}: expected a positive integer") from None
+
+
+class _Bincount:
+    """``np.bincount(keys.ravel(), minlength=length)`` (int64 counts). One place to swap the counting
+    primitive (torch's CPU bincount is faster single-threaded but pathological with several intra-op
+    threads on a busy machine, so numpy's is used)."""
+
+    def __init__(self, pairs: int) -> None:
+        self.pairs = pairs
+
+    def __call__(self, keys: np.ndarray, length: int) -> np.ndarray:
+        return np.bincount(keys.reshape(-1), minlength=length)
 
 
 def _row_blocks(rel: Relevance, block: int) -> Iterator[np.ndarray]:
@@ -268,7 +359,7 @@ def _row_blocks(rel: Relevance, block: int) -> Iterator[np.ndarray]:
 
 
 def _block_stats(d_block: np.ndarray, rows: np.ndarray, rel: Relevance, needs: Needs,
-                 stats: RankStats) -> None:
+                 stats: RankStats, counter: "_Bincount") -> None:
     """Fill the statistics of the query ``rows`` from their distances ``d_block`` (b, nd)."""
     b, nd = d_block.shape
     width = stats.bits + 1
@@ -290,36 +381,29 @@ def _block_stats(d_block: np.ndarray, rows: np.ndarray, rel: Relevance, needs: N
         small = (counts + 1) * width <= SEGMENT_TABLE_LIMIT * nd + 4096
         if small.any():
             sub = np.flatnonzero(small)
-            _segment_ranks(d_block, rows, sub, counts, row_of, cols, d_rel, rel, label, rel_block, stats)
+            _segment_ranks(d_block, rows, sub, counts, row_of, cols, d_rel, rel, label, rel_block, stats,
+                           counter)
         for i in np.flatnonzero(~small):
             _sorted_ranks(d_block[i], rows[i], rel, rel_block[i] if rel_block is not None else None,
-                          stats)
+                          stats, counter)
     else:
-        stats.hist_all[rows] = _block_hist(d_block, width)
+        stats.hist_all[rows] = _block_hist(d_block, width, counter)
     if needs.topk:
         _topk_block(d_block, rows, stats, rel, needs.topk, rel_block)
 
 
-def _block_hist(d_block: np.ndarray, width: int) -> np.ndarray:
-    """Per-row distance histograms ``(b, width)`` of a distance block."""
-    b, nd = d_block.shape
-    if nd >= 65536 and d_block.dtype == np.uint8 and _torch_loaded():
-        import torch
-
-        return np.stack([torch.bincount(torch.from_numpy(row), minlength=width).numpy() for row in d_block])
-    keys = d_block + (np.arange(b, dtype=np.intp) * width)[:, None]
-    return np.bincount(keys.ravel(), minlength=b * width).reshape(b, width)
-
-
-def _torch_loaded() -> bool:
-    import sys
-
-    return "torch" in sys.modules
+def _block_hist(d_block: np.ndarray, width: int, counter: "_Bincount") -> np.ndarray:
+    """Per-row distance histograms ``(b, width)`` of a distance block (row by row: in cache, and faster
+    than one bincount over (row, distance) keys)."""
+    out = np.empty((d_block.shape[0], width), dtype=np.int64)
+    for i, row in enumerate(d_block):
+        out[i] = counter(row, width)
+    return out
 
 
 def _segment_ranks(d_block: np.ndarray, rows: np.ndarray, sub: np.ndarray, counts: np.ndarray,
                    row_of: np.ndarray, cols: np.ndarray, d_rel: np.ndarray, rel: Relevance, label: int,
-                   rel_block: np.ndarray | None, stats: RankStats) -> None:
+                   rel_block: np.ndarray | None, stats: RankStats, counter: "_Bincount") -> None:
     """Histograms and AP sums of the block rows ``sub`` with one bincount over (distance, segment).
 
     Segment ``s`` of a query = the database items after its ``s``-th relevant item up to and including
@@ -334,18 +418,28 @@ def _segment_ranks(d_block: np.ndarray, rows: np.ndarray, sub: np.ndarray, count
     seg_rows = counts[sub] + 1  # table columns (segments) per query
     first_seg = np.cumsum(seg_rows) - seg_rows
     n_seg = int(seg_rows.sum())
-    keys = np.multiply(d_block[sub], n_seg, dtype=np.intp)
-    if rel.single:
-        keys += rel.segment_base(label)[None, :]
-    else:
-        mask = rel_block[sub]
-        seg = np.cumsum(mask, axis=1, dtype=np.intp)
-        seg -= mask
-        keys += seg
-        del seg
-    keys += first_seg.astype(np.intp)[:, None]
-    table = np.bincount(keys.ravel(), minlength=width * n_seg).reshape(width, n_seg)
-    del keys
+    nd = d_block.shape[1]
+    table = np.empty((width, n_seg), dtype=np.int64)
+    # a few rows at a time, so that their keys (~512 KiB) and table part stay in cache
+    group = max(1, min(n_sub, (1 << 16) // nd))
+    keys = np.empty((group, nd), dtype=np.intp)
+    shared_base = None
+    if rel.single:  # every row of the block has the same segments: one base for every full group
+        shared_base = rel.segment_base(label)[None, :] + (np.arange(group) * seg_rows[0])[:, None]
+    for g0 in range(0, n_sub, group):
+        g1 = min(n_sub, g0 + group)
+        width_g = int(first_seg[g1 - 1] + seg_rows[g1 - 1] - first_seg[g0])  # segments in this group
+        k = keys[: g1 - g0]
+        np.multiply(d_block[sub[g0:g1]], width_g, out=k, dtype=np.intp)  # key = distance x segment
+        if shared_base is not None:
+            k += shared_base[: g1 - g0]
+        else:
+            mask = rel_block[sub[g0:g1]]
+            seg = np.cumsum(mask, axis=1, dtype=np.intp)
+            seg -= mask
+            seg += (first_seg[g0:g1] - first_seg[g0])[:, None]
+            k += seg
+        table[:, first_seg[g0]:first_seg[g0] + width_g] = counter(k, width * width_g).reshape(width, width_g)
     np.cumsum(table, axis=1, out=table)
     last = first_seg + seg_rows - 1
     prior = np.zeros((width, n_sub), dtype=np.int64)
@@ -380,10 +474,10 @@ def _small_uint(values: np.ndarray, upper: int) -> np.ndarray:
 
 
 def _sorted_ranks(row: np.ndarray, q: int, rel: Relevance, rel_row: np.ndarray | None,
-                  stats: RankStats) -> None:
+                  stats: RankStats, counter: "_Bincount") -> None:
     """Histogram and AP sum of one query with many relevant items: a stable counting sort of its row."""
     width = stats.bits + 1
-    stats.hist_all[q] = np.bincount(row, minlength=width)
+    stats.hist_all[q] = counter(row, width)
     ranked = np.argsort(row, kind="stable")  # radix sort for uint8/uint16 distances
     is_rel = rel.d[ranked] == rel.q[q] if rel.single else rel_row[ranked]
     ranks = np.flatnonzero(is_rel) + 1
@@ -806,11 +900,11 @@ def pr_curve(stats: RankStats, empty: str = "zero") -> dict[str, Any]:
 
 def score_metrics(metrics: Sequence[Metric], query_codes: Any, query_labels: Any, db_codes: Any,
                   db_labels: Any, *, block: int | None = None, device: Any = "auto",
-                  backend: str = "auto") -> tuple[list[MetricResult], RankStats]:
+                  backend: str = "auto", workers: int | None = None) -> tuple[list[MetricResult], RankStats]:
     """Score several metrics from one shared ranking pass; returns their results and the statistics."""
     needs = Needs()
     for metric in metrics:
         needs = needs | metric.needs
     stats = compute_stats(query_codes, query_labels, db_codes, db_labels, needs, block=block,
-                          device=device, backend=backend)
+                          device=device, backend=backend, workers=workers)
     return [metric.from_stats(stats) for metric in metrics], stats

@@ -149,6 +149,9 @@ def cases(draw, max_q=5, max_db=30, max_bits=12):
     else:
         density = draw(st.sampled_from([0.2, 0.5]))
         ql, dl = rng.random((nq, classes)) < density, rng.random((nd, classes)) < density
+    if draw(st.booleans()):  # repeated queries (same code and label): ranked once, copied
+        repeat = rng.integers(0, nq, nq)
+        qc, ql = qc[repeat], ql[repeat]
     return qc * 2 - 1, ql, dc * 2 - 1, dl
 
 
@@ -304,6 +307,8 @@ def test_statistics_identical_across_block_sizes_backends_and_paths(monkeypatch)
         ref = compute_stats(qc, ql, dc, dl, needs, block=37, backend="numpy")
         runs = [compute_stats(qc, ql, dc, dl, needs, block=b, backend=be)
                 for b in (1, 5, 64) for be in ("numpy", "torch")]
+        runs.append(compute_stats(qc, ql, dc, dl, needs, block=3, workers=3))  # threads
+        runs.append(compute_stats(qc, ql, dc, dl, needs, block=4, dedup=False))
         monkeypatch.setattr(M, "SEGMENT_TABLE_LIMIT", -1e9)
         runs.append(compute_stats(qc, ql, dc, dl, needs, block=7, backend="numpy"))
         monkeypatch.setattr(M, "SEGMENT_TABLE_LIMIT", 2.0)
@@ -312,6 +317,20 @@ def test_statistics_identical_across_block_sizes_backends_and_paths(monkeypatch)
             np.testing.assert_array_equal(other.hist_rel, ref.hist_rel)
             np.testing.assert_array_equal(other.topk_rel, ref.topk_rel)
             np.testing.assert_allclose(other.ap_sum, ref.ap_sum, rtol=1e-13)
+
+
+def test_duplicate_queries_are_ranked_once_with_identical_results():
+    rng = np.random.default_rng(12)
+    qc, dc = rng.choice([-1, 1], size=(6, 10)), rng.choice([-1, 1], size=(120, 10))
+    ql, dl = rng.integers(0, 3, 6), rng.integers(0, 3, 120)
+    order = rng.integers(0, 6, 40)  # 40 queries, many repeated (same code and label)
+    qc2, ql2 = qc[order], ql[order]
+    ql2[:3] = (ql2[:3] + 1) % 3  # same code, other label: a different query
+    needs = M.Needs(ap=True, topk=15)
+    dedup = compute_stats(qc2, ql2, dc, dl, needs)
+    plain = compute_stats(qc2, ql2, dc, dl, needs, dedup=False)
+    for name in ("hist_all", "hist_rel", "topk_rel", "ap_sum"):
+        np.testing.assert_array_equal(getattr(dedup, name), getattr(plain, name))
 
 
 def test_single_label_one_hot_equals_class_ids():
