@@ -229,7 +229,7 @@ def test_optimizer_and_scheduler_keys_depend_on_their_name(tmp_path):
     ("[train]\ngrad_clip = 0", "train.grad_clip: must be > 0, got 0"),
     ("[train]\noptimizer = 3", "train.optimizer: expected a table [train.optimizer], got 3 (integer)"),
     ("[eval]\nval_fraction = 0.5", "eval.val_fraction: must be < 0.5, got 0.5"),
-    ('[eval]\nselect = "best"', "eval.select: must be one of 'last', 'val', got 'best'"),
+    ('[eval]\nselect = "best"', "eval.select: must be one of 'last', 'val', 'test', got 'best'"),
     ("[eval]\nmetrics = []", "eval.metrics: expected a non-empty array"),
     ('[eval]\nmetrics = "map"', "eval.metrics: expected a non-empty array"),
     ('[eval]\nmetrics = ["map", 3]', "eval.metrics[1]: expected a metric like"),

@@ -117,3 +117,15 @@ def test_resume_without_an_unfinished_run_is_a_clear_error(tiny_toml, tmp_path):
 
     with pytest.raises(ConfigError, match="no unfinished run of 'tiny'"):
         run_experiment(load_experiment(tiny_toml()), load_registry(), runs_dir=tmp_path, resume=True)
+
+
+def test_test_selection_is_the_original_protocol_and_says_so(tiny_toml, tmp_path):
+    result = run_experiment(load_experiment(tiny_toml(epochs=3, select="test")), load_registry(),
+                            runs_dir=tmp_path / "runs", results_path=tmp_path / "r.csv")
+    record = json.loads((result.run_dir / "record.json").read_text())
+    scores = {e["epoch"]: e["metrics"]["map"] for e in record["evaluations"]}
+    assert {e["split"] for e in record["evaluations"]} == {"test"} and len(scores) == 3
+    assert result.epoch == max(scores, key=scores.get)
+    assert result.metrics["map"] == pytest.approx(max(scores.values()), abs=1e-12)
+    table = read_results(tmp_path / "r.csv")
+    assert set(table["selection"]) == {"best_test:map"} and set(table["epoch"]) == {result.epoch}
