@@ -118,11 +118,13 @@ def search(
     hash_bits: Optional[int] = typer.Option(None, "--hash-bits", min=1, help="hash: bits hashed [min(bits, 16)]."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     device: str = typer.Option("cpu", "--device", help="Where to encode --video files (cpu or cuda)."),
+    threads: int = typer.Option(1, "--threads", min=1, help="FAISS OpenMP threads (1: single queries are"
+                                " latency-bound; more threads only add synchronisation)."),
 ) -> None:
     """Top-k retrieval over a run's database with a FAISS binary index (built and saved on first use)."""
     from ..search import RunSearch, import_faiss
 
-    import_faiss()
+    import_faiss().omp_set_num_threads(threads)
     params = {key: value for key, value in (("nlist", nlist), ("nprobe", nprobe), ("hash_bits", hash_bits))
               if value is not None}
     searcher = RunSearch(run_dir, index, rebuild=rebuild, **params)
