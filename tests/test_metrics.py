@@ -395,3 +395,20 @@ def test_calling_a_metric_directly_uses_the_plugin_contract():
     ql, dl = np.array([0, 1]), np.array([0, 0, 1])
     value = MeanAP()(pack_codes(qc), ql, pack_codes(dc), dl)
     assert isinstance(value, float) and value == pytest.approx(1.0)
+
+
+@pytest.mark.gpu
+def test_cuda_path_gives_the_cpu_statistics():
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    rng = np.random.default_rng(21)
+    qc, dc = rng.choice([-1, 1], size=(300, 48)), rng.choice([-1, 1], size=(20000, 48))
+    for ql, dl in [(rng.integers(0, 10, 300), rng.integers(0, 10, 20000)),
+                   (rng.random((300, 5)) < 0.3, rng.random((20000, 5)) < 0.3)]:
+        needs = M.Needs(ap=True, topk=100)
+        cpu = compute_stats(qc, ql, dc, dl, needs, device="cpu")
+        gpu = compute_stats(qc, ql, dc, dl, needs, device="cuda", block=37)
+        np.testing.assert_array_equal(gpu.hist_all, cpu.hist_all)
+        np.testing.assert_array_equal(gpu.hist_rel, cpu.hist_rel)
+        np.testing.assert_array_equal(gpu.topk_rel, cpu.topk_rel)
+        np.testing.assert_allclose(gpu.ap_sum, cpu.ap_sum, rtol=1e-12)
