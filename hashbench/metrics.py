@@ -14,11 +14,13 @@ for at once:
   boundary distance is taken in database order);
 - ``ap_sum`` ``(nq,)``: ``sum_i i / rank_i`` over the relevant items (database-order ties): each relevant
   item's rank = (items at smaller distances) + (items at its distance earlier in the database), the second
-  counted with one bincount over (relevant-item segment, distance), or with a stable counting sort
+  counted with bincounts over (distance, relevant-item segment), or with a stable counting sort
   (``np.argsort(kind="stable")`` on small integers is a radix sort) when that table would be large.
 
-Metrics then follow from the statistics in vectorised float64 (:class:`Metric` subclasses). Statistics are
-integers, identical for every block size and for the CPU (popcount) and torch/CUDA (±1 matmul) paths.
+Single-label queries are processed class by class (their relevant items and segments are shared), and a
+query repeated with the same code and label is ranked once. Metrics then follow from the statistics in
+vectorised float64 (:class:`Metric` subclasses). Statistics are integers, identical for every block size,
+thread count and for the CPU (popcount, numpy) and torch/CUDA (±1 matmul, stable sort) paths.
 
 Queries whose value is undefined under a convention (no relevant item for ``map``/``recall``, nothing
 retrieved within the radius for ``precision@r``, no relevant item in the top k for ``map@k``) are
@@ -289,20 +291,19 @@ def _stats_numpy(qc: PackedCodes, dc: PackedCodes, rel: Relevance, needs: Needs,
     block = max(1, int(block)) if block else max(1, min(4096, (4 << 20) // nd))
     q64, d64 = qc.words64(), dc.words64()
     dtype = distance_dtype(bits)
-    counter = _Bincount(nq * nd)
     blocks = list(_row_blocks(rel, block))
     workers = min(default_workers() if workers is None else max(1, int(workers)), len(blocks))
 
     def run(rows: np.ndarray, buffer: np.ndarray) -> None:
         d_block = _hamming64(q64[rows], d64, dtype, buffer[: len(rows)])
-        _block_stats(d_block, rows, rel, needs, stats, counter)
+        _block_stats(d_block, rows, rel, needs, stats)
 
     if workers <= 1:
         buffer = np.empty((min(block, nq), nd), dtype=dtype)
         for rows in blocks:
             run(rows, buffer)
         return stats
-    # blocks fill disjoint rows of `stats`; numpy ufuncs and torch.bincount release the GIL
+    # blocks fill disjoint rows of `stats`; numpy's ufuncs (the distances) release the GIL
     local = threading.local()
 
     def task(rows: np.ndarray) -> None:
@@ -331,16 +332,10 @@ def default_workers() -> int:
         raise DataError(f"HASHBENCH_THREADS={env!r}: expected a positive integer") from None
 
 
-class _Bincount:
-    """``np.bincount(keys.ravel(), minlength=length)`` (int64 counts). One place to swap the counting
-    primitive (torch's CPU bincount is faster single-threaded but pathological with several intra-op
-    threads on a busy machine, so numpy's is used)."""
-
-    def __init__(self, pairs: int) -> None:
-        self.pairs = pairs
-
-    def __call__(self, keys: np.ndarray, length: int) -> np.ndarray:
-        return np.bincount(keys.reshape(-1), minlength=length)
+def _count(keys: np.ndarray, length: int) -> np.ndarray:
+    """``np.bincount`` of all ``keys`` with ``length`` bins (int64). (torch's CPU bincount is faster
+    single-threaded, but its intra-op threads stall badly on a busy machine, so numpy's is used.)"""
+    return np.bincount(keys.reshape(-1), minlength=length)
 
 
 def _row_blocks(rel: Relevance, block: int) -> Iterator[np.ndarray]:
@@ -359,7 +354,7 @@ def _row_blocks(rel: Relevance, block: int) -> Iterator[np.ndarray]:
 
 
 def _block_stats(d_block: np.ndarray, rows: np.ndarray, rel: Relevance, needs: Needs,
-                 stats: RankStats, counter: "_Bincount") -> None:
+                 stats: RankStats) -> None:
     """Fill the statistics of the query ``rows`` from their distances ``d_block`` (b, nd)."""
     b, nd = d_block.shape
     width = stats.bits + 1
@@ -381,37 +376,36 @@ def _block_stats(d_block: np.ndarray, rows: np.ndarray, rel: Relevance, needs: N
         small = (counts + 1) * width <= SEGMENT_TABLE_LIMIT * nd + 4096
         if small.any():
             sub = np.flatnonzero(small)
-            _segment_ranks(d_block, rows, sub, counts, row_of, cols, d_rel, rel, label, rel_block, stats,
-                           counter)
+            _segment_ranks(d_block, rows, sub, counts, row_of, cols, d_rel, rel, label, rel_block, stats)
         for i in np.flatnonzero(~small):
             _sorted_ranks(d_block[i], rows[i], rel, rel_block[i] if rel_block is not None else None,
-                          stats, counter)
+                          stats)
     else:
-        stats.hist_all[rows] = _block_hist(d_block, width, counter)
+        stats.hist_all[rows] = _block_hist(d_block, width)
     if needs.topk:
         _topk_block(d_block, rows, stats, rel, needs.topk, rel_block)
 
 
-def _block_hist(d_block: np.ndarray, width: int, counter: "_Bincount") -> np.ndarray:
+def _block_hist(d_block: np.ndarray, width: int) -> np.ndarray:
     """Per-row distance histograms ``(b, width)`` of a distance block (row by row: in cache, and faster
     than one bincount over (row, distance) keys)."""
     out = np.empty((d_block.shape[0], width), dtype=np.int64)
     for i, row in enumerate(d_block):
-        out[i] = counter(row, width)
+        out[i] = _count(row, width)
     return out
 
 
 def _segment_ranks(d_block: np.ndarray, rows: np.ndarray, sub: np.ndarray, counts: np.ndarray,
                    row_of: np.ndarray, cols: np.ndarray, d_rel: np.ndarray, rel: Relevance, label: int,
-                   rel_block: np.ndarray | None, stats: RankStats, counter: "_Bincount") -> None:
-    """Histograms and AP sums of the block rows ``sub`` with one bincount over (distance, segment).
+                   rel_block: np.ndarray | None, stats: RankStats) -> None:
+    """Histograms and AP sums of the block rows ``sub`` by counting (distance, segment) pairs.
 
     Segment ``s`` of a query = the database items after its ``s``-th relevant item up to and including
     the ``(s+1)``-th. The running sum of the (distance x segment) table over segments, read at relevant
     item ``m``'s (distance, segment m), counts the items at that distance up to and including ``m`` in
     database order: ``rank(m) = items at smaller distances + that count``. The segments of all rows of
-    the block are laid end to end (row i's start at ``first_seg[i]``), so one bincount and one
-    contiguous running sum serve the whole block.
+    the block are laid end to end (row i's start at ``first_seg[i]``) in one (distance x segment) table,
+    filled by one bincount per few rows (kept in cache) and summed along segments once.
     """
     width = stats.bits + 1
     n_sub = sub.shape[0]
@@ -439,7 +433,7 @@ def _segment_ranks(d_block: np.ndarray, rows: np.ndarray, sub: np.ndarray, count
             seg -= mask
             seg += (first_seg[g0:g1] - first_seg[g0])[:, None]
             k += seg
-        table[:, first_seg[g0]:first_seg[g0] + width_g] = counter(k, width * width_g).reshape(width, width_g)
+        table[:, first_seg[g0]:first_seg[g0] + width_g] = _count(k, width * width_g).reshape(width, width_g)
     np.cumsum(table, axis=1, out=table)
     last = first_seg + seg_rows - 1
     prior = np.zeros((width, n_sub), dtype=np.int64)
@@ -474,10 +468,10 @@ def _small_uint(values: np.ndarray, upper: int) -> np.ndarray:
 
 
 def _sorted_ranks(row: np.ndarray, q: int, rel: Relevance, rel_row: np.ndarray | None,
-                  stats: RankStats, counter: "_Bincount") -> None:
+                  stats: RankStats) -> None:
     """Histogram and AP sum of one query with many relevant items: a stable counting sort of its row."""
     width = stats.bits + 1
-    stats.hist_all[q] = counter(row, width)
+    stats.hist_all[q] = _count(row, width)
     ranked = np.argsort(row, kind="stable")  # radix sort for uint8/uint16 distances
     is_rel = rel.d[ranked] == rel.q[q] if rel.single else rel_row[ranked]
     ranks = np.flatnonzero(is_rel) + 1
