@@ -62,7 +62,10 @@ def map_tie_at_k(k: int, empty: str = "zero") -> Any:
 
 
 def precision_at_k(k: int) -> Any:
-    """Precision@k: relevant items among the top k ranks / k (Hamming ties in database order)."""
+    """Precision@k: relevant items among the top k ranks / k (Hamming ties in database order).
+
+    Divided by min(k, database size).
+    """
     from hashbench.metrics import PrecisionAtK
 
     return PrecisionAtK(k)
