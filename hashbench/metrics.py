@@ -29,10 +29,8 @@ CSQ/DeepHash's ``map@k`` convention) scores them 0, ``empty="skip"`` leaves them
 """
 from __future__ import annotations
 
-import logging
 import math
 import os
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -44,7 +42,6 @@ from .codes import (PackedCodes, _hamming64, check_labels, distance_dtype, hammi
                     matmul_dtype, pack_codes, resolve_device, torch_pm1)
 from .errors import DataError
 
-log = logging.getLogger(__name__)
 
 __all__ = [
     "Needs", "RankStats", "Relevance", "compute_stats", "MetricResult", "Metric", "MeanAP", "MapAtK",
