@@ -13,7 +13,6 @@ torch sees a GPU.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import DataError
 
 if TYPE_CHECKING:
@@ -222,20 +222,9 @@ def save_codes(path: str | os.PathLike[str], *, query_codes: Any, query_labels: 
         "query_ids": _ids(query_ids, qc.n, "query ids"), "db_ids": _ids(db_ids, dc.n, "database ids"),
         "bits": np.asarray(qc.bits, dtype=np.int64),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
             np.savez(handle, **arrays)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
     return path
 
 

@@ -30,11 +30,11 @@ import io
 import math
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
+from . import atomic
 from .errors import ResultsError
 from .results import PUBLISHED_COLUMNS, RESULT_COLUMNS
 
@@ -414,20 +414,9 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` via a temp file in the same directory + os.replace (never half-written)."""
     path = Path(path)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-                fh.write(text)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        return atomic.write_text_atomic(path, text)
     except OSError as exc:
         raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from None
-    return path
 
 
 def default_output(results_path: str | os.PathLike[str], fmt: str) -> Path:

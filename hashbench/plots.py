@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .atomic import atomic_path
 from .errors import DataError, HashbenchError, ResultsError
 
 if TYPE_CHECKING:
@@ -40,15 +40,8 @@ def _figure(width: float, height: float) -> Any:
 
 def _save(fig: Any, path: Path) -> Path:
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".png", dir=path.parent)
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             fig.savefig(tmp, format="png", bbox_inches="tight")
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
     except OSError as exc:
         raise ResultsError(f"cannot write plot {path}: {exc.strerror or exc}") from None
     return path

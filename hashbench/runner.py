@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import logging
-import os
 import platform
 import re
 import subprocess
@@ -25,6 +24,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from . import __version__
+from .atomic import write_text_atomic
 from .config import Experiment
 from .engine import (NullReporter, Precision, Reporter, device_description, encode, load_checkpoint,
                      make_loader, make_optimizer, make_scheduler, resolve_device, save_checkpoint,
@@ -108,9 +108,7 @@ def safe_name(name: str) -> str:
 
 
 def _write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
 def find_resumable(runs_dir: Path, experiment: Experiment) -> Path:

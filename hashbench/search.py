@@ -19,13 +19,13 @@ import difflib
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
+from .atomic import atomic_path
 from .codes import PackedCodes, load_codes, pack_codes
 from .errors import CheckpointError, DataError, HashbenchError
 
@@ -83,14 +83,8 @@ def save_index(index: Any, path: str | os.PathLike[str]) -> Path:
     """Write ``index`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     faiss = import_faiss()
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        faiss.write_index_binary(index, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        faiss.write_index_binary(index, str(tmp))
     return path
 
 

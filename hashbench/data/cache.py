@@ -19,13 +19,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 
+from ..atomic import write_text_atomic
 from ..errors import DataError
 from .locate import media_key
 
@@ -46,17 +46,7 @@ def format_dir(cache_root: Path | str, num_frames: int, size: Tuple[int, int]) -
 
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    write_text_atomic(path, text)
 
 
 def source_stamp(path: Path) -> dict[str, int]:
