@@ -241,7 +241,6 @@ def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" 
     group = _check_group(group)
     where_map = dict(where) if isinstance(where, Mapping) else parse_where(where)
     local = _filter(latest_runs(results), metric, datasets, bits, where_map)
-    local_keys = list(group)
     local = local.assign(**{f"_k{i}": _as_text(local[c]) for i, c in enumerate(group)})
 
     pub = published if published is not None else pd.DataFrame(columns=list(PUBLISHED_COLUMNS))

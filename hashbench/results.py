@@ -226,7 +226,6 @@ def _read_table(path: Path, columns: Sequence[str], int_cols: Sequence[str],
     if exact_header:
         if tuple(header) != tuple(columns):
             raise ResultsError(_header_message(path, header))
-        order = list(range(len(columns)))
     else:
         unknown = [h for h in header if h not in columns]
         missing = [c for c in required if c not in header]
@@ -234,7 +233,6 @@ def _read_table(path: Path, columns: Sequence[str], int_cols: Sequence[str],
             raise ResultsError(
                 f"{path}: line 1: bad header (unknown: {', '.join(unknown) or 'none'};"
                 f" missing: {', '.join(missing) or 'none'}); the columns are {', '.join(columns)}")
-        order = [header.index(c) if c in header else -1 for c in columns]
     records: list[list[str]] = []
     lines: list[int] = []
     width = len(header)

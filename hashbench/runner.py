@@ -178,7 +178,6 @@ def run_experiment(experiment: Experiment, registry: Registry, *, runs_dir: Path
     built = build_components(experiment, registry, device)
     model = built.model.to(device)
     loss_fn = built.loss.to(device) if isinstance(built.loss, torch.nn.Module) else built.loss
-    train_cfg, eval_cfg = experiment.train, experiment.eval
 
     if resume:
         run_dir = find_resumable(runs_dir, experiment)
