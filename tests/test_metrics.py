@@ -1,9 +1,13 @@
 """Metric maths against independent references: brute force on tiny random cases full of ties (hypothesis),
-all tie permutations (itertools), the original repo's per-query argsort loops, and torchmetrics."""
+all tie permutations (itertools), the original repo's per-query argsort loops, and torchmetrics. Every
+CPU kernel (the fused numba kernel and the numpy fallback) is checked the same way."""
 from __future__ import annotations
 
 import itertools
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +17,14 @@ from hypothesis import strategies as st
 
 import hashbench.metrics as M
 from hashbench.codes import pack_codes
+from hashbench.errors import ConfigError
 from hashbench.metrics import (MapAtK, MapTie, MapTieAtK, MeanAP, PrecisionAtK, PrecisionAtRadius,
                                RecallAtK, RecallAtRadius, compute_stats, harmonic_diff, pr_curve,
                                score_metrics)
+
+ROOT = Path(__file__).resolve().parents[1]
+#: the CPU kernels every exactness test runs on (the numba kernel is the default where numba imports)
+KERNELS = ["numba", "numpy"]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -163,11 +172,11 @@ def _mean(pairs, empty):
     return float(values[defined].mean()) if defined.any() else float("nan")
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("backend", KERNELS + ["torch"])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=cases(), k=st.integers(1, 35), r=st.integers(0, 13), block=st.integers(1, 7),
-       backend=st.sampled_from(["numpy", "torch"]), empty=st.sampled_from(["zero", "skip"]),
-       sorted_path=st.booleans())
-def test_every_metric_matches_brute_force(case, k, r, block, backend, empty, sorted_path):
+       empty=st.sampled_from(["zero", "skip"]), sorted_path=st.booleans())
+def test_every_metric_matches_brute_force(backend, case, k, r, block, empty, sorted_path):
     qc, ql, dc, dl = case
     metrics = {
         "map": MeanAP(empty), "map@k": MapAtK(k, empty=empty), "map_over_k@k": MapAtK(k, "k", empty),
@@ -191,17 +200,38 @@ def test_every_metric_matches_brute_force(case, k, r, block, backend, empty, sor
     assert stats.queries_without_relevant == sum(not ok for _, ok in ref["map"])
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases(max_q=12, max_db=300, max_bits=200), k=st.integers(1, 320), block=st.integers(1, 13),
+       workers=st.sampled_from([1, 2]))
+def test_numba_and_numpy_kernels_give_identical_statistics(case, k, block, workers):
+    """Multi-word codes (> 64 bits), both relevance modes, any block and thread count: the same integers,
+    and AP sums equal to rounding (the numpy path may sum a query's terms pairwise)."""
+    qc, ql, dc, dl = case
+    needs = M.Needs(ap=True, topk=k)
+    fused = compute_stats(qc, ql, dc, dl, needs, block=block, workers=workers, backend="numba")
+    plain = compute_stats(qc, ql, dc, dl, needs, block=block, backend="numpy")
+    for name in ("hist_all", "hist_rel", "topk_rel"):
+        np.testing.assert_array_equal(getattr(fused, name), getattr(plain, name), err_msg=name)
+    np.testing.assert_allclose(fused.ap_sum, plain.ap_sum, rtol=1e-13, atol=0)
+    alone = compute_stats(qc, ql, dc, dl, M.Needs(), block=block, backend="numba")  # histogram-only pass
+    np.testing.assert_array_equal(alone.hist_all, plain.hist_all)
+    np.testing.assert_array_equal(alone.hist_rel, plain.hist_rel)
+
+
+@pytest.mark.parametrize("backend", KERNELS)
 @settings(max_examples=80, deadline=None)
 @given(case=cases(max_q=4, max_db=40, max_bits=10), k=st.integers(1, 45), block=st.integers(1, 5))
-def test_tie_aware_metrics_match_explicit_sums(case, k, block):
+def test_tie_aware_metrics_match_explicit_sums(backend, case, k, block):
     qc, ql, dc, dl = case
-    (tie, tie_k), _ = score_metrics([MapTie(), MapTieAtK(k)], qc, ql, dc, dl, block=block, device="cpu")
+    (tie, tie_k), _ = score_metrics([MapTie(), MapTieAtK(k)], qc, ql, dc, dl, block=block, device="cpu",
+                                    backend=backend)
     assert tie.value == pytest.approx(tie_aware_explicit(qc, ql, dc, dl), abs=1e-12)
     assert tie_k.value == pytest.approx(tie_aware_explicit(qc, ql, dc, dl, k), abs=1e-12)
 
 
+@pytest.mark.parametrize("backend", KERNELS)
 @pytest.mark.parametrize("seed", range(12))
-def test_map_tie_is_the_mean_over_all_tie_permutations(seed):
+def test_map_tie_is_the_mean_over_all_tie_permutations(seed, backend):
     rng = np.random.default_rng(seed)
     nd, bits = int(rng.integers(2, 8)), int(rng.integers(1, 4))
     qc, dc = rng.choice([-1, 1], size=(2, bits)), rng.choice([-1, 1], size=(nd, bits))
@@ -210,7 +240,7 @@ def test_map_tie_is_the_mean_over_all_tie_permutations(seed):
     else:
         ql, dl = rng.random((2, 3)) < 0.5, rng.random((nd, 3)) < 0.5
     k = int(rng.integers(1, nd + 1))
-    (tie, tie_k), _ = score_metrics([MapTie(), MapTieAtK(k)], qc, ql, dc, dl, device="cpu")
+    (tie, tie_k), _ = score_metrics([MapTie(), MapTieAtK(k)], qc, ql, dc, dl, device="cpu", backend=backend)
     assert tie.value == pytest.approx(all_tie_orders_mean(qc, ql, dc, dl), abs=1e-12)
     assert tie_k.value == pytest.approx(all_tie_orders_mean(qc, ql, dc, dl, k), abs=1e-12)
 
@@ -267,12 +297,14 @@ def tie_free_case(seed, nq=40, nd=25, bits=2048, classes=3):
     return qc[keep], ql[keep], dc, dl
 
 
+@pytest.mark.parametrize("backend", KERNELS)
 @pytest.mark.parametrize("seed", range(4))
-def test_map_and_map_at_k_equal_the_original_loops_without_ties(seed):
+def test_map_and_map_at_k_equal_the_original_loops_without_ties(seed, backend):
     qc, ql, dc, dl = tie_free_case(seed)
     assert len(qc) >= 10
     for block in (1, 3, 1000):
-        (m, m5, m10), _ = score_metrics([MeanAP(), MapAtK(5), MapAtK(10)], qc, ql, dc, dl, block=block)
+        (m, m5, m10), _ = score_metrics([MeanAP(), MapAtK(5), MapAtK(10)], qc, ql, dc, dl, block=block,
+                                        backend=backend)
         # the original accumulates precision in float32
         assert m.value == pytest.approx(original_compute_map(dc, dl, qc, ql), abs=1e-6)
         assert m5.value == pytest.approx(original_compute_topk_map(dc, dl, qc, ql, 5), abs=1e-6)
@@ -306,8 +338,10 @@ def test_statistics_identical_across_block_sizes_backends_and_paths(monkeypatch)
         needs = M.Needs(ap=True, topk=60)
         ref = compute_stats(qc, ql, dc, dl, needs, block=37, backend="numpy")
         runs = [compute_stats(qc, ql, dc, dl, needs, block=b, backend=be)
-                for b in (1, 5, 64) for be in ("numpy", "torch")]
-        runs.append(compute_stats(qc, ql, dc, dl, needs, block=3, workers=3))  # threads
+                for b in (1, 5, 64) for be in ("numba", "numpy", "torch")]
+        runs.append(compute_stats(qc, ql, dc, dl, needs, block=3, workers=3, backend="numpy"))  # threads
+        runs += [compute_stats(qc, ql, dc, dl, needs, block=b, workers=w, backend="numba", dedup=False)
+                 for b, w in ((1, 1), (2, 2), (None, None))]
         runs.append(compute_stats(qc, ql, dc, dl, needs, block=4, dedup=False))
         monkeypatch.setattr(M, "SEGMENT_TABLE_LIMIT", -1e9)
         runs.append(compute_stats(qc, ql, dc, dl, needs, block=7, backend="numpy"))
@@ -319,7 +353,8 @@ def test_statistics_identical_across_block_sizes_backends_and_paths(monkeypatch)
             np.testing.assert_allclose(other.ap_sum, ref.ap_sum, rtol=1e-13)
 
 
-def test_duplicate_queries_are_ranked_once_with_identical_results():
+@pytest.mark.parametrize("backend", KERNELS)
+def test_duplicate_queries_are_ranked_once_with_identical_results(backend):
     rng = np.random.default_rng(12)
     qc, dc = rng.choice([-1, 1], size=(6, 10)), rng.choice([-1, 1], size=(120, 10))
     ql, dl = rng.integers(0, 3, 6), rng.integers(0, 3, 120)
@@ -327,25 +362,29 @@ def test_duplicate_queries_are_ranked_once_with_identical_results():
     qc2, ql2 = qc[order], ql[order]
     ql2[:3] = (ql2[:3] + 1) % 3  # same code, other label: a different query
     needs = M.Needs(ap=True, topk=15)
-    dedup = compute_stats(qc2, ql2, dc, dl, needs)
-    plain = compute_stats(qc2, ql2, dc, dl, needs, dedup=False)
+    dedup = compute_stats(qc2, ql2, dc, dl, needs, backend=backend)
+    plain = compute_stats(qc2, ql2, dc, dl, needs, dedup=False, backend=backend)
     for name in ("hist_all", "hist_rel", "topk_rel", "ap_sum"):
         np.testing.assert_array_equal(getattr(dedup, name), getattr(plain, name))
 
 
-def test_single_label_one_hot_equals_class_ids():
+@pytest.mark.parametrize("backend", KERNELS)
+def test_single_label_one_hot_equals_class_ids(backend):
     rng = np.random.default_rng(4)
     qc, dc = rng.choice([-1, 1], size=(9, 8)), rng.choice([-1, 1], size=(70, 8))
     ql, dl = rng.integers(0, 3, 9), rng.integers(0, 3, 70)
     metrics = [MeanAP(), MapAtK(10), MapTie(), MapTieAtK(10), PrecisionAtRadius(2)]
-    ids, _ = score_metrics(metrics, qc, ql, dc, dl)
-    hot, _ = score_metrics(metrics, qc, np.eye(3, dtype=bool)[ql], dc, np.eye(3, dtype=bool)[dl])
-    mixed, _ = score_metrics(metrics, qc, ql, dc, np.eye(3, dtype=bool)[dl])
+    ids, _ = score_metrics(metrics, qc, ql, dc, dl, backend=backend)
+    hot, _ = score_metrics(metrics, qc, np.eye(3, dtype=bool)[ql], dc, np.eye(3, dtype=bool)[dl],
+                           backend=backend)
+    mixed, _ = score_metrics(metrics, qc, ql, dc, np.eye(3, dtype=bool)[dl], backend=backend)
     for a, b, c in zip(ids, hot, mixed):
         assert a.value == pytest.approx(b.value, abs=1e-15) == pytest.approx(c.value, abs=1e-15)
 
 
-def test_queries_without_relevant_items_are_counted_and_follow_the_convention():
+@pytest.mark.parametrize("kernel", KERNELS)
+def test_queries_without_relevant_items_are_counted_and_follow_the_convention(kernel, monkeypatch):
+    monkeypatch.setenv("HASHBENCH_KERNEL", kernel)  # the calls below pick their backend from it
     qc = np.array([[1, 1, 1], [-1, -1, -1]])
     dc = np.array([[1, 1, -1], [-1, -1, 1], [1, -1, 1]])
     ql, dl = np.array([0, 9]), np.array([0, 1, 0])  # query 1 (class 9) has no relevant item
@@ -412,3 +451,75 @@ def test_cuda_path_gives_the_cpu_statistics():
         np.testing.assert_array_equal(gpu.hist_rel, cpu.hist_rel)
         np.testing.assert_array_equal(gpu.topk_rel, cpu.topk_rel)
         np.testing.assert_allclose(gpu.ap_sum, cpu.ap_sum, rtol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------
+# Kernel selection: HASHBENCH_KERNEL, numba missing, numba's cache unavailable
+# --------------------------------------------------------------------------------------------------
+def test_kernel_env_var_selects_the_cpu_backend(monkeypatch):
+    monkeypatch.setenv("HASHBENCH_KERNEL", "numpy")
+    assert M.cpu_kernel() == "numpy"
+    monkeypatch.setenv("HASHBENCH_KERNEL", "numba")
+    assert M.cpu_kernel() == "numba"
+    monkeypatch.delenv("HASHBENCH_KERNEL")
+    assert M.cpu_kernel() == "numba"  # numba is a dependency: the default where it imports
+    monkeypatch.setenv("HASHBENCH_KERNEL", "fortran")
+    with pytest.raises(ConfigError, match="HASHBENCH_KERNEL='fortran': expected one of auto, numba, numpy"):
+        compute_stats(np.ones((1, 4)), [0], np.ones((2, 4)), [0, 1])
+
+
+NO_NUMBA = """
+import json, os, sys
+sys.modules["numba"] = None  # `import numba` now raises ImportError, as where it is not installed
+import numpy as np
+import hashbench.metrics as M
+from hashbench.errors import ConfigError
+rng = np.random.default_rng(5)
+qc, dc = rng.choice([-1, 1], size=(30, 20)), rng.choice([-1, 1], size=(200, 20))
+ql, dl = rng.integers(0, 4, 30), rng.integers(0, 4, 200)
+out = {"kernel": M.cpu_kernel()}
+results, _ = M.score_metrics([M.MeanAP(), M.MapAtK(10), M.MapTie()], qc, ql, dc, dl)
+out["values"] = [r.value for r in results]
+os.environ["HASHBENCH_KERNEL"] = "numba"
+try:
+    M.cpu_kernel()
+except ConfigError as exc:
+    out["error"] = str(exc)
+print(json.dumps(out))
+"""
+
+
+def test_without_numba_the_numpy_kernel_gives_the_same_metrics():
+    import json
+
+    env = {k: v for k, v in __import__("os").environ.items() if k != "HASHBENCH_KERNEL"}
+    proc = subprocess.run([sys.executable, "-c", NO_NUMBA], capture_output=True, text=True, cwd=ROOT,
+                          env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["kernel"] == "numpy"
+    assert "HASHBENCH_KERNEL=numba but numba cannot be imported" in out["error"]
+    rng = np.random.default_rng(5)
+    qc, dc = rng.choice([-1, 1], size=(30, 20)), rng.choice([-1, 1], size=(200, 20))
+    ql, dl = rng.integers(0, 4, 30), rng.integers(0, 4, 200)
+    here, _ = score_metrics([MeanAP(), MapAtK(10), MapTie()], qc, ql, dc, dl, backend="numba")
+    assert out["values"] == pytest.approx([r.value for r in here], abs=1e-12)
+
+
+def test_kernels_compile_uncached_where_numba_has_no_cache_directory(monkeypatch):
+    """A read-only install (no writable __pycache__, no user cache dir): numba's cache=True raises at
+    decoration; hashbench's decorator falls back to per-process compilation."""
+    import numba
+    from numba.core import caching
+
+    from hashbench import _kernels
+
+    def twice(x):
+        return 2 * x
+
+    impl = getattr(caching, "CacheImpl", None) or getattr(caching, "_CacheImpl")  # numba >= / < 0.61
+    monkeypatch.setattr(impl, "_locator_classes", [])  # no locator finds a writable place
+    with pytest.raises(RuntimeError, match="no locator available"):
+        numba.njit(cache=True)(twice)
+    compiled = _kernels._jit()(twice)
+    assert compiled(21) == 42 and compiled._cache.__class__.__name__ == "NullCache"
