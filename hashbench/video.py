@@ -99,10 +99,7 @@ def read_video_clip(path: Path | str, num_frames: int, size: Optional[Tuple[int,
     if num_frames < 1:
         raise DataError(f"num_frames must be >= 1, got {num_frames}")
     with open_container(path) as container:
-        if not container.streams.video:
-            raise DataError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = _video_stream(container, path)
         header = int(stream.frames or 0)
         fps = float(stream.average_rate) if stream.average_rate else 0.0
         codec = stream.codec_context.name if stream.codec_context else "?"
@@ -142,14 +139,20 @@ def _to_rgb(frame: Any, size: Optional[Tuple[int, int]]) -> np.ndarray:
     return frame.to_ndarray(format="rgb24", width=width, height=height, interpolation="AREA")
 
 
+def _video_stream(container: Any, path: Path) -> Any:
+    """The first video stream of an open container, with threaded decoding; DataError if none."""
+    if not container.streams.video:
+        raise DataError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return stream
+
+
 def count_frames(path: Path | str) -> int:
     """Number of frames the decoder returns for ``path`` (a full decode). Raises DataError."""
     path = Path(path)
     with open_container(path) as container:
-        if not container.streams.video:
-            raise DataError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = _video_stream(container, path)
         try:
             return sum(1 for _ in container.decode(stream))
         except Exception as exc:
@@ -160,10 +163,7 @@ def decode_all(path: Path | str, size: Optional[Tuple[int, int]] = None) -> np.n
     """Every decoded frame of ``path`` as uint8 ``(n, H, W, 3)`` in decoder output order."""
     path = Path(path)
     with open_container(path) as container:
-        if not container.streams.video:
-            raise DataError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = _video_stream(container, path)
         try:
             frames = [_to_rgb(f, size) for f in container.decode(stream)]
         except Exception as exc:
