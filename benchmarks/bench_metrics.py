@@ -3,12 +3,17 @@
     .venv/bin/python benchmarks/bench_metrics.py            # all sections
     .venv/bin/python benchmarks/bench_metrics.py --quick    # smaller 1M section (100 queries)
 
+0. The numba kernel's JIT: first-call time in a fresh process with an empty numba cache (compilation),
+   then in another fresh process with that cache filled (what every later process pays).
 1. UCF101 split-1 size: 3,783 queries x 9,537 database codes, 48 bits, 101 classes (the real CSQ UCF101
    codes cut to their first 48 bits when ../shared/data is present, else clustered random codes):
-   ``map`` and ``map@100`` vs the original ``compute_MAP`` / ``compute_topk_mAP`` loops, same codes.
+   ``map`` and ``map@100`` vs the original ``compute_MAP`` / ``compute_topk_mAP`` loops, same codes, with
+   both CPU kernels (``HASHBENCH_KERNEL=numba``, the default, and the numpy fallback); steady state
+   (kernel compiled and loaded before timing).
 2. 1,000,000 database x 1,000 queries, 64 bits, 100 classes (clustered random codes): ``map`` and
-   ``map_tie``, each in a fresh process (time of the metric call, peak RSS of the process); the original
-   loop is timed on a subset of queries and extrapolated linearly (it is O(queries)).
+   ``map_tie`` with each kernel, each in a fresh process (time of the metric call after the kernel is
+   loaded, peak RSS of the process); the original loop is timed on a subset of queries and extrapolated
+   linearly (it is O(queries)).
 3. CUDA: the 1M x 1k and 1M x 10k cases on the GPU when torch sees one; otherwise says so.
 
 Prints medians of repeated timings and the ratios, all from this one run.
@@ -22,6 +27,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -33,6 +39,9 @@ sys.path.insert(0, str(ROOT))
 
 import hashbench  # noqa: E402
 from hashbench.codes import pack_codes  # noqa: E402
+from hashbench.metrics import numba_kernels  # noqa: E402
+
+KERNELS = ("numba", "numpy")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -99,6 +108,41 @@ def ucf_codes(real=True):
     return q.astype(np.int8), ql, d, dl, "clustered random codes (no repeated codes)"
 
 
+def section_jit():
+    print("\n== 0. numba kernel JIT (fresh processes; import + first compute_stats call on a tiny case)")
+    with tempfile.TemporaryDirectory(prefix="hashbench-numba-cache-") as cache:
+        cold = run_jit_child(cache)
+        warm = run_jit_child(cache)
+    print(f"first call, empty cache (compile): {cold['seconds']:.2f} s;"
+          f" first call, cache filled (load): {warm['seconds']:.2f} s"
+          f"  (numba {cold['numba']}, {cold['threads']} threads)")
+
+
+def jit_child():
+    """In a fresh process: time loading/compiling the numba kernel (its first call)."""
+    import numba
+
+    start = time.perf_counter()
+    module = numba_kernels()
+    seconds = time.perf_counter() - start
+    assert module is not None, "numba did not import"
+    print(json.dumps({"seconds": seconds, "numba": numba.__version__, "threads": numba.get_num_threads()}))
+
+
+def run_jit_child(cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    out = subprocess.run([sys.executable, __file__, "--jit-child"], capture_output=True, text=True,
+                         check=True, env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def score_with(kernel, reg, qp, ql, dp, dl, specs):
+    os.environ["HASHBENCH_KERNEL"] = kernel
+    from hashbench.evaluation import score_codes
+
+    return score_codes(reg, qp, ql, dp, dl, specs)
+
+
 def section_ucf(repeat, real=True):
     q, ql, d, dl, source = ucf_codes(real)
     distinct = len(np.unique(np.concatenate([q > 0, ql[:, None]], axis=1), axis=0))
@@ -106,25 +150,37 @@ def section_ucf(repeat, real=True):
           f" {len(np.unique(dl))} classes ({source}; {distinct} distinct (code, label) queries)")
     qp, dp = pack_codes(q), pack_codes(d)
     reg = hashbench.registry()
-    from hashbench.evaluation import score_codes
-
-    score_codes(reg, qp, ql, dp, dl, ["map"])  # warm-up (imports, caches)
+    for kernel in KERNELS:
+        score_with(kernel, reg, qp, ql, dp, dl, ["map", "map@100"])  # warm-up (imports, caches, kernel)
     rows = []
     for spec, original in [("map", lambda: original_compute_map(d, dl, q, ql)),
                            ("map@100", lambda: original_compute_topk_map(d, dl, q, ql, 100))]:
-        t_hb, value = timed(lambda: score_codes(reg, qp, ql, dp, dl, [spec])[spec], repeat)
         t_orig, orig_value = timed(original, 1)
-        rows.append((spec, t_hb, t_orig, value, orig_value))
-    t_tie, tie = timed(lambda: score_codes(reg, qp, ql, dp, dl, ["map_tie"])["map_tie"], repeat)
-    t_all, _ = timed(lambda: score_codes(reg, qp, ql, dp, dl, ["map", "map@100", "map_tie", "map_tie@100",
-                                                               "precision@100", "precision@r2"]), repeat)
-    print(f"{'metric':<10} {'hashbench s':>12} {'original loop s':>16} {'ratio':>8}   values (hashbench / original)")
-    for spec, t_hb, t_orig, value, orig_value in rows:
-        print(f"{spec:<10} {t_hb:>12.4f} {t_orig:>16.3f} {t_orig / t_hb:>7.1f}x   {value:.6f} / {orig_value:.6f}"
+        times, values = {}, {}
+        for kernel in KERNELS:
+            times[kernel], values[kernel] = timed(
+                lambda: score_with(kernel, reg, qp, ql, dp, dl, [spec])[spec], repeat)
+        rows.append((spec, times, t_orig, values, orig_value))
+    six = ["map", "map@100", "map_tie", "map_tie@100", "precision@100", "precision@r2"]
+    extra = {}
+    for kernel in KERNELS:
+        tie = timed(lambda: score_with(kernel, reg, qp, ql, dp, dl, ["map_tie"])["map_tie"], repeat)
+        extra[kernel] = (tie, timed(lambda: score_with(kernel, reg, qp, ql, dp, dl, six), repeat)[0])
+    print(f"median of {repeat} (hashbench), 1 run (original loop)")
+    print(f"{'metric':<10} {'numba s':>9} {'numpy s':>9} {'original s':>11} {'ratio numba':>12}"
+          f" {'ratio numpy':>12}   values (numba / numpy / original)")
+    for spec, times, t_orig, values, orig_value in rows:
+        print(f"{spec:<10} {times['numba']:>9.4f} {times['numpy']:>9.4f} {t_orig:>11.3f}"
+              f" {t_orig / times['numba']:>11.1f}x {t_orig / times['numpy']:>11.1f}x"
+              f"   {values['numba']:.9f} / {values['numpy']:.9f} / {orig_value:.6f}"
               "  (original: unstable argsort ties)")
-    print(f"{'map_tie':<10} {t_tie:>12.4f} {'-':>16} {'':>8}   {tie:.6f}")
-    print(f"six metrics in one call (map, map@100, map_tie, map_tie@100, precision@100, precision@r2):"
-          f" {t_all:.4f} s")
+    (t_tie_nb, tie_nb), _ = extra["numba"]
+    (t_tie_np, tie_np), _ = extra["numpy"]
+    print(f"{'map_tie':<10} {t_tie_nb:>9.4f} {t_tie_np:>9.4f} {'-':>11} {'':>12} {'':>12}"
+          f"   {tie_nb:.9f} / {tie_np:.9f}")
+    print(f"six metrics in one call ({', '.join(six)}): numba {extra['numba'][1]:.4f} s,"
+          f" numpy {extra['numpy'][1]:.4f} s")
+    os.environ.pop("HASHBENCH_KERNEL", None)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -142,8 +198,12 @@ def child(metric, n_queries, device, block):
     qp, dp = pack_codes(q), pack_codes(d)
     del q, d
     from hashbench.evaluation import score_codes
+    from hashbench.metrics import cpu_kernel
 
     reg = hashbench.registry()
+    start = time.perf_counter()
+    kernel = cpu_kernel() if device == "cpu" else "torch"  # loads the numba kernel where that is used
+    load = time.perf_counter() - start
     start = time.perf_counter()
     value = score_codes(reg, qp, ql, dp, dl, [metric], device=device, block=block)[metric]
     seconds = time.perf_counter() - start
@@ -152,21 +212,23 @@ def child(metric, n_queries, device, block):
         for line in status:
             if line.startswith("VmHWM:"):
                 peak_kb = int(line.split()[1])
-    print(json.dumps({"metric": metric, "seconds": seconds, "value": value, "peak_rss_mb": peak_kb / 1024}))
+    print(json.dumps({"metric": metric, "seconds": seconds, "value": value, "peak_rss_mb": peak_kb / 1024,
+                      "kernel": kernel, "load_seconds": load}))
 
 
-def run_child(metric, n_queries, device="cpu", block=None):
+def run_child(metric, n_queries, device="cpu", block=None, kernel=None):
     cmd = [sys.executable, __file__, "--child", metric, "--queries", str(n_queries), "--device", device]
     if block:
         cmd += ["--block", str(block)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    env = dict(os.environ, **({"HASHBENCH_KERNEL": kernel} if kernel else {}))
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def section_million(n_queries, naive_queries):
     print(f"\n== 2. 1,000,000 database x {n_queries:,} queries, 64 bits, 100 classes (clustered random codes),"
           f" CPU, each metric in a fresh process")
-    results = [run_child(metric, n_queries) for metric in ("map", "map_tie")]
+    results = [run_child(metric, n_queries, kernel=kernel) for kernel in KERNELS for metric in ("map", "map_tie")]
     q, ql, d, dl = million_case(n_queries)
     sub = slice(0, naive_queries)
     start = time.perf_counter()
@@ -175,10 +237,12 @@ def section_million(n_queries, naive_queries):
     naive_total = per_query * n_queries
     print(f"original compute_MAP loop: {per_query:.3f} s/query, timed on {naive_queries} queries,"
           f" extrapolated x{n_queries // naive_queries} to {naive_total:.1f} s for {n_queries:,} queries")
-    print(f"{'metric':<8} {'hashbench s':>12} {'peak RSS MB':>12} {'orig. (extrap.) s':>18} {'ratio':>8}  value")
+    print(f"{'metric':<8} {'kernel':<6} {'hashbench s':>12} {'peak RSS MB':>12} {'orig. (extrap.) s':>18}"
+          f" {'ratio':>8}  value  (kernel load before timing, s)")
     for r in results:
-        print(f"{r['metric']:<8} {r['seconds']:>12.2f} {r['peak_rss_mb']:>12.0f} {naive_total:>18.1f}"
-              f" {naive_total / r['seconds']:>7.1f}x  {r['value']:.6f}")
+        print(f"{r['metric']:<8} {r['kernel']:<6} {r['seconds']:>12.2f} {r['peak_rss_mb']:>12.0f}"
+              f" {naive_total:>18.1f} {naive_total / r['seconds']:>7.1f}x  {r['value']:.6f}"
+              f"  ({r['load_seconds']:.2f})")
 
 
 def section_gpu():
@@ -201,19 +265,26 @@ def section_gpu():
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1M section with 100 queries")
-    parser.add_argument("--repeat", type=int, default=3, help="timings per hashbench measurement (median)")
+    parser.add_argument("--repeat", type=int, default=7, help="timings per hashbench measurement (median)")
     parser.add_argument("--child")
     parser.add_argument("--queries", type=int, default=1000)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--block", type=int, default=None)
-    parser.add_argument("--sections", default="1,2,3")
+    parser.add_argument("--sections", default="0,1,2,3")
+    parser.add_argument("--jit-child", action="store_true")
     args = parser.parse_args()
+    if args.jit_child:
+        jit_child()
+        return
     if args.child:
         child(args.child, args.queries, args.device, args.block)
         return
     print(f"hashbench {hashbench.__version__}, numpy {np.__version__}, python {platform.python_version()},"
           f" {os.cpu_count()} CPUs visible, load average {os.getloadavg()[0]:.2f}")
+    print(f"CPU kernels: {', '.join(KERNELS)} (numba default where it imports; HASHBENCH_KERNEL selects)")
     sections = args.sections.split(",")
+    if "0" in sections:
+        section_jit()
     if "1" in sections:
         section_ucf(args.repeat, real=True)
         section_ucf(args.repeat, real=False)

@@ -17,10 +17,15 @@ for at once:
   counted with bincounts over (distance, relevant-item segment), or with a stable counting sort
   (``np.argsort(kind="stable")`` on small integers is a radix sort) when that table would be large.
 
-Single-label queries are processed class by class (their relevant items and segments are shared), and a
-query repeated with the same code and label is ranked once. Metrics then follow from the statistics in
-vectorised float64 (:class:`Metric` subclasses). Statistics are integers, identical for every block size,
-thread count and for the CPU (popcount, numpy) and torch/CUDA (±1 matmul, stable sort) paths.
+CPU kernels (``$HASHBENCH_KERNEL`` = ``auto`` (default) | ``numba`` | ``numpy``, see :func:`cpu_kernel`):
+the default is a numba-compiled fused kernel (:mod:`hashbench._kernels`: one pass over the database
+per query doing XOR/popcount, the per-distance counts and the AP records together, queries in parallel
+over all cores; compiled once and cached on disk by numba) whenever numba imports; otherwise, or with
+``HASHBENCH_KERNEL=numpy``, the numpy path below. In the numpy path single-label queries are processed
+class by class (their relevant items and segments are shared). In both, a query repeated with the same
+code and label is ranked once. Metrics then follow from the statistics in vectorised float64
+(:class:`Metric` subclasses). Statistics are integers, identical for every block size, thread count and
+for the numba, numpy (popcount) and torch/CUDA (±1 matmul, stable sort) paths; AP sums agree to rounding.
 
 Queries whose value is undefined under a convention (no relevant item for ``map``/``recall``, nothing
 retrieved within the radius for ``precision@r``, no relevant item in the top k for ``map@k``) are
