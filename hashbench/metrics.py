@@ -336,10 +336,17 @@ _NUMBA_LOCK = threading.Lock()
 def numba_kernels() -> Any:
     """The compiled kernel module :mod:`hashbench._kernels`, or None where numba does not import (the
     reason is logged once). The first call compiles the kernel (a few seconds) or loads it from numba's
-    on-disk cache (well under a second)."""
+    on-disk cache (well under a second). numba's threading layer is set to ``workqueue`` (fork-safe)
+    unless ``$NUMBA_THREADING_LAYER`` says otherwise."""
     with _NUMBA_LOCK:
         if "module" not in _NUMBA:
             try:
+                import numba
+
+                if not os.environ.get("NUMBA_THREADING_LAYER"):
+                    # fork-safe (GNU OpenMP aborts a forked child that runs a parallel kernel, e.g. in a
+                    # fork-started worker pool); not thread-safe, hence _NUMBA_LOCK around every call
+                    numba.config.THREADING_LAYER = "workqueue"
                 from . import _kernels
                 _kernels.compile_kernels()
             except ImportError as exc:
@@ -397,7 +404,7 @@ def _stats_numba(qc: PackedCodes, dc: PackedCodes, rel: Relevance, needs: Needs,
         cap = max(1, int(np.diff(offsets).max()) if offsets.shape[0] > 1 else 1)
     else:
         q_class = d_class = members = ids
-        q_words, d_words = np.ascontiguousarray(rel.q), np.ascontiguousarray(rel.d)
+        q_words, d_words = _writable(rel.q), _writable(rel.d)
         cap = nd if needs.ap else 1
     topk_rel = stats.topk_rel if stats.topk_rel is not None else np.zeros((nq, 0), dtype=bool)
     ap_sum = stats.ap_sum if stats.ap_sum is not None else np.zeros(0, dtype=np.float64)
@@ -405,12 +412,17 @@ def _stats_numba(qc: PackedCodes, dc: PackedCodes, rel: Relevance, needs: Needs,
         previous = numba.get_num_threads()
         numba.set_num_threads(threads)
         try:
-            kernels.rank_stats(qc.words64(), dc.words64(), q_class, d_class, offsets, members, q_words,
-                               d_words, not rel.single, needs.topk, needs.ap, chunk, cap, stats.hist_all,
+            kernels.rank_stats(_writable(qc.words64()), _writable(dc.words64()), q_class, d_class, offsets,
+                               members, q_words, d_words, not rel.single, needs.topk, needs.ap, chunk, cap, stats.hist_all,
                                stats.hist_rel, topk_rel, ap_sum)
         finally:
             numba.set_num_threads(previous)
     return stats
+
+
+def _writable(a: np.ndarray) -> np.ndarray:
+    """``a`` as a writeable C-contiguous array (numba compiles read-only arrays as another type)."""
+    return a if a.flags.writeable and a.flags.c_contiguous else np.array(a, order="C")
 
 
 def _class_members(q: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, ...]:

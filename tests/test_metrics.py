@@ -523,3 +523,47 @@ def test_kernels_compile_uncached_where_numba_has_no_cache_directory(monkeypatch
         numba.njit(cache=True)(twice)
     compiled = _kernels._jit()(twice)
     assert compiled(21) == 42 and compiled._cache.__class__.__name__ == "NullCache"
+
+
+FORKED = """
+import multiprocessing as mp
+import numpy as np
+from hashbench.metrics import Needs, compute_stats
+
+def hist_sum(seed):
+    rng = np.random.default_rng(seed)
+    qc, dc = rng.choice([-1, 1], size=(40, 16)), rng.choice([-1, 1], size=(300, 16))
+    stats = compute_stats(qc, rng.integers(0, 3, 40), dc, rng.integers(0, 3, 300), Needs(ap=True, topk=5),
+                          backend="numba")
+    return int(stats.hist_all.sum())
+
+print(hist_sum(0))  # the parallel kernel has run in the parent
+with mp.get_context("fork").Pool(2) as pool:
+    print(pool.map(hist_sum, range(4)))
+"""
+
+
+def test_numba_kernel_runs_in_fork_started_workers_after_the_parent_used_it():
+    """GNU OpenMP (numba's default threading layer here) kills a forked child that runs a parallel
+    kernel; hashbench selects the fork-safe workqueue layer."""
+    proc = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["12000", "[12000,", "12000,", "12000,", "12000]"]
+
+
+def test_numba_kernel_calls_from_several_threads_agree():
+    from concurrent.futures import ThreadPoolExecutor
+
+    rng = np.random.default_rng(9)
+    qc, dc = rng.choice([-1, 1], size=(64, 40)), rng.choice([-1, 1], size=(2000, 40))
+    ql, dl = rng.integers(0, 7, 64), rng.integers(0, 7, 2000)
+    needs = M.Needs(ap=True, topk=20)
+    ref = compute_stats(qc, ql, dc, dl, needs, backend="numpy")
+    with ThreadPoolExecutor(4) as pool:
+        runs = list(pool.map(lambda b: compute_stats(qc, ql, dc, dl, needs, block=b, backend="numba"),
+                             [1, 3, 8, 64, 5, 2]))
+    for run in runs:
+        np.testing.assert_array_equal(run.hist_all, ref.hist_all)
+        np.testing.assert_array_equal(run.topk_rel, ref.topk_rel)
+        np.testing.assert_allclose(run.ap_sum, ref.ap_sum, rtol=1e-13)
