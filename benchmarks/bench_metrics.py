@@ -159,13 +159,15 @@ def section_ucf(repeat, real=True):
         times, values = {}, {}
         for kernel in KERNELS:
             times[kernel], values[kernel] = timed(
-                lambda: score_with(kernel, reg, qp, ql, dp, dl, [spec])[spec], repeat)
+                lambda kernel=kernel, spec=spec: score_with(kernel, reg, qp, ql, dp, dl, [spec])[spec], repeat)
         rows.append((spec, times, t_orig, values, orig_value))
     six = ["map", "map@100", "map_tie", "map_tie@100", "precision@100", "precision@r2"]
     extra = {}
     for kernel in KERNELS:
-        tie = timed(lambda: score_with(kernel, reg, qp, ql, dp, dl, ["map_tie"])["map_tie"], repeat)
-        extra[kernel] = (tie, timed(lambda: score_with(kernel, reg, qp, ql, dp, dl, six), repeat)[0])
+        tie = timed(lambda kernel=kernel: score_with(kernel, reg, qp, ql, dp, dl, ["map_tie"])["map_tie"],
+                    repeat)
+        extra[kernel] = (tie, timed(lambda kernel=kernel: score_with(kernel, reg, qp, ql, dp, dl, six),
+                                    repeat)[0])
     print(f"median of {repeat} (hashbench), 1 run (original loop)")
     print(f"{'metric':<10} {'numba s':>9} {'numpy s':>9} {'original s':>11} {'ratio numba':>12}"
           f" {'ratio numpy':>12}   values (numba / numpy / original)")

@@ -239,7 +239,8 @@ def compute_stats(query_codes: Any, query_labels: Any, db_codes: Any, db_labels:
     ``device``: ``"auto"`` (CUDA for large jobs when available), ``"cpu"`` or ``"cuda[:N]"``.
     ``backend``: ``"auto"`` (on CPU :func:`cpu_kernel`: the fused numba kernel when numba imports, else
     numpy, or as ``$HASHBENCH_KERNEL`` says; torch on CUDA), ``"numba"``, ``"numpy"`` or ``"torch"``
-    (torch also runs on CPU: the CUDA code path, used by the parity tests). ``dedup``: rank each distinct (code, label)
+    (torch also runs on CPU: the CUDA code path, used by the parity tests). ``dedup``: rank each distinct
+    (code, label)
     query once and copy its statistics to its duplicates (learned codes repeat a lot; exact).
     """
     qc = pack_codes(query_codes, what="query codes")
@@ -352,6 +353,11 @@ def numba_kernels() -> Any:
             except ImportError as exc:
                 _NUMBA["module"], _NUMBA["error"] = None, f"{type(exc).__name__}: {exc}"
                 logger.info("numba unavailable (%s); the CPU ranking pass uses numpy", _NUMBA["error"])
+            except Exception as exc:  # noqa: BLE001 - a broken numba/llvmlite or cache must not stop scoring
+                _NUMBA["module"], _NUMBA["error"] = None, f"compiling failed: {type(exc).__name__}: {exc}"
+                logger.warning("numba kernel unavailable (%s); the CPU ranking pass uses numpy (a stale"
+                               " numba cache can be cleared by deleting hashbench/__pycache__/_kernels.*"
+                               " or $NUMBA_CACHE_DIR)", _NUMBA["error"])
             else:
                 _NUMBA["module"], _NUMBA["error"] = _kernels, ""
         return _NUMBA["module"]
@@ -368,8 +374,8 @@ def cpu_kernel() -> str:
         return "numpy"
     if numba_kernels() is None:
         if env == "numba":
-            raise ConfigError(f"HASHBENCH_KERNEL=numba but numba cannot be imported ({_NUMBA['error']});"
-                              " install it (pip install numba) or set HASHBENCH_KERNEL=numpy")
+            raise ConfigError(f"HASHBENCH_KERNEL=numba but the numba kernel is unavailable ({_NUMBA['error']});"
+                              " install numba (pip install numba) or set HASHBENCH_KERNEL=numpy")
         return "numpy"
     return "numba"
 
@@ -381,8 +387,8 @@ def _stats_numba(qc: PackedCodes, dc: PackedCodes, rel: Relevance, needs: Needs,
     numba's default, all cores)."""
     kernels = numba_kernels()
     if kernels is None:
-        raise ConfigError(f"backend 'numba': numba cannot be imported ({_NUMBA['error']}); install it"
-                          " (pip install numba) or use backend='numpy'")
+        raise ConfigError(f"backend 'numba': the numba kernel is unavailable ({_NUMBA['error']}); install"
+                          " numba (pip install numba) or use backend='numpy'")
     import numba
 
     nq, nd, bits = qc.n, dc.n, qc.bits
@@ -413,8 +419,8 @@ def _stats_numba(qc: PackedCodes, dc: PackedCodes, rel: Relevance, needs: Needs,
         numba.set_num_threads(threads)
         try:
             kernels.rank_stats(_writable(qc.words64()), _writable(dc.words64()), q_class, d_class, offsets,
-                               members, q_words, d_words, not rel.single, needs.topk, needs.ap, chunk, cap, stats.hist_all,
-                               stats.hist_rel, topk_rel, ap_sum)
+                               members, q_words, d_words, not rel.single, needs.topk, needs.ap, chunk, cap,
+                               stats.hist_all, stats.hist_rel, topk_rel, ap_sum)
         finally:
             numba.set_num_threads(previous)
     return stats

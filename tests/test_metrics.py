@@ -494,11 +494,11 @@ def test_without_numba_the_numpy_kernel_gives_the_same_metrics():
 
     env = {k: v for k, v in __import__("os").environ.items() if k != "HASHBENCH_KERNEL"}
     proc = subprocess.run([sys.executable, "-c", NO_NUMBA], capture_output=True, text=True, cwd=ROOT,
-                          env=env, timeout=120)
+                          env=env, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["kernel"] == "numpy"
-    assert "HASHBENCH_KERNEL=numba but numba cannot be imported" in out["error"]
+    assert "HASHBENCH_KERNEL=numba but the numba kernel is unavailable (ModuleNotFoundError" in out["error"]
     rng = np.random.default_rng(5)
     qc, dc = rng.choice([-1, 1], size=(30, 20)), rng.choice([-1, 1], size=(200, 20))
     ql, dl = rng.integers(0, 4, 30), rng.integers(0, 4, 200)
@@ -547,7 +547,7 @@ def test_numba_kernel_runs_in_fork_started_workers_after_the_parent_used_it():
     """GNU OpenMP (numba's default threading layer here) kills a forked child that runs a parallel
     kernel; hashbench selects the fork-safe workqueue layer."""
     proc = subprocess.run([sys.executable, "-c", FORKED], capture_output=True, text=True, cwd=ROOT,
-                          timeout=120)
+                          timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["12000", "[12000,", "12000,", "12000,", "12000]"]
 
