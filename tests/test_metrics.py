@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hashbench.metrics as M
+import hashbench.ranking as ranking
 from hashbench.codes import pack_codes
 from hashbench.errors import ConfigError
 from hashbench.metrics import (MapAtK, MapTie, MapTieAtK, MeanAP, PrecisionAtK, PrecisionAtRadius,
@@ -185,7 +186,7 @@ def test_every_metric_matches_brute_force(backend, case, k, r, block, empty, sor
     }
     with pytest.MonkeyPatch.context() as patch:
         # force the per-query stable counting sort instead of the (segment x distance) table
-        patch.setattr(M, "SEGMENT_TABLE_LIMIT", -1e9 if sorted_path else 2.0)
+        patch.setattr(ranking, "SEGMENT_TABLE_LIMIT", -1e9 if sorted_path else 2.0)
         results, stats = score_metrics(list(metrics.values()), qc, ql, dc, dl, block=block, device="cpu",
                                        backend=backend)
     ref = brute(qc, ql, dc, dl, k, r)
@@ -343,9 +344,9 @@ def test_statistics_identical_across_block_sizes_backends_and_paths(monkeypatch)
         runs += [compute_stats(qc, ql, dc, dl, needs, block=b, workers=w, backend="numba", dedup=False)
                  for b, w in ((1, 1), (2, 2), (None, None))]
         runs.append(compute_stats(qc, ql, dc, dl, needs, block=4, dedup=False))
-        monkeypatch.setattr(M, "SEGMENT_TABLE_LIMIT", -1e9)
+        monkeypatch.setattr(ranking, "SEGMENT_TABLE_LIMIT", -1e9)
         runs.append(compute_stats(qc, ql, dc, dl, needs, block=7, backend="numpy"))
-        monkeypatch.setattr(M, "SEGMENT_TABLE_LIMIT", 2.0)
+        monkeypatch.setattr(ranking, "SEGMENT_TABLE_LIMIT", 2.0)
         for other in runs:
             np.testing.assert_array_equal(other.hist_all, ref.hist_all)
             np.testing.assert_array_equal(other.hist_rel, ref.hist_rel)
