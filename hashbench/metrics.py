@@ -5,27 +5,9 @@ order** (a stable sort), except for the tie-aware metrics (``map_tie``, ``map_ti
 expected value over all orderings within equal distances in closed form (McSherry & Najork, ECIR 2008).
 Relevant = same class id (single-label) or sharing at least one positive (multi-hot labels).
 
-Distances are small integers (0..bits), so nothing sorts the database by comparison. One pass over the
-distance blocks gathers integer statistics per query (:class:`RankStats`), shared by all metrics asked
-for at once:
-
-- ``hist_all``/``hist_rel`` ``(nq, bits+1)``: how many database items / relevant items lie at each distance;
-- ``topk_rel`` ``(nq, K)``: relevance of ranks 1..K (items below the K-th item's distance are all in; the
-  boundary distance is taken in database order);
-- ``ap_sum`` ``(nq,)``: ``sum_i i / rank_i`` over the relevant items (database-order ties): each relevant
-  item's rank = (items at smaller distances) + (items at its distance earlier in the database), the second
-  counted with bincounts over (distance, relevant-item segment), or with a stable counting sort
-  (``np.argsort(kind="stable")`` on small integers is a radix sort) when that table would be large.
-
-CPU kernels (``$HASHBENCH_KERNEL`` = ``auto`` (default) | ``numba`` | ``numpy``, see :func:`cpu_kernel`):
-the default is a numba-compiled fused kernel (:mod:`hashbench._kernels`: one pass over the database
-per query doing XOR/popcount, the per-distance counts and the AP records together, queries in parallel
-over all cores; compiled once and cached on disk by numba) whenever numba imports; otherwise, or with
-``HASHBENCH_KERNEL=numpy``, the numpy path below. In the numpy path single-label queries are processed
-class by class (their relevant items and segments are shared). In both, a query repeated with the same
-code and label is ranked once. Metrics then follow from the statistics in vectorised float64
-(:class:`Metric` subclasses). Statistics are integers, identical for every block size, thread count and
-for the numba, numpy (popcount) and torch/CUDA (±1 matmul, stable sort) paths; AP sums agree to rounding.
+The ranking pass (:mod:`hashbench.ranking`) gathers integer statistics per query once (distance
+histograms, top-k relevance, AP sums; numba or numpy kernel, see ``$HASHBENCH_KERNEL``); the metrics
+here are vectorised float64 functions of those statistics, so asking for several costs one pass.
 
 Queries whose value is undefined under a convention (no relevant item for ``map``/``recall``, nothing
 retrieved within the radius for ``precision@r``, no relevant item in the top k for ``map@k``) are
