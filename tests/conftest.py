@@ -36,19 +36,23 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-TINY_EXPERIMENT = """
-name = "tiny"
+def tiny_experiment_text(*, name: str = "tiny", seed: int = 0, epochs: int = 2, select: str = "last",
+                         backbone: str = 'name = "r3d18"\nwidth = 8', size: int = 32, num_frames: int = 8,
+                         clips_per_class: int = 6, queries_per_class: int = 3, batch_size: int = 16,
+                         metrics: str = '["map", "map@10", "map_tie"]') -> str:
+    """A tiny CPU experiment on moving_digits (seconds to train); every test TOML is built from this."""
+    return f"""
+name = "{name}"
 seed = {seed}
 device = "cpu"
 [dataset]
 name = "moving_digits"
-size = 32
-num_frames = 8
-clips_per_class = 6
-queries_per_class = 3
+size = {size}
+num_frames = {num_frames}
+clips_per_class = {clips_per_class}
+queries_per_class = {queries_per_class}
 [backbone]
-name = "r3d18"
-width = 8
+{backbone}
 [head]
 name = "tanh"
 bits = 16
@@ -57,11 +61,11 @@ name = "batch_all_triplet"
 margin = 4
 [train]
 epochs = {epochs}
-batch_size = 16
+batch_size = {batch_size}
 optimizer = {{ name = "adam", lr = 1e-3 }}
 eval_every = 1
 [eval]
-metrics = ["map", "map@10", "map_tie"]
+metrics = {metrics}
 select = "{select}"
 """
 
@@ -72,7 +76,7 @@ def tiny_toml(tmp_path: Path):
 
     def make(epochs: int = 2, seed: int = 0, select: str = "last", extra: str = "") -> Path:
         path = tmp_path / f"tiny_{epochs}_{seed}_{select}.toml"
-        path.write_text(TINY_EXPERIMENT.format(epochs=epochs, seed=seed, select=select) + extra)
+        path.write_text(tiny_experiment_text(epochs=epochs, seed=seed, select=select) + extra)
         return path
 
     return make

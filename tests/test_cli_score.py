@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import tiny_experiment_text
 from hashbench.codes import hamming_distances, load_codes, pack_codes, save_codes
 from hashbench.results import RESULT_COLUMNS, read_results
 
@@ -88,32 +89,8 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, change, message):
 # --------------------------------------------------------------------------------------------------
 # A real (tiny) finished run: eval and search
 # --------------------------------------------------------------------------------------------------
-TINY = """
-name = "tiny-search"
-seed = 3
-device = "cpu"
-[dataset]
-name = "moving_digits"
-size = 32
-num_frames = 8
-clips_per_class = 3
-queries_per_class = 1
-[backbone]
-name = "r3d18"
-width = 4
-[head]
-name = "tanh"
-bits = 16
-[loss]
-name = "batch_all_triplet"
-margin = 4
-[train]
-epochs = 1
-batch_size = 12
-optimizer = { name = "adam", lr = 1e-3 }
-[eval]
-metrics = ["map", "map@5"]
-"""
+TINY = tiny_experiment_text(name="tiny-search", seed=3, epochs=1, backbone='name = "r3d18"\nwidth = 4',
+                            clips_per_class=3, queries_per_class=1, batch_size=12, metrics='["map", "map@5"]')
 
 
 @pytest.fixture(scope="module")

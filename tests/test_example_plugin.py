@@ -18,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import tiny_experiment_text
 
 REPO = Path(__file__).resolve().parents[1]
 C3D_SOURCE = REPO / "plugins" / "hashbench_c3d"
@@ -145,39 +146,9 @@ def test_plugin_imports_only_the_hook_marker_from_hashbench():
     assert found == [("plugin.py", "hashbench", ("hookimpl",))]
 
 
-TINY_EXPERIMENT = """\
-name = "c3d-tiny"
-seed = 0
-device = "cpu"
-
-[dataset]
-name = "moving_digits"
-size = 16
-num_frames = 4
-clips_per_class = 3
-queries_per_class = 1
-
-[backbone]
-name = "c3d"
-width = 4
-fc_dim = 32
-
-[head]
-name = "tanh"
-bits = 16
-
-[loss]
-name = "batch_all_triplet"
-margin = 4
-
-[train]
-epochs = 1
-batch_size = 12
-optimizer = { name = "adam", lr = 1e-3 }
-
-[eval]
-metrics = ["map", "map@5"]
-"""
+TINY_EXPERIMENT = tiny_experiment_text(name="c3d-tiny", epochs=1, size=16, num_frames=4,
+                                       backbone='name = "c3d"\nwidth = 4\nfc_dim = 32', clips_per_class=3,
+                                       queries_per_class=1, batch_size=12, metrics='["map", "map@5"]')
 
 
 def test_tiny_experiment_runs_with_the_plugin_backbone(c3d_target, tmp_path):
