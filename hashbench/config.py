@@ -293,11 +293,13 @@ def _metric_label(spec: Any) -> str:
 # ---------------------------------------------------------------------------------------------------
 # Loading
 # ---------------------------------------------------------------------------------------------------
-def load_experiment(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Experiment:
+def load_experiment(path: str | os.PathLike[str], overrides: Sequence[str] = (),
+                    unsets: Sequence[str] = ()) -> Experiment:
     """Read, override, ``${}``-expand and validate the experiment file ``path``.
 
-    ``overrides`` are ``"dotted.key=value"`` strings (the CLI's ``--set``). A ``[sweep]`` is kept
-    in ``Experiment.sweep``; call :func:`expand_sweep` for the grid. Raises ConfigError.
+    ``unsets`` are dotted keys removed first (the CLI's ``--unset``), then ``overrides``
+    (``"dotted.key=value"`` strings, the CLI's ``--set``) are set. A ``[sweep]`` is kept in
+    ``Experiment.sweep``; call :func:`expand_sweep` for the grid. Raises ConfigError.
     """
     path = Path(path)
     where = str(path)
@@ -318,20 +320,23 @@ def load_experiment(path: str | os.PathLike[str], overrides: Sequence[str] = ())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(_syntax_message(where, text, exc)) from None
     document.setdefault("name", path.stem)
-    return experiment_from_dict(document, source=path, overrides=overrides)
+    return experiment_from_dict(document, source=path, overrides=overrides, unsets=unsets)
 
 
 def experiment_from_dict(data: Mapping[str, Any], source: str | os.PathLike[str] | None = None,
                          overrides: Sequence[str] = (), environ: Mapping[str, str] | None = None,
-                         expand: bool = True) -> Experiment:
+                         expand: bool = True, unsets: Sequence[str] = ()) -> Experiment:
     """Validate a parsed document (e.g. a run directory's ``config.json``) into an Experiment.
 
-    Applies ``overrides`` then ``${}`` expansion (from ``environ``, default ``os.environ``; pass
-    ``expand=False`` for an already resolved document such as :meth:`Experiment.to_dict` output).
+    Removes ``unsets``, applies ``overrides``, then ``${}`` expansion (from ``environ``, default
+    ``os.environ``; pass ``expand=False`` for an already resolved document such as
+    :meth:`Experiment.to_dict` output).
     """
     ctx = _Context(str(source) if source is not None else "<experiment>")
     document = copy.deepcopy(dict(data))
     _normalize_shorthands(document)
+    for text in unsets:
+        _unset_path(document, _parse_key(text.strip(), text, option="--unset"), text)
     for text in overrides:
         keys, value = parse_override(text)
         ctx.overrides.append((tuple(keys), text))
@@ -380,8 +385,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return keys, value
 
 
-def _parse_key(key_text: str, text: str) -> list[str]:
-    bad = ConfigError(f"--set {text!r}: {key_text!r} is not a dotted key like train.optimizer.lr")
+def _parse_key(key_text: str, text: str, option: str = "--set") -> list[str]:
+    bad = ConfigError(f"{option} {text!r}: {key_text!r} is not a dotted key like train.optimizer.lr")
     if any(ch in key_text for ch in "\n\r#[]{}="):
         raise bad
     try:
@@ -409,6 +414,13 @@ def apply_overrides(document: Mapping[str, Any], overrides: Iterable[str]) -> di
 
 
 def _set_path(document: dict[str, Any], keys: Sequence[str], value: Any, origin: str) -> None:
+    """Set ``keys`` to ``value`` (tables created as needed). Setting ``<component>.name`` to another
+    plugin replaces the whole table, so the old plugin's keys do not follow it."""
+    if len(keys) == 2 and keys[0] in COMPONENTS and keys[1] == "name":
+        table = document.get(keys[0])
+        if isinstance(table, dict) and table.get("name") != value:
+            document[keys[0]] = {"name": copy.deepcopy(value)}
+            return
     node = document
     for i, key in enumerate(keys[:-1]):
         child = node.get(key)
@@ -419,6 +431,21 @@ def _set_path(document: dict[str, Any], keys: Sequence[str], value: Any, origin:
             raise ConfigError(f"{origin}: cannot set {'.'.join(keys)}: {prefix} is {child!r}, not a table")
         node = child
     node[keys[-1]] = copy.deepcopy(value)
+
+
+def _unset_path(document: dict[str, Any], keys: Sequence[str], origin: str) -> None:
+    """Remove ``keys`` from ``document`` (``--unset``); ConfigError when it is not there."""
+    if len(keys) == 2 and keys[0] in COMPONENTS and keys[1] == "name":
+        raise ConfigError(f"--unset {origin}: a [{keys[0]}] table needs its name; to change the plugin,"
+                          f" use --set {keys[0]}.name=<plugin>")
+    node: Any = document
+    for i, key in enumerate(keys):
+        if not isinstance(node, dict) or key not in node:
+            raise ConfigError(f"--unset {origin}: the experiment has no key {'.'.join(keys[: i + 1])}")
+        if i == len(keys) - 1:
+            del node[key]
+        else:
+            node = node[key]
 
 
 def _normalize_shorthands(document: dict[str, Any]) -> None:

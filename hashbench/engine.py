@@ -17,20 +17,26 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .atomic import atomic_path
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, ResourceError, TrainingError
 from .model import HashModel, binarize
 
 log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
-    """What the engine tells about progress; the CLI shows it with rich, tests ignore it."""
+    """What the engine and runner tell about progress; the CLI shows it with rich, tests ignore it.
+
+    ``step`` gets the running mean loss of the epoch so far and the throughput in clips/s;
+    ``evaluated`` the metrics of an evaluation as soon as they exist; ``note`` a line for the console.
+    """
 
     def start_epoch(self, epoch: int, epochs: int, steps: int) -> None: ...
     def step(self, loss: float, clips_per_s: float) -> None: ...
     def end_epoch(self) -> None: ...
     def start_encoding(self, split: str, clips: int) -> None: ...
     def encoded(self, clips: int) -> None: ...
+    def evaluated(self, epoch: int, split: str, metrics: dict[str, float]) -> None: ...
+    def note(self, text: str) -> None: ...
 
 
 class NullReporter:
@@ -50,6 +56,29 @@ class NullReporter:
 
     def encoded(self, clips: int) -> None:
         pass
+
+    def evaluated(self, epoch: int, split: str, metrics: dict[str, float]) -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+
+@dataclass
+class Position:
+    """Where a run is (for error messages and the record): phase, epoch (1-based, 0 = before) and step."""
+
+    phase: str = "building"
+    epoch: int = 0
+    step: int = 0
+
+    def describe(self) -> str:
+        """``at epoch 3, step 5 (training)`` / ``at epoch 5 (encoding the query split)`` / ``while building``."""
+        if self.phase == "training":
+            return f"at epoch {self.epoch}, step {self.step} (training)"
+        if self.epoch:
+            return f"at epoch {self.epoch} ({self.phase})"
+        return f"while {self.phase}"
 
 
 @dataclass
@@ -131,28 +160,48 @@ def _grad_scaler() -> Any:
     return torch.cuda.amp.GradScaler()  # torch < 2.3
 
 
+#: Training batches smaller than this are dropped: BatchNorm and pairwise losses need two clips.
+MIN_TRAIN_BATCH = 2
+
+
+def drops_last_batch(n: int, batch_size: int) -> bool:
+    """Whether training on ``n`` clips in batches of ``batch_size`` drops a last batch that is too small."""
+    return n > batch_size and 0 < n % batch_size < MIN_TRAIN_BATCH
+
+
 def make_loader(dataset: Dataset, batch_size: int, num_workers: int, device: torch.device,
-                shuffle_seed: int | None = None) -> DataLoader:
-    """A DataLoader of uint8 clips; shuffled with a generator seeded by ``shuffle_seed`` when given."""
+                shuffle_seed: int | None = None, drop_small_last: bool = False) -> DataLoader:
+    """A DataLoader of uint8 clips; shuffled with a generator seeded by ``shuffle_seed`` when given.
+
+    ``drop_small_last`` (training) drops a last batch of fewer than :data:`MIN_TRAIN_BATCH` clips;
+    evaluation keeps every clip.
+    """
     generator = None
     if shuffle_seed is not None:
         generator = torch.Generator()
         generator.manual_seed(shuffle_seed)
+    drop_last = drop_small_last and drops_last_batch(len(dataset), batch_size)  # type: ignore[arg-type]
     return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle_seed is not None,
                       generator=generator, num_workers=num_workers,
-                      pin_memory=device.type == "cuda", persistent_workers=False, drop_last=False)
+                      pin_memory=device.type == "cuda", persistent_workers=False, drop_last=drop_last)
 
 
 def train_epoch(model: HashModel, loss_fn: torch.nn.Module, loader: DataLoader,
                 optimizer: torch.optim.Optimizer, precision: Precision, device: torch.device,
                 reporter: Reporter, epoch: int, epochs: int, skip_zero_loss: bool = True,
-                grad_clip: float | None = None) -> EpochStats:
-    """One pass over ``loader``. A batch whose loss is exactly 0 skips the optimiser step (original)."""
+                grad_clip: float | None = None, position: Position | None = None) -> EpochStats:
+    """One pass over ``loader``. A batch whose loss is exactly 0 skips the optimiser step (original).
+
+    Raises TrainingError when the loss becomes NaN or infinite. ``position`` is kept up to date.
+    """
     model.train()
+    position = position if position is not None else Position()
+    position.phase, position.epoch, position.step = "training", epoch, 0
     reporter.start_epoch(epoch, epochs, len(loader))
     total_loss, steps, skipped, clips = 0.0, 0, 0, 0
     start = time.perf_counter()
     for clips_u8, labels in loader:
+        position.step = steps + 1
         clips_u8 = clips_u8.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
@@ -161,8 +210,9 @@ def train_epoch(model: HashModel, loss_fn: torch.nn.Module, loader: DataLoader,
         loss = loss_fn(codes.float(), labels)
         value = float(loss.detach())
         if not np.isfinite(value):
-            raise FloatingPointError(f"loss became {value} at epoch {epoch}, step {steps + 1}; "
-                                     "lower train.optimizer.lr or enable train.grad_clip")
+            amp = " or set train.amp = false" if precision.enabled else ""
+            raise TrainingError(f"the loss became {value} at epoch {epoch}, step {steps + 1}: lower"
+                                f" train.optimizer.lr, set train.grad_clip (e.g. 1.0){amp}")
         if skip_zero_loss and value == 0.0:
             skipped += 1
         else:
@@ -170,7 +220,7 @@ def train_epoch(model: HashModel, loss_fn: torch.nn.Module, loader: DataLoader,
         total_loss += value
         steps += 1
         clips += clips_u8.shape[0]
-        reporter.step(value, clips / max(time.perf_counter() - start, 1e-9))
+        reporter.step(total_loss / steps, clips / max(time.perf_counter() - start, 1e-9))
     seconds = time.perf_counter() - start
     reporter.end_epoch()
     return EpochStats(total_loss / max(steps, 1), clips / max(seconds, 1e-9), steps, skipped, seconds)
@@ -196,9 +246,48 @@ def encode(model: HashModel, dataset: Dataset, batch_size: int, num_workers: int
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """``torch.save`` to a temporary file in the same folder, then atomically replace ``path``."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """``torch.save`` to a temporary file in the same folder, then atomically replace ``path``.
+
+    ResourceError naming ``path`` when the disk refuses (the old file, if any, stays as it was).
+    """
+    try:
+        with atomic_path(path) as tmp:
+            torch.save(state, tmp)
+    except OSError as exc:
+        from .failures import os_error
+
+        raise os_error(exc, "while writing a checkpoint", path=path) from exc
+    except RuntimeError as exc:  # torch wraps write failures ("PytorchStreamWriter failed ...")
+        if "write" not in str(exc).lower() and "file" not in str(exc).lower():
+            raise
+
+        raise ResourceError(f"{path}: cannot write the checkpoint ({str(exc).splitlines()[0]}); free some"
+                            " space or point --runs-dir at another disk") from exc
+
+
+def load_state_strict(module: torch.nn.Module, state: Any, where: str) -> None:
+    """Load ``state`` into ``module`` strictly; CheckpointError listing missing, unexpected and
+    mis-shaped keys (at most 12 of each) when it does not fit."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{where}: holds no state dict for the model")
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+                  for k in state if k in expected and hasattr(state[k], "shape")
+                  and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or mismatched:
+        raise CheckpointError(f"{where}: does not fit this model; " + "; ".join(
+            key_listing(label, keys) for label, keys in (
+                ("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
+            if keys))
+    module.load_state_dict(state, strict=True)
+
+
+def key_listing(label: str, keys: list[str], limit: int = 12) -> str:
+    """``missing keys (3): a, b, c`` with at most ``limit`` names shown."""
+    more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
+    return f"{label} ({len(keys)}): {', '.join(keys[:limit])}{more}"
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -11,6 +11,7 @@ import logging
 import math
 import numbers
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from .codes import check_labels, pack_codes
@@ -142,49 +143,30 @@ def rescore_run(run_dir: Any, metrics: Sequence[str | Mapping[str, Any]] | None 
     ``record.json["row"]`` with ``time`` set to now, one per metric; they are appended to
     ``results_path`` when given. Returns ``(evaluation, rows)``.
     """
-    import datetime as _dt
-    from pathlib import Path
-
     from .codes import load_codes
-    from .results import append_rows, metric_rows
+    from .results import RESULT_COLUMNS, append_rows, metric_rows
+    from .rundir import RunDir, now_iso
 
-    run_dir = Path(run_dir)
-    codes_path = run_dir / "codes.npz"
-    if not run_dir.is_dir():
-        raise DataError(f"{run_dir}: run directory not found (finished runs live in runs/<experiment>/<run_id>/)")
-    if not codes_path.is_file():
-        raise DataError(f"{run_dir}: no codes.npz; only finished runs can be re-scored")
-    record = _read_json(run_dir / "record.json")
+    run = RunDir(Path(run_dir)).require("run directory")
+    if not run.codes_path.is_file():
+        raise DataError(f"{run.path}: no codes.npz; only finished runs can be re-scored")
+    record = run.read_record()
     base = record.get("row")
     if not isinstance(base, dict):
-        raise DataError(f"{run_dir / 'record.json'}: has no 'row' object")
+        raise DataError(f"{run.record_path}: has no 'row' object")
     if metrics is None or not len(metrics):
-        config = _read_json(run_dir / "config.json") if (run_dir / "config.json").is_file() else {}
+        config = run.read_config() if run.config_path.is_file() else {}
         metrics = list(config.get("eval", {}).get("metrics") or ["map"])
     if registry is None:
         from . import registry as _registry
 
         registry = _registry()
-    codes = load_codes(codes_path)
+    codes = load_codes(run.codes_path)
     evaluation = evaluate(registry, codes["query_codes"], codes["query_labels"], codes["db_codes"],
                           codes["db_labels"], metrics, device=device, block=block)
-    row = dict(base)
-    row["time"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    row = {column: base.get(column, "") for column in RESULT_COLUMNS if column not in ("metric", "value")}
+    row["time"] = now_iso()
     rows = metric_rows(row, evaluation.values)
     if results_path is not None:
         append_rows(results_path, rows)
     return evaluation, rows
-
-
-def _read_json(path: Any) -> dict[str, Any]:
-    import json
-
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise DataError(f"{path}: missing") from None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not readable JSON ({str(exc).splitlines()[0]})") from None
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a JSON object")
-    return data

@@ -29,7 +29,7 @@ metric    ``factory(**params) -> callable(query_codes, query_labels, db_codes, d
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import pluggy
 
@@ -38,6 +38,27 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
 
 Factories = Mapping[str, Callable[..., Any]]
+F = TypeVar("F", bound=Callable[..., Any])
+#: The attribute :func:`identity_keys` sets on a factory: ``{key: "ignore" | "basename"}``.
+IDENTITY_ATTRIBUTE = "__hashbench_identity__"
+
+
+def identity_keys(ignore: Sequence[str] = (), basename: Sequence[str] = ()) -> Callable[[F], F]:
+    """Declare how a factory's table keys enter the experiment identity (what the leaderboard compares).
+
+    ``ignore``: keys that say where things are, not what is measured (a dataset's ``root`` or
+    ``cache``): runs that differ only in them are the same experiment. ``basename``: file paths whose
+    file name identifies the content (a ``pretrained`` weight file): only the name is compared.
+    Every other key, with the factory's default when it is not set, is part of the identity.
+    """
+
+    def mark(factory: F) -> F:
+        modes = {key: "ignore" for key in ignore}
+        modes.update({key: "basename" for key in basename})
+        setattr(factory, IDENTITY_ATTRIBUTE, modes)
+        return factory
+
+    return mark
 
 
 @hookspec

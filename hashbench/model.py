@@ -6,6 +6,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from .errors import ContractError
 from .registry import Registry
 
 #: The original repo's normalisation (mean/std of its frames), in 0-255 pixel units.
@@ -50,8 +51,19 @@ def build_hash_model(registry: Registry, backbone_table: Mapping[str, Any],
     """Build backbone then head (``feature_dim`` injected from the backbone) into a HashModel."""
     backbone = registry.build("backbone", backbone_table, **context)
     feature_dim = getattr(backbone, "feature_dim", None)
-    if not isinstance(feature_dim, int):
-        raise TypeError(f"backbone {backbone_table.get('name')!r} does not expose an int `feature_dim`")
+    if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
+        component = registry.get("backbone", str(backbone_table.get("name")))
+        raise ContractError(f"backbone {component.name!r} ({component.dist} {component.version}) does not"
+                            f" expose a positive int `feature_dim` (got {feature_dim!r}); the contract asks for"
+                            " its output width")
+    if not isinstance(backbone, nn.Module):
+        component = registry.get("backbone", str(backbone_table.get("name")))
+        raise ContractError(f"backbone {component.name!r} ({component.dist} {component.version}) built a"
+                            f" {type(backbone).__name__}, not a torch.nn.Module")
     head_context = {k: v for k, v in context.items() if k != "bits"}
     head = registry.build("head", head_table, feature_dim=feature_dim, **head_context)
+    if not isinstance(head, nn.Module):
+        component = registry.get("head", str(head_table.get("name")))
+        raise ContractError(f"head {component.name!r} ({component.dist} {component.version}) built a"
+                            f" {type(head).__name__}, not a torch.nn.Module")
     return HashModel(backbone, head)

@@ -14,17 +14,25 @@ import re
 import typing
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import pluggy
 
 from . import hookspecs
-from .errors import ConfigError, PluginError
+from .errors import ConfigError, HashbenchError, PluginError
 
 log = logging.getLogger(__name__)
 
 KINDS = ("backbone", "head", "loss", "dataset", "metric")
 CONTEXT_NAMES = ("bits", "feature_dim", "num_classes", "multi_label", "num_frames", "device", "seed")
+#: Where each context value comes from (named when a table tries to set one).
+CONTEXT_ORIGINS = {
+    "bits": "head.bits", "feature_dim": "the backbone", "num_classes": "the dataset",
+    "multi_label": "the dataset", "num_frames": "dataset.num_frames", "device": "the top-level device",
+    "seed": "the top-level seed",
+}
+#: Context names that a kind's own table defines (the head sets ``bits``, the dataset ``num_frames``).
+TABLE_OWNED = {"head": ("bits",), "dataset": ("num_frames",)}
 DISABLE_ENV = "HASHBENCH_DISABLE_PLUGIN_AUTOLOAD"
 REFERENCE_DIST = "hashbench"
 _HOOKS = {
@@ -108,12 +116,24 @@ class Registry:
                               f" (one of: {', '.join(self.names(kind))})")
         params = {k: v for k, v in table.items() if k != "name"}
         component = self.get(kind, str(table["name"]))
-        kwargs = bind_parameters(component.factory, params, context, where=where)
+        kwargs = bind_parameters(component.factory, params, context, where=where,
+                                 owned=TABLE_OWNED.get(kind, ()))
         try:
             return component.factory(**kwargs)
+        except HashbenchError:
+            raise
         except ValueError as exc:  # plugins need not import hashbench's errors: a bad value is a config error
             message = str(exc)
             raise ConfigError(message if message.startswith(f"{where}.") else f"{where}: {message}") from exc
+        except Exception as exc:  # a plugin's bug or environment problem, named with its distribution
+            raise PluginError(f"{kind} {component.name!r} ({component.dist} {component.version}) failed to"
+                              f" build from [{where}]: {_one_line(exc)}") from exc
+
+    def settable_keys(self, kind: str, name: str) -> list[str]:
+        """The keys a user may write in a ``kind`` table for plugin ``name`` (context names excluded)."""
+        component = self.get(kind, name)
+        accepted, _ = _accepted(component.factory)
+        return sorted(n for n in accepted if _settable(n, TABLE_OWNED.get(kind, ())))
 
     def build_metric(self, spec: str | Mapping[str, Any]) -> tuple[str, Any]:
         """Build a metric from ``"map"``, ``"map@100"``, ``"precision@r2"`` or a table with ``name``.
@@ -172,25 +192,43 @@ def _type_ok(value: Any, allowed: tuple[type, ...]) -> bool:
     return isinstance(value, allowed)
 
 
-def bind_parameters(
-    factory: Callable[..., Any], params: Mapping[str, Any], context: Mapping[str, Any], where: str
-) -> dict[str, Any]:
-    """Match table keys and context to ``factory``'s keyword parameters, checking names and types."""
+def _accepted(factory: Callable[..., Any]) -> tuple[dict[str, inspect.Parameter], bool]:
+    """Keyword parameters of ``factory`` and whether it takes ``**kwargs``."""
     signature = inspect.signature(factory)
+    accepted = {n: p for n, p in signature.parameters.items()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    return accepted, var_kw
+
+
+def _settable(name: str, owned: Sequence[str]) -> bool:
+    return name not in CONTEXT_NAMES or name in owned
+
+
+def bind_parameters(
+    factory: Callable[..., Any], params: Mapping[str, Any], context: Mapping[str, Any], where: str,
+    owned: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Match table keys and context to ``factory``'s keyword parameters, checking names and types.
+
+    Context names (:data:`CONTEXT_NAMES`) are injected by hashbench and cannot be table keys, except
+    those in ``owned`` (the ones this kind's table defines, see :data:`TABLE_OWNED`).
+    """
     try:
         hints = typing.get_type_hints(factory)
     except Exception:  # unresolved forward references: skip type checks
         hints = {}
-    accepted = {n: p for n, p in signature.parameters.items()
-                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-    var_kw = any(p.kind is p.VAR_KEYWORD for p in signature.parameters.values())
+    accepted, var_kw = _accepted(factory)
+    table_keys = sorted(n for n in accepted if _settable(n, owned))
+    allowed_text = ", ".join(table_keys) or "(none)"
     kwargs: dict[str, Any] = {}
     for key, value in params.items():
+        if key in CONTEXT_NAMES and key not in owned:
+            raise ConfigError(f"{where}.{key}: set by hashbench from {CONTEXT_ORIGINS[key]}, not a key of"
+                              f" [{where}]; remove it (allowed keys: {allowed_text})")
         if key not in accepted and not var_kw:
-            table_keys = [n for n in accepted if n not in CONTEXT_NAMES or n in ("bits", "num_frames")]
             raise ConfigError(
-                f"{where}.{key}: unknown key{_did_you_mean(key, table_keys)};"
-                f" allowed keys: {', '.join(sorted(table_keys)) or '(none)'}"
+                f"{where}.{key}: unknown key{_did_you_mean(key, table_keys)}; allowed keys: {allowed_text}"
             )
         allowed = _expected_types(hints.get(key)) if key in hints else None
         if allowed and not _type_ok(value, allowed):

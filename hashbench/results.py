@@ -3,9 +3,16 @@
 ``results.csv`` is tidy: one row per (run, metric) with the columns :data:`RESULT_COLUMNS`, in that
 order, written with the :mod:`csv` module (one physical line per row; fields never contain newlines).
 Rows are only ever *appended* (:func:`append_rows`): under an exclusive lock on ``<path>.lock``, all
-rows of one call go to the file in a single ``write`` followed by ``flush`` + ``fsync``, so runs that
-finish at the same moment in different processes never lose, duplicate or interleave rows. Nothing in
-hashbench rewrites the table; the leaderboard only reads it.
+rows of one call go to the file in a single ``write`` followed by ``fsync``, so runs that finish at
+the same moment in different processes never lose, duplicate or interleave rows. An append is all or
+nothing: if the write or the fsync fails (no space left, ...), the file is truncated back to its old
+size. :func:`append_run_rows` appends a run's rows at most once (a resumed run whose id is already in
+the table appends nothing). The leaderboard only reads the table; the one rewrite is the upgrade of a
+table written by hashbench 0.1 (:data:`LEGACY_COLUMNS`), which gains the new columns, empty.
+
+The columns ``data_origin`` (``official`` lists, ``custom`` lists or ``generated`` data), ``skipped``
+(listed videos left out by ``missing = "skip"``) and ``config`` (the experiment's identity without the
+seed, canonical JSON, see :mod:`hashbench.identity`) let the leaderboard average only comparable runs.
 
 :func:`read_results` checks every line and raises :class:`ResultsError` naming the file and line
 number for a bad header, a wrong number of fields or a non-numeric value in a numeric column. A missing
@@ -18,6 +25,7 @@ same line-level checks.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import logging
 import math
@@ -27,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from . import atomic
 from .errors import ResultsError
 
 if TYPE_CHECKING:
@@ -37,10 +46,12 @@ log = logging.getLogger(__name__)
 RESULT_COLUMNS: tuple[str, ...] = (
     "run_id", "time", "experiment", "method", "dataset", "split", "data_checksum", "backbone", "head",
     "loss", "bits", "frames", "metric", "value", "epoch", "selection", "seed", "config_hash",
-    "hashbench_version", "torch_version", "git_commit", "device",
+    "hashbench_version", "torch_version", "git_commit", "device", "data_origin", "skipped", "config",
 )
+#: The columns of tables written by hashbench 0.1 (read as they are; upgraded on the next append).
+LEGACY_COLUMNS: tuple[str, ...] = RESULT_COLUMNS[:RESULT_COLUMNS.index("data_origin")]
 #: Integer columns of results.csv (empty cells read as missing, ``<NA>``).
-RESULT_INT_COLUMNS: tuple[str, ...] = ("bits", "frames", "epoch", "seed")
+RESULT_INT_COLUMNS: tuple[str, ...] = ("bits", "frames", "epoch", "seed", "skipped")
 #: Float columns of results.csv (a value is required).
 RESULT_FLOAT_COLUMNS: tuple[str, ...] = ("value",)
 #: Columns that must not be empty in results.csv.
@@ -135,12 +146,15 @@ def _check_number(text: str, kind: type, where: str) -> None:
             from None
 
 
-def append_rows(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]]) -> int:
+def append_rows(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]], *,
+                skip_run_id: str | None = None) -> int:
     """Append ``rows`` (dicts with exactly RESULT_COLUMNS) to the CSV table at ``path``; return the count.
 
     Creates the parent directory and the header when the file is new. Safe for concurrent processes:
-    an exclusive lock on ``<path>.lock``, then one ``write`` + flush + fsync of all rows. Raises
-    ResultsError if a row is malformed (nothing is written) or the existing header differs.
+    an exclusive lock on ``<path>.lock``, then one ``write`` + fsync of all rows; on a failed write the
+    file is truncated back (all or nothing). With ``skip_run_id``, nothing is appended (0 returned) when
+    a row of that run id is already in the table. Raises ResultsError if a row is malformed (nothing is
+    written), the existing header differs, or the disk refuses (the table is left as it was).
     """
     path = Path(path)
     rows = list(rows)
@@ -153,6 +167,8 @@ def append_rows(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]])
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
         with lock:
+            if _header_of(path) == LEGACY_COLUMNS:
+                _upgrade_legacy(path)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
             try:
                 size = os.fstat(fd).st_size
@@ -160,23 +176,117 @@ def append_rows(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]])
                     data = _serialise([], header=True) + body
                 else:
                     _check_header_fd(fd, path)
+                    if skip_run_id is not None and _has_run_id(fd, size, skip_run_id):
+                        log.info("%s: rows of run %s are already in the table; not appended again",
+                                 path, skip_run_id)
+                        return 0
                     # a hand edit may have left the last line without its newline
                     prefix = "" if os.pread(fd, 1, size - 1) == b"\n" else "\n"
                     data = prefix + body
-                payload = data.encode("utf-8")
-                written = os.write(fd, payload)
-                while written < len(payload):  # a regular file takes it in one go; be safe anyway
-                    written += os.write(fd, payload[written:])
-                os.fsync(fd)
+                _write_all_or_nothing(fd, data.encode("utf-8"), size)
             finally:
                 os.close(fd)
     except Timeout:
         raise ResultsError(f"could not lock {path}.lock within {LOCK_TIMEOUT_S:.0f} s; another process"
                            " holds it (delete the .lock file only if no hashbench run is active)") from None
     except OSError as exc:
-        raise ResultsError(f"cannot append to results table {path}: {exc.strerror or exc}") from None
+        raise ResultsError(f"cannot append to results table {path}: {exc.strerror or exc}; the table is"
+                           " unchanged") from None
     log.debug("appended %d rows to %s", len(rows), path)
     return len(rows)
+
+
+def append_run_rows(path: str | os.PathLike[str], rows: Sequence[Mapping[str, Any]]) -> int:
+    """Append one run's rows unless rows of its run id are already there (a resumed run); the count."""
+    if not rows:
+        return 0
+    return append_rows(path, rows, skip_run_id=str(rows[0]["run_id"]))
+
+
+def _write_all_or_nothing(fd: int, payload: bytes, size: int) -> None:
+    """Write ``payload`` at the end of ``fd`` and fsync; on any failure truncate back to ``size``."""
+    try:
+        written = 0
+        while written < len(payload):  # a short write (disk nearly full) is followed by ENOSPC
+            n = os.write(fd, payload[written:])
+            if n <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written += n
+        os.fsync(fd)
+    except BaseException:
+        try:
+            os.ftruncate(fd, size)
+            os.fsync(fd)
+        except OSError:  # pragma: no cover - the truncate itself failed: nothing more can be done
+            log.error("could not truncate the results table back to %d bytes", size)
+        raise
+
+
+def _has_run_id(fd: int, size: int, run_id: str) -> bool:
+    """Whether a line of the table (after the header) starts with ``run_id`` as its first field."""
+    data = os.pread(fd, size, 0).decode("utf-8", errors="replace")
+    needle = run_id + ","
+    return any(line.startswith(needle) for line in data.split("\n")[1:])
+
+
+def _header_of(path: Path) -> tuple[str, ...] | None:
+    """The header fields of an existing, non-empty table (None when missing or empty)."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(64 * 1024)
+    except FileNotFoundError:
+        return None
+    if not head:
+        return None
+    line = head.decode("utf-8", errors="replace").split("\n", 1)[0].rstrip("\r")
+    return tuple(next(csv.reader([line]), []))
+
+
+def _upgrade_legacy(path: Path) -> None:
+    """Rewrite a hashbench 0.1 table with today's columns (new cells empty), atomically."""
+    text = path.read_text(encoding="utf-8")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    next(reader)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(RESULT_COLUMNS)
+    pad = [""] * (len(RESULT_COLUMNS) - len(LEGACY_COLUMNS))
+    for fields in reader:
+        writer.writerow(fields + pad if fields else fields)
+    atomic.write_text_atomic(path, buf.getvalue())
+    log.warning("%s: upgraded the table to the columns of hashbench %s (added %s)", path,
+                _version(), ", ".join(RESULT_COLUMNS[len(LEGACY_COLUMNS):]))
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def check_table(path: str | os.PathLike[str]) -> None:
+    """Fail now (ResultsError) if rows could not be appended to ``path`` later: bad header, unreadable
+    or unwritable file, or a folder that cannot be created. Run before training."""
+    path = Path(path)
+    if path.is_dir():
+        raise ResultsError(f"results table {path} is a directory; pass the CSV file path")
+    if path.exists():
+        try:
+            header = _header_of(path)
+        except OSError as exc:
+            raise ResultsError(f"cannot read results table {path}: {exc.strerror or exc}") from None
+        if header is not None and header not in (RESULT_COLUMNS, LEGACY_COLUMNS):
+            raise ResultsError(_header_message(path, list(header)))
+        if not os.access(path, os.W_OK):
+            raise ResultsError(f"results table {path} is not writable; fix its permissions or pass"
+                               f" --results / {RESULTS_ENV} with another file (or --no-record)")
+        return
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise ResultsError(f"results table {path}: cannot create it under {parent}; pass --results /"
+                           f" {RESULTS_ENV} with a writable path (or --no-record)")
 
 
 def _check_header_fd(fd: int, path: Path) -> None:
@@ -224,7 +334,8 @@ def _read_table(path: Path, columns: Sequence[str], int_cols: Sequence[str],
         return _empty_frame(columns, int_cols, float_cols)
     header = [h.strip() for h in header]
     if exact_header:
-        if tuple(header) != tuple(columns):
+        if tuple(header) != tuple(columns) and not (tuple(columns) == RESULT_COLUMNS
+                                                     and tuple(header) == LEGACY_COLUMNS):
             raise ResultsError(_header_message(path, header))
     else:
         unknown = [h for h in header if h not in columns]
@@ -352,3 +463,12 @@ def completed_config_hashes(path: str | os.PathLike[str]) -> set[str]:
     """Config hashes that already have at least one row in the results table (empty set if no file)."""
     frame = read_results(path)
     return {h for h in frame["config_hash"].tolist() if h}
+
+
+def has_run(path: str | os.PathLike[str], run_id: str) -> bool:
+    """Whether the table at ``path`` holds rows of ``run_id`` (False when there is no table)."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with open(path, "rb") as handle:
+        return _has_run_id(handle.fileno(), os.fstat(handle.fileno()).st_size, run_id)

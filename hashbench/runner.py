@@ -1,39 +1,44 @@
-"""run_experiment(): build -> train -> encode -> evaluate -> record. Orchestration only.
+"""run_experiment(): build -> check -> train -> encode -> evaluate -> record. Orchestration only.
 
-A run directory ``<runs_dir>/<experiment name>/<run_id>/`` holds ``config.json`` (resolved experiment),
-``record.json`` (row columns, status, per-epoch log, timings, metrics), ``log.txt``, ``checkpoint.pt``
-(last epoch, atomic), ``best.pt`` (select = "val" only), ``codes.npz`` (packed query/database codes,
-labels and video ids) and ``metrics.json``.
+Everything that can fail on bad input (plugins, data, contract, results table) is built and checked
+before the run directory exists, so such a failure leaves nothing behind. Once the directory exists
+(see :mod:`hashbench.rundir` for its files) the run ends ``finished``, ``failed`` (with the message,
+phase, epoch and time) or ``interrupted`` (SIGINT/SIGTERM), never ``running``. Exceptions from plugin
+code, the disk or memory are explained as one-line :class:`~hashbench.errors.HashbenchError`
+(:mod:`hashbench.failures`); anything else is a bug and propagates as it is.
 """
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import logging
 import platform
-import re
 import subprocess
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
 from . import __version__
-from .atomic import write_text_atomic
+from .checks import check_batch
 from .config import Experiment
-from .engine import (NullReporter, Precision, Reporter, device_description, encode, load_checkpoint,
-                     make_loader, make_optimizer, make_scheduler, resolve_device, save_checkpoint,
-                     seed_everything, train_epoch)
-from .errors import ConfigError, DataError
+from .engine import (NullReporter, Position, Precision, Reporter, device_description, drops_last_batch,
+                     encode, load_checkpoint, load_state_strict, make_loader, make_optimizer, make_scheduler,
+                     resolve_device, save_checkpoint, seed_everything, train_epoch)
+from .errors import CheckpointError, ConfigError, ContractError, DataError, HashbenchError, RunInterrupted
+from .failures import ComponentRef, component_refs, explain
+from .identity import experiment_identity, identity_json
 from .model import HashModel, build_hash_model
 from .registry import Registry
+from .rundir import RunDir, iter_runs, mark, now_iso, safe_name, write_json
 
 log = logging.getLogger(__name__)
+
+__all__ = ["RunContext", "RunResult", "Built", "build_components", "run_experiment", "find_resumable",
+           "git_commit", "safe_name"]
 
 
 @dataclass
@@ -56,6 +61,7 @@ class RunResult:
     epoch: int
     selection: str
     rows: list[dict[str, Any]] = field(default_factory=list)
+    appended: int = 0
 
 
 @dataclass
@@ -68,6 +74,7 @@ class Built:
     metrics: list[tuple[str, Any]]
     bits: int
     device: torch.device
+    components: list[ComponentRef] = field(default_factory=list)
 
 
 def build_components(experiment: Experiment, registry: Registry, device: torch.device) -> Built:
@@ -82,7 +89,24 @@ def build_components(experiment: Experiment, registry: Registry, device: torch.d
     model = build_hash_model(registry, experiment.backbone, experiment.head, **context)
     loss = registry.build("loss", experiment.loss, where="loss", **context)
     metrics = [registry.build_metric(spec) for spec in experiment.eval.metrics]
-    return Built(dataset, model, loss, metrics, bits, device)
+    refs = component_refs(registry, [("dataset", experiment.dataset["name"], dataset),
+                                     ("backbone", experiment.backbone["name"], model.backbone),
+                                     ("head", experiment.head["name"], model.head),
+                                     ("loss", experiment.loss["name"], loss)])
+    return Built(dataset, model, loss, metrics, bits, device, refs + _plugin_refs(registry))
+
+
+def _plugin_refs(registry: Registry) -> list[ComponentRef]:
+    """Every registered plugin module (lifecycle hooks), to name the plugin an exception came from."""
+    pm = registry.plugin_manager
+    if pm is None:
+        return []
+    refs = []
+    for name, plugin in pm.list_name_plugin():
+        module = getattr(plugin, "__name__", None) or type(plugin).__module__
+        dist = name.split(":")[0] if name and ":" in name else (name or "?")
+        refs.append(ComponentRef("plugin", str(name), dist, "", frozenset({str(module)})))
+    return refs
 
 
 def _src(experiment: Experiment) -> str:
@@ -102,26 +126,19 @@ def git_commit() -> str:
         return "unknown"
 
 
-def safe_name(name: str) -> str:
-    """A file-system-safe folder name for an experiment."""
-    return re.sub(r"[^A-Za-z0-9._=,+@-]+", "_", name).strip("._") or "experiment"
-
-
-def _write_json(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-
-
-def find_resumable(runs_dir: Path, experiment: Experiment) -> Path:
+def find_resumable(runs_dir: Path, experiment: Experiment) -> RunDir:
     """Latest unfinished run directory of this experiment with the same config hash and a checkpoint."""
-    folder = runs_dir / safe_name(experiment.name)
+    folder = Path(runs_dir) / safe_name(experiment.name)
     candidates = []
-    for run_dir in sorted(folder.glob("*")) if folder.is_dir() else []:
-        record_path = run_dir / "record.json"
-        if not (record_path.is_file() and (run_dir / "checkpoint.pt").is_file()):
+    for run in iter_runs(Path(runs_dir)):
+        if run.path.parent != folder or not run.checkpoint_path.is_file():
             continue
-        record = json.loads(record_path.read_text())
+        try:
+            record = run.read_record()
+        except DataError:
+            continue
         if record.get("row", {}).get("config_hash") == experiment.config_hash() and record.get("status") != "finished":
-            candidates.append(run_dir)
+            candidates.append(run)
     if not candidates:
         raise ConfigError(f"--resume: no unfinished run of {experiment.name!r} with config hash "
                           f"{experiment.config_hash()} under {folder}; run without --resume to start one")
@@ -138,28 +155,72 @@ def _carve_validation(train: Dataset, fraction: float, seed: int) -> tuple[Datas
     return Subset(train, sorted(order[n_val:].tolist())), Subset(train, sorted(order[:n_val].tolist()))
 
 
+@dataclass
+class _Splits:
+    """The datasets a run reads: training clips, test query/database, validation query/database."""
+
+    train: Dataset
+    query: Dataset
+    database: Dataset
+    val_query: Optional[Dataset] = None
+    val_database: Optional[Dataset] = None
+
+    @classmethod
+    def load(cls, dataset: Any, experiment: Experiment) -> "_Splits":
+        train = dataset.split("train")
+        query, database = dataset.split("query"), dataset.split("database")
+        if experiment.eval.select == "val":
+            train, val_query = _carve_validation(train, experiment.eval.val_fraction, experiment.seed)
+            return cls(train, query, database, val_query, train)
+        return cls(train, query, database)
+
+
 class _Evaluator:
-    """Encodes query/database splits and scores them with the experiment's metrics."""
+    """Encodes query/database splits and scores them with the experiment's metrics; times itself."""
 
     def __init__(self, built: Built, registry: Registry, batch_size: int, num_workers: int,
-                 precision: Precision, reporter: Reporter) -> None:
+                 precision: Precision, reporter: Reporter, position: Position) -> None:
         self.built, self.registry = built, registry
         self.batch_size, self.num_workers = batch_size, num_workers
-        self.precision, self.reporter = precision, reporter
+        self.precision, self.reporter, self.position = precision, reporter, position
+        self.seconds = 0.0
 
     def codes(self, query: Dataset, database: Dataset, prefix: str) -> tuple[np.ndarray, ...]:
+        start = time.perf_counter()
         model, device = self.built.model, self.built.device
+        self.position.phase = f"encoding the {prefix}query split"
         qc, ql = encode(model, query, self.batch_size, self.num_workers, device, self.precision,
                         self.reporter, f"{prefix}query")
+        self.position.phase = f"encoding the {prefix}database split"
         dc, dl = encode(model, database, self.batch_size, self.num_workers, device, self.precision,
                         self.reporter, f"{prefix}database")
+        self.seconds += time.perf_counter() - start
         return qc, ql, dc, dl
 
     def score(self, qc: np.ndarray, ql: np.ndarray, dc: np.ndarray, dl: np.ndarray) -> dict[str, float]:
         from .evaluation import score_codes
 
+        start = time.perf_counter()
+        self.position.phase = "evaluating"
         specs = [label for label, _ in self.built.metrics]
-        return score_codes(self.registry, qc, ql, dc, dl, specs)
+        scores = score_codes(self.registry, qc, ql, dc, dl, specs)
+        self.seconds += time.perf_counter() - start
+        return scores
+
+
+def _preflight(built: Built, splits: _Splits) -> None:
+    """Forward two query clips through backbone, head and loss one by one (contract check, no grad)."""
+    n = len(splits.query)  # type: ignore[arg-type]
+    if n < 2:
+        raise DataError(f"the query split has {n} clip(s); at least 2 are needed")
+    items = [splits.query[i] for i in (0, 1)]
+    clips = torch.stack([torch.as_tensor(c) for c, _ in items]).to(built.device)
+    labels = torch.stack([torch.as_tensor(label) for _, label in items]).to(built.device)
+    if clips.dtype != torch.uint8 or clips.dim() != 5 or clips.shape[1] != 3:
+        raise ContractError(f"{built.components[0].describe()} gave clips {tuple(clips.shape[1:])}"
+                            f" {clips.dtype}; the contract is uint8 (3, T, H, W)")
+    with torch.random.fork_rng(devices=[]):
+        check_batch(built.model, built.loss, clips, labels, built.bits, built.components, backward=False)
 
 
 def run_experiment(experiment: Experiment, registry: Registry, *, runs_dir: Path = Path("runs"),
@@ -168,170 +229,284 @@ def run_experiment(experiment: Experiment, registry: Registry, *, runs_dir: Path
     """Train, encode and evaluate one experiment; write its run directory and results rows.
 
     ``results_path=None`` skips the results table. Returns the reported metrics (selected epoch).
+    Raises HashbenchError (the run, if it started, is marked ``failed``) or RunInterrupted (marked
+    ``interrupted``); any other exception is a bug (the run is marked ``failed`` too).
     """
-    from .codes import save_codes
-    from .results import append_rows, metric_rows
+    from .results import check_table
 
     reporter = reporter or NullReporter()
+    if results_path is not None:
+        check_table(results_path)
     device = resolve_device(experiment.device)
     seed_everything(experiment.seed)
     built = build_components(experiment, registry, device)
-    model = built.model.to(device)
-    loss_fn = built.loss.to(device) if isinstance(built.loss, torch.nn.Module) else built.loss
-
-    if resume:
-        run_dir = find_resumable(runs_dir, experiment)
-        run_id = run_dir.name
-    else:
-        stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        run_id = f"{stamp}-{experiment.config_hash()[:8]}-{uuid.uuid4().hex[:4]}"
-        run_dir = runs_dir / safe_name(experiment.name) / run_id
-        run_dir.mkdir(parents=True, exist_ok=False)
-    handler = logging.FileHandler(run_dir / "log.txt")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    logging.getLogger("hashbench").addHandler(handler)
-    logging.getLogger("hashbench").setLevel(logging.INFO)
+    built.model.to(device)
+    if isinstance(built.loss, torch.nn.Module):
+        built.loss.to(device)
     try:
-        return _run(experiment, registry, built, model, loss_fn, device, run_id, run_dir, resume,
-                    results_path, reporter, save_codes, append_rows, metric_rows)
-    finally:
-        logging.getLogger("hashbench").removeHandler(handler)
-        handler.close()
+        splits = _Splits.load(built.dataset, experiment)
+        _preflight(built, splits)
+        info = {k: str(v) for k, v in dict(built.dataset.info()).items()}
+    except HashbenchError:
+        raise
+    except Exception as exc:
+        explained = explain(exc, built.components, "while loading the data")
+        if explained is None:
+            raise
+        raise explained from exc
+    identity = identity_json(experiment_identity(experiment, registry))
+    run = find_resumable(runs_dir, experiment) if resume else _new_run_dir(runs_dir, experiment)
+    session = _Session(experiment, registry, built, splits, info, identity, run, results_path, reporter)
+    return session.execute(resume)
 
 
-def _run(experiment: Experiment, registry: Registry, built: Built, model: HashModel, loss_fn: Any,
-         device: torch.device, run_id: str, run_dir: Path, resume: bool, results_path: Path | None,
-         reporter: Reporter, save_codes: Any, append_rows: Any, metric_rows: Any) -> RunResult:
-    train_cfg, eval_cfg = experiment.train, experiment.eval
-    dataset = built.dataset
-    info = {k: str(v) for k, v in dict(dataset.info()).items()}
-    select_on_val = eval_cfg.select == "val"
-    select_on_test = eval_cfg.select == "test"  # the original protocol: optimistic, and the row says so
-    select_metric = eval_cfg.select_metric or built.metrics[0][0]
-    selection = {"last": "last", "val": f"best_val:{select_metric}",
-                 "test": f"best_test:{select_metric}"}[eval_cfg.select]
-    row = {
-        "run_id": run_id, "time": "", "experiment": experiment.name, "method": experiment.method,
-        "dataset": str(experiment.dataset["name"]), "split": info.get("split", ""),
-        "data_checksum": info.get("data_checksum", ""), "backbone": str(experiment.backbone["name"]),
-        "head": str(experiment.head["name"]), "loss": str(experiment.loss["name"]), "bits": built.bits,
-        "frames": int(dataset.num_frames), "epoch": 0, "selection": selection, "seed": experiment.seed,
-        "config_hash": experiment.config_hash(), "hashbench_version": __version__,
-        "torch_version": torch.__version__, "git_commit": git_commit(), "device": device_description(device),
-    }
-    record: dict[str, Any] = {"row": row, "status": "running", "epochs": [], "evaluations": [],
-                              "timings": {}, "metrics": {}, "dataset_info": info,
-                              "python": platform.python_version()}
-    _write_json(run_dir / "config.json", experiment.to_dict())
+def _new_run_dir(runs_dir: Path, experiment: Experiment) -> RunDir:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    run = RunDir.for_run(runs_dir, experiment.name, f"{stamp}-{experiment.config_hash()[:8]}-{uuid.uuid4().hex[:4]}")
+    try:
+        run.path.mkdir(parents=True, exist_ok=False)
+    except OSError as exc:
+        from .failures import os_error
 
-    train_set = dataset.split("train")
-    val_query = val_db = None
-    if select_on_val:
-        train_set, val_query = _carve_validation(train_set, eval_cfg.val_fraction, experiment.seed)
-        val_db = train_set
-    query_set, db_set = dataset.split("query"), dataset.split("database")
-    optimizer = make_optimizer(model, train_cfg.optimizer.name, train_cfg.optimizer.params)
-    scheduler = make_scheduler(optimizer, train_cfg.scheduler.name, train_cfg.scheduler.params,
-                               train_cfg.epochs)
-    precision = Precision(device, train_cfg.amp)
-    eval_batch = eval_cfg.batch_size or train_cfg.batch_size
-    evaluator = _Evaluator(built, registry, eval_batch, train_cfg.num_workers, precision, reporter)
+        raise os_error(exc, "while creating the run directory", path=run.path) from exc
+    return run
 
-    start_epoch, best = 1, {"value": -np.inf, "epoch": 0}
-    if resume:
-        state = load_checkpoint(run_dir / "checkpoint.pt", map_location=device)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if scheduler is not None and state.get("scheduler"):
-            scheduler.load_state_dict(state["scheduler"])
-        if precision.scaler is not None and state.get("scaler"):
-            precision.scaler.load_state_dict(state["scaler"])
-        start_epoch = int(state["epoch"]) + 1
-        best = {"value": float(state.get("best_value", -np.inf)), "epoch": int(state.get("best_epoch", 0))}
-        previous = json.loads((run_dir / "record.json").read_text())
-        record["epochs"] = previous.get("epochs", [])[: start_epoch - 1]
-        record["evaluations"] = [e for e in previous.get("evaluations", []) if e["epoch"] < start_epoch]
-        log.info("resuming %s from epoch %d", run_id, start_epoch)
-    _write_json(run_dir / "record.json", record)
 
-    context = RunContext(run_id, run_dir, experiment, row["device"])
-    hooks = registry.plugin_manager.hook if registry.plugin_manager else None
-    if hooks:
-        hooks.hashbench_run_start(run=context)
-    log.info("run %s: %s on %s, %d train / %d query / %d database clips", run_id, experiment.name,
-             row["device"], len(train_set), len(query_set), len(db_set))
-    t_train = time.perf_counter()
-    last_test: tuple[int, dict[str, float], tuple[np.ndarray, ...]] | None = None
-    for epoch in range(start_epoch, train_cfg.epochs + 1):
-        loader = make_loader(train_set, train_cfg.batch_size, train_cfg.num_workers, device,
-                             shuffle_seed=experiment.seed * 100_003 + epoch)
-        stats = train_epoch(model, loss_fn, loader, optimizer, precision, device, reporter, epoch,
-                            train_cfg.epochs, train_cfg.skip_zero_loss, train_cfg.grad_clip)
-        lr = optimizer.param_groups[0]["lr"]
-        if scheduler is not None:
-            scheduler.step()
+class _Session:
+    """One run in its directory: the record, the training loop, epoch selection and the final rows."""
+
+    def __init__(self, experiment: Experiment, registry: Registry, built: Built, splits: _Splits,
+                 info: dict[str, str], identity: str, run: RunDir, results_path: Path | None,
+                 reporter: Reporter) -> None:
+        self.experiment, self.registry, self.built, self.splits = experiment, registry, built, splits
+        self.run, self.results_path, self.reporter = run, results_path, reporter
+        self.position = Position()
+        ev = experiment.eval
+        self.select_metric = ev.select_metric or built.metrics[0][0]
+        self.selection = {"last": "last", "val": f"best_val:{self.select_metric}",
+                          "test": f"best_test:{self.select_metric}"}[ev.select]
+        device_text = device_description(built.device)
+        self.row: dict[str, Any] = {
+            "run_id": run.run_id, "time": "", "experiment": experiment.name, "method": experiment.method,
+            "dataset": str(experiment.dataset["name"]), "split": info.get("split", ""),
+            "data_checksum": info.get("data_checksum", ""), "backbone": str(experiment.backbone["name"]),
+            "head": str(experiment.head["name"]), "loss": str(experiment.loss["name"]), "bits": built.bits,
+            "frames": int(built.dataset.num_frames), "epoch": 0, "selection": self.selection,
+            "seed": experiment.seed, "config_hash": experiment.config_hash(), "hashbench_version": __version__,
+            "torch_version": torch.__version__, "git_commit": git_commit(), "device": device_text,
+            "data_origin": info.get("data_origin", ""), "skipped": _int_or_none(info.get("skipped")),
+            "config": identity,
+        }
+        self.record: dict[str, Any] = {
+            "row": self.row, "status": "running", "started": now_iso(), "epochs": [], "evaluations": [],
+            "timings": {}, "metrics": {}, "dataset_info": info, "python": platform.python_version(),
+            "class_names": [str(c) for c in getattr(built.dataset, "class_names", [])],
+        }
+        self.context = RunContext(run.run_id, run.path, experiment, device_text)
+        self.hooks = registry.plugin_manager.hook if registry.plugin_manager else None
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def execute(self, resume: bool) -> RunResult:
+        handler = logging.FileHandler(self.run.log_path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("hashbench")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            return self._execute(resume)
+        except KeyboardInterrupt as exc:
+            signal_name = getattr(exc, "signal_name", "SIGINT")
+            mark(self.run, self.record, "interrupted",
+                 {"epoch": self.position.epoch, "phase": self.position.phase, "time": now_iso(),
+                  "signal": signal_name})
+            log.warning("run %s interrupted (%s) %s", self.run.run_id, signal_name, self.position.describe())
+            raise RunInterrupted(f"interrupted in epoch {self.position.epoch}", epoch=self.position.epoch,
+                                 run_dir=self.run.path, signal_name=signal_name) from None
+        except BaseException as exc:
+            explained = explain(exc, self.built.components, self.position.describe(),
+                                self.experiment.train.batch_size)
+            message = str(explained) if explained is not None else f"{type(exc).__name__}: {exc}"
+            mark(self.run, self.record, "failed",
+                 {"message": message, "type": type(explained or exc).__name__, "phase": self.position.phase,
+                  "epoch": self.position.epoch, "step": self.position.step, "time": now_iso()})
+            log.error("run %s failed %s: %s", self.run.run_id, self.position.describe(), message)
+            if explained is None:
+                raise
+            explained.run_dir, explained.epoch = self.run.path, self.position.epoch
+            if explained is exc:
+                raise
+            raise explained from exc
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
+
+    def _execute(self, resume: bool) -> RunResult:
+        exp, built = self.experiment, self.built
+        train_cfg = exp.train
+        write_json(self.run.config_path, exp.to_dict())
+        optimizer = make_optimizer(built.model, train_cfg.optimizer.name, train_cfg.optimizer.params)
+        scheduler = make_scheduler(optimizer, train_cfg.scheduler.name, train_cfg.scheduler.params,
+                                   train_cfg.epochs)
+        precision = Precision(built.device, train_cfg.amp)
+        evaluator = _Evaluator(built, self.registry, exp.eval.batch_size or train_cfg.batch_size,
+                               train_cfg.num_workers, precision, self.reporter, self.position)
+        state = _TrainState(optimizer, scheduler, precision)
+        if resume:
+            self._restore(state)
+        self.record["status"] = "running"
+        self.record.pop("error", None)
+        self.record.pop("interrupted", None)
+        self.run.write_record(self.record)
+        if self.hooks:
+            self.hooks.hashbench_run_start(run=self.context)
+        n_train = len(self.splits.train)  # type: ignore[arg-type]
+        log.info("run %s: %s on %s, %d train / %d query / %d database clips", self.run.run_id, exp.name,
+                 self.row["device"], n_train, len(self.splits.query), len(self.splits.database))
+        if drops_last_batch(n_train, train_cfg.batch_size):
+            self._note(f"each epoch drops its last training batch of {n_train % train_cfg.batch_size} clip"
+                       f" ({n_train} clips, batch_size {train_cfg.batch_size}): BatchNorm and pairwise losses"
+                       " need at least 2")
+        t_train = time.perf_counter()
+        for epoch in range(state.start_epoch, train_cfg.epochs + 1):
+            self._epoch(epoch, state, evaluator)
+        self.record["timings"]["train_seconds"] = time.perf_counter() - t_train - evaluator.seconds
+        return self._finish(state, evaluator)
+
+    # -- steps ----------------------------------------------------------------------------------------
+    def _restore(self, state: "_TrainState") -> None:
+        """Load the checkpoint of the run being resumed (every piece must fit this experiment)."""
+        path = self.run.checkpoint_path
+        saved = load_checkpoint(path, map_location=self.built.device)
+        load_state_strict(self.built.model, saved.get("model"), f"{path} (model)")
+        try:
+            state.optimizer.load_state_dict(saved["optimizer"])
+            if state.scheduler is not None and saved.get("scheduler"):
+                state.scheduler.load_state_dict(saved["scheduler"])
+            if state.precision.scaler is not None and saved.get("scaler"):
+                state.precision.scaler.load_state_dict(saved["scaler"])
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{path}: the optimizer or scheduler state does not fit this experiment"
+                                  f" ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''});"
+                                  " start a new run without --resume") from exc
+        state.start_epoch = int(saved["epoch"]) + 1
+        state.best = {"value": float(saved.get("best_value", -np.inf)), "epoch": int(saved.get("best_epoch", 0))}
+        previous = self.run.read_record()
+        self.record["started"] = previous.get("started", self.record["started"])
+        self.record["epochs"] = previous.get("epochs", [])[: state.start_epoch - 1]
+        self.record["evaluations"] = [e for e in previous.get("evaluations", []) if e["epoch"] < state.start_epoch]
+        self.record["resumed"] = previous.get("resumed", []) + [{"from_epoch": state.start_epoch, "time": now_iso()}]
+        self._note(f"resumed run {self.run.run_id} from epoch {state.start_epoch}")
+
+    def _epoch(self, epoch: int, state: "_TrainState", evaluator: _Evaluator) -> None:
+        exp, built, train_cfg = self.experiment, self.built, self.experiment.train
+        loader = make_loader(self.splits.train, train_cfg.batch_size, train_cfg.num_workers, built.device,
+                             shuffle_seed=exp.seed * 100_003 + epoch, drop_small_last=True)
+        stats = train_epoch(built.model, built.loss, loader, state.optimizer, state.precision, built.device,
+                            self.reporter, epoch, train_cfg.epochs, train_cfg.skip_zero_loss,
+                            train_cfg.grad_clip, position=self.position)
+        lr = state.optimizer.param_groups[0]["lr"]
+        if state.scheduler is not None:
+            state.scheduler.step()
         logs = {"epoch": epoch, "loss": stats.loss, "clips_per_s": stats.clips_per_s, "seconds": stats.seconds,
                 "skipped_steps": stats.skipped_steps, "lr": lr}
-        record["epochs"].append(logs)
+        self.record["epochs"].append(logs)
         log.info("epoch %d/%d loss %.4f (%.1f clips/s)", epoch, train_cfg.epochs, stats.loss, stats.clips_per_s)
         if epoch % train_cfg.eval_every == 0 or epoch == train_cfg.epochs:
-            if select_on_val:
-                scores = evaluator.score(*evaluator.codes(val_query, val_db, "val "))
-                split_name = "validation"
-                key = select_metric
-                if scores[key] > best["value"]:
-                    best = {"value": scores[key], "epoch": epoch}
-                    save_checkpoint(run_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch})
-            else:
-                codes = evaluator.codes(query_set, db_set, "")
-                scores = evaluator.score(*codes)
-                split_name = "test"
-                last_test = (epoch, scores, codes)
-                if select_on_test and scores[select_metric] > best["value"]:
-                    best = {"value": scores[select_metric], "epoch": epoch}
-                    save_checkpoint(run_dir / "best.pt", {"model": model.state_dict(), "epoch": epoch})
-            record["evaluations"].append({"epoch": epoch, "split": split_name, "metrics": scores})
-            log.info("epoch %d %s: %s", epoch, split_name, _fmt(scores))
-            if hooks:
-                hooks.hashbench_evaluated(run=context, epoch=epoch, split=split_name, metrics=scores)
-        save_checkpoint(run_dir / "checkpoint.pt", {
-            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict() if scheduler is not None else {},
-            "scaler": precision.scaler.state_dict() if precision.scaler is not None else {},
-            "epoch": epoch, "best_value": float(best["value"]), "best_epoch": int(best["epoch"]),
+            self._evaluate(epoch, state, evaluator)
+        self.position.phase = "saving the checkpoint"
+        save_checkpoint(self.run.checkpoint_path, {
+            "model": built.model.state_dict(), "optimizer": state.optimizer.state_dict(),
+            "scheduler": state.scheduler.state_dict() if state.scheduler is not None else {},
+            "scaler": state.precision.scaler.state_dict() if state.precision.scaler is not None else {},
+            "epoch": epoch, "best_value": float(state.best["value"]), "best_epoch": int(state.best["epoch"]),
         })
-        _write_json(run_dir / "record.json", record)
-        if hooks:  # after the checkpoint: a hook that stops the run leaves a resumable epoch behind
-            hooks.hashbench_epoch_end(run=context, epoch=epoch, logs=logs)
-    record["timings"]["train_seconds"] = time.perf_counter() - t_train
+        self.run.write_record(self.record)
+        if self.hooks:  # after the checkpoint: a hook that stops the run leaves a resumable epoch behind
+            self.hooks.hashbench_epoch_end(run=self.context, epoch=epoch, logs=logs)
 
-    t_eval = time.perf_counter()
-    if last_test is not None and last_test[0] == (best["epoch"] if select_on_test else train_cfg.epochs):
-        epoch_used, metrics, codes = last_test
-    elif select_on_val or select_on_test:
-        model.load_state_dict(load_checkpoint(run_dir / "best.pt", map_location=device)["model"])
-        epoch_used = best["epoch"]
-        codes = evaluator.codes(query_set, db_set, "")
-        metrics = evaluator.score(*codes)
-    else:  # resumed after the last epoch's evaluation was lost
-        epoch_used = train_cfg.epochs
-        codes = evaluator.codes(query_set, db_set, "")
-        metrics = evaluator.score(*codes)
-    record["timings"]["eval_seconds"] = time.perf_counter() - t_eval
-    qc, ql, dc, dl = codes
-    save_codes(run_dir / "codes.npz", query_codes=qc, query_labels=ql, db_codes=dc, db_labels=dl,
-               query_ids=np.asarray(dataset.video_ids("query")), db_ids=np.asarray(dataset.video_ids("database")))
-    _write_json(run_dir / "metrics.json", metrics)
-    row.update(time=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), epoch=epoch_used)
-    rows = metric_rows(row, metrics)
-    if results_path is not None:
-        append_rows(results_path, rows)
-    record.update(status="finished", metrics=metrics)
-    _write_json(run_dir / "record.json", record)
-    log.info("run %s finished: %s (epoch %d, selection %s)", run_id, _fmt(metrics), epoch_used, selection)
-    if hooks:
-        hooks.hashbench_run_end(run=context, metrics=metrics)
-    return RunResult(run_id, run_dir, metrics, epoch_used, selection, rows)
+    def _evaluate(self, epoch: int, state: "_TrainState", evaluator: _Evaluator) -> None:
+        select = self.experiment.eval.select
+        if select == "val":
+            scores = evaluator.score(*evaluator.codes(self.splits.val_query, self.splits.val_database, "val "))
+            split_name = "validation"
+        else:
+            codes = evaluator.codes(self.splits.query, self.splits.database, "")
+            scores = evaluator.score(*codes)
+            split_name = "test"
+            state.last_test = (epoch, scores, codes)
+        if select in ("val", "test") and scores[self.select_metric] > state.best["value"]:
+            state.best = {"value": scores[self.select_metric], "epoch": epoch}
+            save_checkpoint(self.run.best_path, {"model": self.built.model.state_dict(), "epoch": epoch})
+        self.record["evaluations"].append({"epoch": epoch, "split": split_name, "metrics": scores})
+        log.info("epoch %d %s: %s", epoch, split_name, _fmt(scores))
+        self.reporter.evaluated(epoch, split_name, scores)
+        if self.hooks:
+            self.hooks.hashbench_evaluated(run=self.context, epoch=epoch, split=split_name, metrics=scores)
+
+    def _finish(self, state: "_TrainState", evaluator: _Evaluator) -> RunResult:
+        from .codes import save_codes
+        from .results import append_run_rows, metric_rows
+
+        exp, built = self.experiment, self.built
+        select, epochs = exp.eval.select, exp.train.epochs
+        final_eval_start = evaluator.seconds
+        if state.last_test is not None and state.last_test[0] == (state.best["epoch"] if select == "test" else epochs):
+            epoch_used, metrics, codes = state.last_test
+        elif select in ("val", "test"):
+            load_state_strict(built.model, load_checkpoint(self.run.best_path, built.device)["model"],
+                              str(self.run.best_path))
+            epoch_used = state.best["epoch"]
+            codes = evaluator.codes(self.splits.query, self.splits.database, "")
+            metrics = evaluator.score(*codes)
+        else:  # resumed after the last epoch's evaluation was lost
+            epoch_used = epochs
+            codes = evaluator.codes(self.splits.query, self.splits.database, "")
+            metrics = evaluator.score(*codes)
+        self.position.phase, self.position.epoch = "recording the results", epoch_used
+        self.record["timings"]["eval_seconds"] = evaluator.seconds
+        self.record["timings"]["final_eval_seconds"] = evaluator.seconds - final_eval_start
+        qc, ql, dc, dl = codes
+        dataset = built.dataset
+        save_codes(self.run.codes_path, query_codes=qc, query_labels=ql, db_codes=dc, db_labels=dl,
+                   query_ids=np.asarray(dataset.video_ids("query")),
+                   db_ids=np.asarray(dataset.video_ids("database")))
+        save_checkpoint(self.run.model_path, {"model": built.model.state_dict(), "epoch": epoch_used})
+        write_json(self.run.metrics_path, metrics)
+        self.row.update(time=now_iso(), epoch=epoch_used)
+        rows = metric_rows(self.row, metrics)
+        appended = append_run_rows(self.results_path, rows) if self.results_path is not None else 0
+        self.record.update(status="finished", finished=now_iso(), metrics=metrics)
+        self.run.write_record(self.record)
+        for leftover in (self.run.checkpoint_path, self.run.best_path):  # optimizer state: resume only
+            leftover.unlink(missing_ok=True)
+        log.info("run %s finished: %s (epoch %d, selection %s)", self.run.run_id, _fmt(metrics), epoch_used,
+                 self.selection)
+        if self.hooks:
+            self.hooks.hashbench_run_end(run=self.context, metrics=metrics)
+        return RunResult(self.run.run_id, self.run.path, metrics, epoch_used, self.selection, rows, appended)
+
+    def _note(self, text: str) -> None:
+        log.info("%s", text)
+        self.reporter.note(text)
+
+
+@dataclass
+class _TrainState:
+    """Optimizer, scheduler and precision, plus where training resumes and the best epoch so far."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    precision: Precision
+    start_epoch: int = 1
+    best: dict[str, Any] = field(default_factory=lambda: {"value": -np.inf, "epoch": 0})
+    last_test: Optional[tuple[int, dict[str, float], tuple[np.ndarray, ...]]] = None
+
+
+def _int_or_none(text: Optional[str]) -> Optional[int]:
+    try:
+        return int(text) if text not in (None, "") else None
+    except ValueError:
+        return None
 
 
 def _fmt(metrics: Mapping[str, float]) -> str:

@@ -30,7 +30,7 @@ from .codes import PackedCodes, load_codes, pack_codes
 from .errors import CheckpointError, DataError, HashbenchError
 
 __all__ = ["INDEX_KINDS", "INSTALL_HINT", "import_faiss", "build_index", "save_index", "load_index",
-           "search_index", "RunSearch", "Hit", "encode_video"]
+           "search_index", "RunSearch", "Hit", "encode_video", "RunVideos", "label_text"]
 
 INDEX_KINDS = ("flat", "hash", "ivf")
 INSTALL_HINT = "faiss is not installed; install the search extra: pip install 'hashbench[search]'"
@@ -126,7 +126,49 @@ class Hit:
     relevant: bool | None
 
 
-class RunSearch:
+def label_text(label: Any, class_names: Sequence[str]) -> str:
+    """``3 (up)`` for a class id (``3`` without class names); multi-label lists join with ``, ``."""
+    if isinstance(label, list):
+        return ", ".join(label_text(item, class_names) for item in label) or "-"
+    if label is None:
+        return ""
+    index = int(label)
+    return f"{index} ({class_names[index]})" if 0 <= index < len(class_names) else str(index)
+
+
+class RunVideos:
+    """The video ids, labels and class names of a finished run (``codes.npz`` + ``record.json``); no FAISS."""
+
+    def __init__(self, run_dir: str | os.PathLike[str]) -> None:
+        from .rundir import RunDir
+
+        self.run = RunDir(Path(run_dir))
+        self.run_dir = self.run.path
+        if not self.run.codes_path.is_file():
+            raise DataError(f"{self.run_dir}: not a finished run directory (no codes.npz); runs live in"
+                            " runs/<experiment>/<run_id>/")
+        self.codes = load_codes(self.run.codes_path)
+        record = self.run.read_record() if self.run.record_path.is_file() else {}
+        self.class_names: list[str] = [str(c) for c in record.get("class_names", [])]
+
+    def _label(self, labels: np.ndarray, i: int) -> Any:
+        value = labels[i]
+        return [int(j) for j in np.flatnonzero(value)] if labels.ndim == 2 else int(value)
+
+    def listing(self) -> list[dict[str, Any]]:
+        """Every video of the run: ``{"split": "query"|"database", "id", "label", "class"}``."""
+        out = []
+        for side, split in (("query", "query"), ("db", "database")):
+            labels = self.codes[f"{side}_labels"]
+            ids = self.codes[f"{side}_ids"] or [str(i) for i in range(len(labels))]
+            for i, vid in enumerate(ids):
+                label = self._label(labels, i)
+                out.append({"split": split, "id": vid, "label": label,
+                            "class": label_text(label, self.class_names)})
+        return out
+
+
+class RunSearch(RunVideos):
     """Search a finished run's database: ``RunSearch(run_dir).query_ids(["v_x"], k=10)``.
 
     Loads ``codes.npz``; the index ``index-<kind>.faiss`` is loaded when present and consistent, else
@@ -135,12 +177,7 @@ class RunSearch:
 
     def __init__(self, run_dir: str | os.PathLike[str], kind: str = "flat", *, rebuild: bool = False,
                  **index_params: Any) -> None:
-        self.run_dir = Path(run_dir)
-        codes_path = self.run_dir / "codes.npz"
-        if not codes_path.is_file():
-            raise DataError(f"{self.run_dir}: not a finished run directory (no codes.npz); runs live in"
-                            " runs/<experiment>/<run_id>/")
-        self.codes = load_codes(codes_path)
+        super().__init__(run_dir)
         self.db: PackedCodes = self.codes["db_codes"]
         n_db = self.db.n
         self.db_ids = self.codes["db_ids"] or [str(i) for i in range(n_db)]
@@ -160,10 +197,6 @@ class RunSearch:
         elif kind == "ivf" and index_params.get("nprobe"):
             index.nprobe = int(index_params["nprobe"])
         self.index = index
-
-    def _label(self, labels: np.ndarray, i: int) -> Any:
-        value = labels[i]
-        return [int(j) for j in np.flatnonzero(value)] if labels.ndim == 2 else int(value)
 
     def lookup(self, video_id: str) -> tuple[PackedCodes, Any, np.ndarray]:
         """The code, label and label row of a video id of this run (query split first, then database)."""
@@ -210,15 +243,6 @@ class RunSearch:
         return out
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise DataError(f"{path}: missing (needed to rebuild the run's model)")
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not readable JSON ({exc})") from None
-
-
 def _clip_geometry(dataset: dict[str, Any]) -> tuple[tuple[int, int], int | None]:
     """(resize H x W, square crop or None) of the run's dataset table (real datasets, moving_digits)."""
     if "size" in dataset and "resize" not in dataset:  # moving_digits: square frames, no crop
@@ -238,7 +262,7 @@ def _clip_geometry(dataset: dict[str, Any]) -> tuple[tuple[int, int], int | None
 def encode_video(run_dir: str | os.PathLike[str], video: str | os.PathLike[str],
                  device: str = "cpu") -> PackedCodes:
     """Encode one video file with a run's model (1 code): same frame count, resize and centre crop as the
-    run's dataset; weights from ``best.pt`` (validation selection) or ``checkpoint.pt``."""
+    run's dataset; weights from ``model.pt`` (the reported epoch; older runs: ``best.pt``/``checkpoint.pt``)."""
     import torch
 
     from . import registry
@@ -246,17 +270,17 @@ def encode_video(run_dir: str | os.PathLike[str], video: str | os.PathLike[str],
     from .model import build_hash_model
     from .video import read_video_clip
 
-    run_dir = Path(run_dir)
-    config = _read_json(run_dir / "config.json")
-    record = _read_json(run_dir / "record.json")
+    from .rundir import RunDir
+
+    run = RunDir(Path(run_dir)).require("run directory")
+    config, record = run.read_config(), run.read_record()
     row = record.get("row", {})
     bits = int(config["head"]["bits"])
     frames = int(row.get("frames") or config["dataset"].get("num_frames", 32))
     backbone = {k: v for k, v in config["backbone"].items() if k != "pretrained"}  # weights come next
     context = {"bits": bits, "num_frames": frames, "seed": int(config.get("seed", 0)), "device": device}
     model = build_hash_model(registry(), backbone, config["head"], **context)
-    selection = str(row.get("selection", "last"))
-    checkpoint = run_dir / ("best.pt" if selection.startswith("best_val") else "checkpoint.pt")
+    checkpoint = run.weights_path()
     state = load_checkpoint(checkpoint, map_location=device)
     try:
         model.load_state_dict(state["model"])

@@ -173,7 +173,7 @@ def test_search_without_faiss_says_how_to_install(tmp_path):
     run_dir = tmp_path / "run"
     save_codes(run_dir / "codes.npz", query_codes=np.ones((1, 8)), query_labels=[0],
                db_codes=np.ones((2, 8)), db_labels=[0, 1])
-    proc = cli("search", run_dir, env={"PYTHONPATH": str(shim)})
+    proc = cli("search", run_dir, "--id", "0", env={"PYTHONPATH": str(shim)})
     assert proc.returncode == 2
     assert proc.stderr.strip() == "error: faiss is not installed; install the search extra: pip install" \
                                   " 'hashbench[search]'"

@@ -11,7 +11,7 @@ from conftest import HASHBENCH, ROOT
 from data_trees import hmdb_tree, jhmdb_tree, ucf_tree
 from hashbench.config import load_experiment
 from hashbench.errors import ConfigError
-from hashbench.registry import bind_parameters
+from hashbench.registry import TABLE_OWNED, bind_parameters
 
 EXPERIMENTS = ROOT / "experiments"
 # file -> (dataset, bits, margin, frames, dataset folder under $HASHBENCH_DATA)
@@ -41,7 +41,7 @@ def test_experiment_mirrors_the_original_run(file, monkeypatch, tmp_path):
     for kind, table in (("backbone", exp.backbone), ("head", exp.head), ("loss", exp.loss)):
         params = {k: v for k, v in table.items() if k != "name"}
         bind_parameters(reg.get(kind, table["name"]).factory, params, {"bits": bits, "feature_dim": 512},
-                        where=kind)  # every key is one the plugin accepts
+                        where=kind, owned=TABLE_OWNED.get(kind, ()))  # every key is one the plugin accepts
 
 
 @pytest.mark.parametrize("file,make_tree", [("ucf_48bit.toml", ucf_tree), ("hmdb_48bit.toml", hmdb_tree),

@@ -68,7 +68,7 @@ def test_shipped_jhmdb_lists_and_the_sampled_protocol(tmp_path):
     again = build("jhmdb", root=str(tmp_path))
     assert [v.vid for v in again.splits["query"]] == [v.vid for v in ds.splits["query"]]
     assert again.info.__self__ is again
-    other = build("jhmdb", root=str(tmp_path), seed=1, sampled_lists=str(tmp_path / "s1"))
+    other = build("jhmdb", root=str(tmp_path), draw_seed=1, sampled_lists=str(tmp_path / "s1"))
     assert [v.vid for v in other.splits["query"]] != [v.vid for v in ds.splits["query"]]
     assert (tmp_path / "s1" / "db_20_420.txt").exists()
 

@@ -10,8 +10,9 @@ from hashbench.errors import ConfigError
 from reference_impl import brute_force_uniform, original_triplet_loss
 
 
-def build(**table):
-    return hashbench.registry().build("loss", {"name": "batch_all_triplet", **table})
+def build(multi_label: bool = False, **table):
+    """The loss from its table; ``multi_label`` is context (injected from the dataset, not a table key)."""
+    return hashbench.registry().build("loss", {"name": "batch_all_triplet", **table}, multi_label=multi_label)
 
 
 def relaxed_codes(batch: int, bits: int, seed: int) -> torch.Tensor:

@@ -91,14 +91,17 @@ def test_same_seed_gives_identical_bytes_different_seed_differs():
     assert d.info()["data_checksum"] != a.info()["data_checksum"]  # any knob changes the checksum
 
 
-def test_registry_build_seed_context_and_table_override():
+def test_registry_build_seed_context_and_data_seed_override():
     registry = hashbench.registry()
     assert "moving_digits" in registry.names("dataset")
     table = {"name": "moving_digits", **SMALL}
     injected = registry.build("dataset", table, seed=5)
     assert injected.config.seed == 5
-    pinned = registry.build("dataset", {**table, "seed": 2}, seed=5)
+    pinned = registry.build("dataset", {**table, "data_seed": 2}, seed=5)
     assert pinned.config.seed == 2
+    with pytest.raises(ConfigError, match=r"dataset\.seed: set by hashbench from the top-level seed.*"
+                                          r"allowed keys: .*data_seed"):
+        registry.build("dataset", {**table, "seed": 2}, where="dataset", seed=5)
     direct = moving_digits(seed=2, **SMALL)
     assert pinned.info()["data_checksum"] == direct.info()["data_checksum"]
     framed = registry.build("dataset", {**table, "num_frames": 4}, num_frames=8)

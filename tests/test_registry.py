@@ -22,8 +22,17 @@ def test_table_keys_and_context_are_bound_by_parameter_name():
     assert kwargs == {"margin": 8, "bits": 48, "num_classes": 101}  # device not asked for: not passed
 
 
-def test_table_value_wins_over_context():
-    assert bind_parameters(factory, {"bits": 16}, {"bits": 48}, where="head")["bits"] == 16
+def test_a_table_owned_context_value_wins_over_context():
+    # the head's own table defines bits (TABLE_OWNED); its value is what the head gets
+    assert bind_parameters(factory, {"bits": 16}, {"bits": 48}, where="head", owned=("bits",))["bits"] == 16
+
+
+@pytest.mark.parametrize("key,origin", [("bits", "head.bits"), ("num_classes", "the dataset")])
+def test_context_names_are_not_table_keys_and_the_allowed_list_says_which_are(key, origin):
+    with pytest.raises(ConfigError) as info:
+        bind_parameters(factory, {key: 3}, {"bits": 48, "num_classes": 3}, where="loss")
+    assert str(info.value) == (f"loss.{key}: set by hashbench from {origin}, not a key of [loss]; remove it"
+                               " (allowed keys: margin, root, weighting)")
 
 
 def test_unknown_key_suggests_the_closest_parameter():
@@ -41,7 +50,7 @@ def test_missing_required_key_is_named():
 def test_wrong_simple_types_are_rejected_with_key_and_value(key, value):
     with pytest.raises(ConfigError, match=rf"loss\.{key}: expected .*got {value!r}"):
         bind_parameters(factory, {"bits": 48, key: value} if key != "bits" else {key: value}, {},
-                        where="loss")
+                        where="loss", owned=("bits",))
 
 
 def test_int_is_accepted_where_a_float_is_expected_and_none_for_optional():

@@ -129,8 +129,8 @@ def _edit_line(path: Path, lineno: int, edit) -> None:
 
 
 @pytest.mark.parametrize("lineno,edit,message", [
-    (3, lambda s: s.replace(",map@100,0.6,", ",map@100,0.6,extra,"), r"line 3: 23 fields, expected 22"),
-    (4, lambda s: s.replace(",map_tie,0.55,", ",map_tie,0,55,"), r"line 4: 23 fields"),
+    (3, lambda s: s.replace(",map@100,0.6,", ",map@100,0.6,extra,"), r"line 3: 26 fields, expected 25"),
+    (4, lambda s: s.replace(",map_tie,0.55,", ",map_tie,0,55,"), r"line 4: 26 fields"),
     (2, lambda s: s.replace(",map,0.5,", ",map,n/a,"), r"line 2: column 'value' = 'n/a' is not a number"),
     (3, lambda s: s.replace(",48,16,", ",48 bits,16,"), r"line 3: column 'bits' = '48 bits' is not an int"),
     (1, lambda s: s.replace("frames", "frame"), r"line 1: the header does not match.*missing frames"),

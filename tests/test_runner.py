@@ -55,10 +55,16 @@ def test_run_writes_run_directory_rows_and_calls_hooks(tiny_toml, tmp_path):
                             results_path=results)
     run_dir = result.run_dir
     assert run_dir.parent.name == "tiny"
-    for name in ("config.json", "record.json", "log.txt", "checkpoint.pt", "codes.npz", "metrics.json"):
+    for name in ("config.json", "record.json", "log.txt", "model.pt", "codes.npz", "metrics.json"):
         assert (run_dir / name).is_file(), name
+    # a finished run keeps the reported model's weights, not the optimizer state of every epoch
+    assert not (run_dir / "checkpoint.pt").exists() and not (run_dir / "best.pt").exists()
+    assert set(load_checkpoint(run_dir / "model.pt")) == {"model", "epoch"}
     record = json.loads((run_dir / "record.json").read_text())
     assert record["status"] == "finished" and len(record["epochs"]) == 2
+    assert record["class_names"][:2] == ["left", "right"]
+    # evaluation time is measured over every evaluation (2 here), not the reuse of the last one
+    assert record["timings"]["eval_seconds"] > 0.01 and record["timings"]["train_seconds"] > 0
     assert json.loads((run_dir / "config.json").read_text())["train"]["epochs"] == 2
 
     codes = np.load(run_dir / "codes.npz")
@@ -88,15 +94,16 @@ def test_interrupted_run_resumes_to_the_same_model_as_an_uninterrupted_one(tiny_
         run_experiment(load_experiment(path), _registry_with(Recorder(stop_after_epoch=1)),
                        runs_dir=tmp_path / "b", results_path=None)
     (interrupted,) = list((tmp_path / "b" / "tiny").iterdir())
-    assert json.loads((interrupted / "record.json").read_text())["status"] == "running"
+    record = json.loads((interrupted / "record.json").read_text())
+    assert record["status"] == "interrupted" and record["interrupted"]["epoch"] == 1
     assert load_checkpoint(interrupted / "checkpoint.pt")["epoch"] == 1
 
     resumed = run_experiment(load_experiment(path), load_registry(), runs_dir=tmp_path / "b",
                              results_path=None, resume=True)
     assert resumed.run_dir == interrupted
     assert resumed.metrics == straight.metrics
-    a = load_checkpoint(straight.run_dir / "checkpoint.pt")["model"]
-    b = load_checkpoint(resumed.run_dir / "checkpoint.pt")["model"]
+    a = load_checkpoint(straight.run_dir / "model.pt")["model"]
+    b = load_checkpoint(resumed.run_dir / "model.pt")["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 

@@ -7,10 +7,10 @@ from typing import List, Optional
 import typer
 
 from ..errors import ResultsError
-from ._app import app, console, err_console
+from ._app import MARKUP, app, console, err_console
 
 plot_app = typer.Typer(help="Plots (PNG, needs matplotlib): mAP vs bits, precision-recall curves.",
-                       no_args_is_help=True)
+                       no_args_is_help=True, rich_markup_mode=MARKUP)
 app.add_typer(plot_app, name="plot")
 
 DEFAULT_PUBLISHED = Path("results") / "published.csv"

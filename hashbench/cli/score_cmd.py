@@ -116,14 +116,31 @@ def search(
     nlist: Optional[int] = typer.Option(None, "--nlist", min=1, help="ivf: number of cells [sqrt(N)]."),
     nprobe: Optional[int] = typer.Option(None, "--nprobe", min=1, help="ivf: cells probed [min(nlist, 8)]."),
     hash_bits: Optional[int] = typer.Option(None, "--hash-bits", min=1, help="hash: bits hashed [min(bits, 16)]."),
+    list_: bool = typer.Option(False, "--list", help="List the run's video ids (query and database) with"
+                               " their labels and class names, then exit."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     device: str = typer.Option("cpu", "--device", help="Where to encode --video files (cpu or cuda)."),
     threads: int = typer.Option(1, "--threads", min=1, help="FAISS OpenMP threads (1: single queries are"
                                 " latency-bound; more threads only add synchronisation)."),
 ) -> None:
     """Top-k retrieval over a run's database with a FAISS binary index (built and saved on first use)."""
-    from ..search import RunSearch, import_faiss
+    from ..errors import HashbenchError
+    from ..search import RunSearch, RunVideos, import_faiss, label_text
 
+    if list_:
+        videos = RunVideos(run_dir).listing()
+        if json_out:
+            typer.echo(json.dumps(videos, indent=2))
+            return
+        listing = Table(title=f"{run_dir}: {len(videos)} videos")
+        for column in ("split", "id", "label"):
+            listing.add_column(column)
+        for video in videos:
+            listing.add_row(video["split"], video["id"], video["class"])
+        console.print(listing)
+        return
+    if not query_id and not video:
+        raise HashbenchError("search: give --id VIDEO_ID or --video FILE (see the run's ids with --list)")
     import_faiss().omp_set_num_threads(threads)
     params = {key: value for key, value in (("nlist", nlist), ("nprobe", nprobe), ("hash_bits", hash_bits))
               if value is not None}
@@ -140,11 +157,12 @@ def search(
     console.print(f"index {searcher.index_path} ({index}, {searcher.index.ntotal} codes) {state}",
                   highlight=False)
     for answer in answers:
-        label = "" if answer["label"] is None else f" (label {answer['label']})"
+        label = "" if answer["label"] is None else f" (label {label_text(answer['label'], searcher.class_names)})"
         table = Table(title=f"{answer['query']}{label}: top {k}")
         for column in ("rank", "id", "label", "distance", "relevant"):
             table.add_column(column, justify="right" if column in ("rank", "distance") else "left")
         for hit in answer["hits"]:
             relevant = "" if hit.relevant is None else ("yes" if hit.relevant else "no")
-            table.add_row(str(hit.rank), hit.id, str(hit.label), str(hit.distance), relevant)
+            table.add_row(str(hit.rank), hit.id, label_text(hit.label, searcher.class_names), str(hit.distance),
+                          relevant)
         console.print(table)

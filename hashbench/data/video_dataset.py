@@ -82,7 +82,9 @@ class VideoDataset:
     ``cache`` (cache root; see :func:`default_cache_root`), ``source`` (auto/cache/files),
     ``missing`` (error/skip), ``all_videos`` (everything prepare should decode; default the union of
     the splits), ``expected`` (official counts for ``check``: ``videos``, ``classes`` and per split),
-    ``provenance`` (extra ``info()`` items), ``checksum_extra`` (generation parameters to hash).
+    ``provenance`` (extra ``info()`` items), ``checksum_extra`` (generation parameters to hash),
+    ``official_splits`` (the splits as the dataset's official lists define them, if it has any:
+    ``info()["data_origin"]`` is ``"official"`` when the clips used are exactly those, else ``"custom"``).
     """
 
     multi_label = False
@@ -94,7 +96,8 @@ class VideoDataset:
                  all_videos: Optional[Sequence[ListedVideo]] = None,
                  expected: Optional[Mapping[str, int]] = None,
                  provenance: Optional[Mapping[str, str]] = None,
-                 checksum_extra: Sequence[str] = ()) -> None:
+                 checksum_extra: Sequence[str] = (),
+                 official_splits: Optional[Mapping[str, Sequence[ListedVideo]]] = None) -> None:
         if source not in SOURCES:
             raise ConfigError(f"dataset.source: expected one of {', '.join(SOURCES)}, got {source!r}")
         if missing not in MISSING:
@@ -128,6 +131,10 @@ class VideoDataset:
         self.expected = dict(expected or {})
         self.provenance = dict(provenance or {})
         self.checksum_extra = list(checksum_extra)
+        self.official_checksum: Optional[str] = None
+        if official_splits is not None:
+            entries = {s: [(v.vid, v.label) for v in official_splits[s]] for s in SPLITS}
+            self.official_checksum = entries_checksum(entries, self.checksum_extra)[:16]
         self.cache_root = default_cache_root(self.root, cache)
         self.cache_dir = format_dir(self.cache_root, self.num_frames, self.resize)
         self._locator = MediaLocator(self.root)
@@ -245,8 +252,9 @@ class VideoDataset:
             "crop": str(self.crop),
         }
         skipped = len(set().union(*(r.skipped for r in resolved.values())))
-        if skipped:
-            info["skipped"] = str(skipped)
+        info["skipped"] = str(skipped)
+        official = self.official_checksum is not None and info["data_checksum"] == self.official_checksum
+        info["data_origin"] = "official" if official else "custom"
         if self.mode() == "cache":
             info["cache"] = str(self.cache_dir)
         info.update(self.provenance)

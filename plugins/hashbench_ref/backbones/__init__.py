@@ -4,10 +4,12 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from hashbench.errors import ConfigError
+from hashbench.hookspecs import identity_keys
 
 NORMALIZATION_NAMES = ("c3d_retrieval", "kinetics")
 
 
+@identity_keys(basename=("pretrained",))
 def r3d18(pretrained: Optional[str] = None, normalization: str = "c3d_retrieval", width: int = 64,
           shortcut_grad: bool = False) -> Any:
     """3D ResNet-18 of Hara et al. (shortcut A), averaged over time and space to 512-d.

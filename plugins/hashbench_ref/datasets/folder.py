@@ -1,6 +1,6 @@
 """Any class-per-subfolder collection: ``<root>/<class>/<video file or frame folder>``.
 
-Per class, clips are ranked by ``sha256(f"{seed}:{class}/{name}")``; the first
+Per class, clips are ranked by ``sha256(f"{draw_seed}:{class}/{name}")``; the first
 ``round(query_fraction * n)`` (at least one when the class has two or more) are queries, the rest
 are both the training set and the retrieval database.
 """

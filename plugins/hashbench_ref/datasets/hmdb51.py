@@ -14,7 +14,7 @@ from hashbench.data.lists import path_and_label, read_list
 from hashbench.data.video_dataset import ListedVideo, VideoDataset
 from hashbench.errors import DataError
 
-from .splits import Common, check_split, listed, lists_dir, union
+from .splits import Common, check_split, listed, lists_dir, shipped_dir, union
 
 SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<k>\d)\.txt$")
 VIDEOS, CLASSES, TRAIN, TEST = 6766, 51, 3570, 1530
@@ -59,9 +59,11 @@ def build(c: Common, split: int, lists: Optional[str]) -> VideoDataset:
     folder, official = lists_dir(lists, "hmdb51")
     classes, by_id, everything = read_id_lists(c.root, folder, split)
     train, test = by_id[1], by_id[2]
+    off = by_id if official else read_id_lists(c.root, shipped_dir("hmdb51"), split)[1]
     expected = {"classes": CLASSES, "videos": VIDEOS, "train": TRAIN, "query": TEST, "database": TRAIN} \
         if official else None
     return VideoDataset(
         name="hmdb51", class_names=classes, splits={"train": train, "query": test, "database": train},
         split_label=str(split), all_videos=everything, expected=expected,
-        provenance={"lists": "official" if official else str(folder)}, **c.kwargs())
+        provenance={"lists": "official" if official else str(folder)},
+        official_splits={"train": off[1], "query": off[2], "database": off[1]}, **c.kwargs())

@@ -22,7 +22,7 @@ from hashbench.data.video_dataset import ListedVideo, VideoDataset, default_cach
 from hashbench.errors import ConfigError, DataError
 
 from .hmdb51 import read_id_lists
-from .splits import Common, check_split, lists_dir, rank, read_path_label_list, write_list
+from .splits import Common, check_split, lists_dir, rank, read_path_label_list, shipped_dir, write_list
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +61,13 @@ def build(c: Common, protocol: str, split: int, seed: int, train_per_class: int,
     check_split(split)
     folder, official = lists_dir(lists, "jhmdb")
     classes, by_id, everything = read_id_lists(c.root, folder, split, ids=(1, 2))
+    off_classes, off_by_id, off_everything = (classes, by_id, everything) if official else \
+        read_id_lists(c.root, shipped_dir("jhmdb"), split, ids=(1, 2))
     expected: Optional[dict[str, int]] = {"classes": CLASSES, "videos": VIDEOS} if official else None
     provenance = {"lists": "official" if official else str(folder), "protocol": protocol}
     if protocol == "official":
         splits = {"train": by_id[1], "query": by_id[2], "database": by_id[1]}
+        official_splits = {"train": off_by_id[1], "query": off_by_id[2], "database": off_by_id[1]}
         label = f"official-{split}"
         if expected is not None:
             n_train, n_test = OFFICIAL[split]
@@ -80,13 +83,17 @@ def build(c: Common, protocol: str, split: int, seed: int, train_per_class: int,
             f"jhmdb_seed{seed}_{train_per_class}_{query_per_class}_{database_per_class}")
         splits = _load_or_draw(c.root, out_dir, names, everything, classes, seed, train_per_class,
                                query_per_class, database_per_class)
+        # the protocol's lists: the same draw from the official lists (edited sampled lists are custom)
+        official_splits = draw(off_everything, off_classes, seed, train_per_class, query_per_class,
+                               database_per_class)
         label = f"sampled-seed{seed}-{train_per_class}/{query_per_class}/{database_per_class}"
         provenance["sampled_lists"] = str(out_dir)
         if expected is not None:
             n = len(classes)
             expected.update(train=train_per_class * n, query=query_per_class * n, database=database_per_class * n)
     return VideoDataset(name="jhmdb", class_names=classes, splits=splits, split_label=label,
-                        all_videos=everything, expected=expected, provenance=provenance, **c.kwargs())
+                        all_videos=everything, expected=expected, provenance=provenance,
+                        official_splits=official_splits, **c.kwargs())
 
 
 def _load_or_draw(root: Path, out_dir: Path, names: dict[str, str], everything: list[ListedVideo],

@@ -416,6 +416,8 @@ class MovingDigits:
         cfg = self.config
         return {
             "split": "generated",
+            "data_origin": "generated",
+            "skipped": "0",
             "data_checksum": self._checksum,
             "bytes_sha256": self.bytes_sha256(),
             "generator": GENERATOR_VERSION,

@@ -19,7 +19,12 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Union
 
+from hashbench.hookspecs import identity_keys
+
 _DEFAULT_RESIZE = (128, 171)
+#: Keys that say where the data is or how it is read, not which clips: left out of the identity
+#: (the clips used are recorded by the ``data_checksum``, ``data_origin`` and ``skipped`` columns).
+_WHERE_KEYS = ("root", "cache", "source", "lists", "sampled_lists", "missing")
 Size = Union[Sequence[int], str]
 
 
@@ -30,6 +35,7 @@ def _common(root: str, num_frames: int, resize: Size, crop: Optional[int], augme
     return common(root, num_frames, resize, crop, augment, cache, source, missing)
 
 
+@identity_keys(ignore=_WHERE_KEYS)
 def ucf101(root: str, split: int = 1, lists: Optional[str] = None, num_frames: int = 32,
            resize: Size = _DEFAULT_RESIZE, crop: Optional[int] = 112, augment: bool = False,
            cache: Optional[str] = None, source: str = "auto", missing: str = "error") -> Any:
@@ -47,6 +53,7 @@ def ucf101(root: str, split: int = 1, lists: Optional[str] = None, num_frames: i
     return build(_common(root, num_frames, resize, crop, augment, cache, source, missing), split, lists)
 
 
+@identity_keys(ignore=_WHERE_KEYS)
 def hmdb51(root: str, split: int = 1, lists: Optional[str] = None, num_frames: int = 32,
            resize: Size = _DEFAULT_RESIZE, crop: Optional[int] = 112, augment: bool = False,
            cache: Optional[str] = None, source: str = "auto", missing: str = "error") -> Any:
@@ -64,7 +71,8 @@ def hmdb51(root: str, split: int = 1, lists: Optional[str] = None, num_frames: i
     return build(_common(root, num_frames, resize, crop, augment, cache, source, missing), split, lists)
 
 
-def jhmdb(root: str, protocol: str = "sampled", split: int = 1, seed: int = 0, train_per_class: int = 10,
+@identity_keys(ignore=_WHERE_KEYS)
+def jhmdb(root: str, protocol: str = "sampled", split: int = 1, draw_seed: int = 0, train_per_class: int = 10,
           query_per_class: int = 10, database_per_class: int = 20, lists: Optional[str] = None,
           sampled_lists: Optional[str] = None, num_frames: int = 32, resize: Size = _DEFAULT_RESIZE,
           crop: Optional[int] = 112, augment: bool = False, cache: Optional[str] = None,
@@ -77,8 +85,9 @@ def jhmdb(root: str, protocol: str = "sampled", split: int = 1, seed: int = 0, t
       clips + 10 more, disjoint from the queries) or "official" (split k: id 1 train = database, id 2
       queries).
     - split: official split k in 1..3 (protocol "official"; the sampled draw uses all 928 clips).
-    - seed, train_per_class, query_per_class, database_per_class: the draw (defaults 0, 10, 10, 20);
-      clips are ranked by sha256("seed:name"), identical everywhere.
+    - draw_seed, train_per_class, query_per_class, database_per_class: the draw (defaults 0, 10, 10,
+      20); clips are ranked by sha256("draw_seed:name"), identical everywhere and independent of the
+      experiment's seed (so runs over several seeds share one protocol).
     - sampled_lists: folder the drawn lists are written to (``train_10_210.txt``, ``test_10_210.txt``,
       ``db_20_420.txt``, ``classes.txt``; ``path label`` lines) and read back from when present —
       edit or replace them to fix a protocol; default ``<cache>/lists/jhmdb_seed0_10_10_20``.
@@ -88,9 +97,10 @@ def jhmdb(root: str, protocol: str = "sampled", split: int = 1, seed: int = 0, t
     from .jhmdb import build
 
     return build(_common(root, num_frames, resize, crop, augment, cache, source, missing), protocol, split,
-                 seed, train_per_class, query_per_class, database_per_class, lists, sampled_lists)
+                 draw_seed, train_per_class, query_per_class, database_per_class, lists, sampled_lists)
 
 
+@identity_keys(ignore=_WHERE_KEYS)
 def frames(root: str, train_list: str, query_list: str, database_list: Optional[str] = None,
            classes: Optional[str] = None, num_frames: int = 32, resize: Size = _DEFAULT_RESIZE,
            crop: Optional[int] = 112, augment: bool = False, cache: Optional[str] = None,
@@ -110,7 +120,8 @@ def frames(root: str, train_list: str, query_list: str, database_list: Optional[
                  query_list, database_list, classes)
 
 
-def folder(root: str, query_fraction: float = 0.3, seed: int = 0, num_frames: int = 32,
+@identity_keys(ignore=_WHERE_KEYS)
+def folder(root: str, query_fraction: float = 0.3, draw_seed: int = 0, num_frames: int = 32,
            resize: Size = _DEFAULT_RESIZE, crop: Optional[int] = 112, augment: bool = False,
            cache: Optional[str] = None, source: str = "auto", missing: str = "error") -> Any:
     """Any class-per-subfolder video collection; a seeded per-class query / train=database split.
@@ -118,12 +129,13 @@ def folder(root: str, query_fraction: float = 0.3, seed: int = 0, num_frames: in
     - root: ``<root>/<class>/<video file or frame folder>``; classes sorted by name.
     - query_fraction: share of each class's clips used as queries (default 0.3); the rest are
       training clips and the retrieval database.
-    - seed: the draw (sha256 ranking; default 0).
+    - draw_seed: the draw (sha256 ranking; default 0), independent of the experiment's seed.
     - Shared options (num_frames, resize, crop, augment, cache, source, missing): see module docstring.
     """
     from .folder import build
 
-    return build(_common(root, num_frames, resize, crop, augment, cache, source, missing), query_fraction, seed)
+    return build(_common(root, num_frames, resize, crop, augment, cache, source, missing), query_fraction,
+                 draw_seed)
 
 
 FACTORIES: dict = {"ucf101": ucf101, "hmdb51": hmdb51, "jhmdb": jhmdb, "frames": frames, "folder": folder}

@@ -48,6 +48,11 @@ def common(root: str, num_frames: int, resize: Any, crop: Optional[int], augment
     return Common(root_path, num_frames, size, crop_value, bool(augment), cache, source, missing)
 
 
+def shipped_dir(dataset: str) -> Path:
+    """The folder of the official split lists of ``dataset`` shipped with the reference plugins."""
+    return SHIPPED / dataset
+
+
 def lists_dir(lists: Optional[str], dataset: str) -> tuple[Path, bool]:
     """The folder of split lists to use and whether it is the shipped official copy."""
     if lists:

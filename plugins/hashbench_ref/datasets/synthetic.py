@@ -1,7 +1,7 @@
 """Embedded, generated datasets (no download): factories only, torch-free at import."""
 from __future__ import annotations
 
-from typing import Any, List, Union
+from typing import Any, List, Optional, Union
 
 
 def moving_digits(
@@ -16,6 +16,7 @@ def moving_digits(
     motions: Union[str, List[str]] = "basic",
     color: str = "gray",
     query_fraction: float = 0.25,
+    data_seed: Optional[int] = None,
     seed: int = 0,
 ) -> Any:
     """Generated videos of real handwritten digits (sklearn digits) whose class is a motion pattern.
@@ -42,15 +43,16 @@ def moving_digits(
       "#rrggbb" (a fixed tint).
     - query_fraction: share of the 1797 digit images (per digit, by seeded index split) held out for
       query clips (default 0.25); train/database clips use only the others.
-    - seed: generation seed; defaults to the experiment's seed (injected) unless set in the table.
-      Same parameters -> byte-identical clips.
+    - data_seed: generation seed (default: the experiment's ``seed``, injected). Set it to keep the
+      same clips while the experiment's seed varies. Same parameters -> byte-identical clips.
     """
     from .moving_digits import MovingDigits, MovingDigitsConfig
 
     cfg = MovingDigitsConfig.from_params(
         size=size, num_frames=num_frames, clips_per_class=clips_per_class,
         queries_per_class=queries_per_class, noise=noise, speed=speed, distractor=distractor, labels=labels,
-        motions=motions, color=color, query_fraction=query_fraction, seed=seed)
+        motions=motions, color=color, query_fraction=query_fraction,
+        seed=seed if data_seed is None else data_seed)
     return MovingDigits(cfg)
 
 

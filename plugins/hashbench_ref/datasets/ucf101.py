@@ -12,7 +12,7 @@ from hashbench.data.lists import path_and_label, read_list
 from hashbench.data.video_dataset import ListedVideo, VideoDataset
 from hashbench.errors import DataError
 
-from .splits import Common, check_split, listed, lists_dir, union
+from .splits import Common, check_split, listed, lists_dir, shipped_dir, union
 
 #: Official counts (data README): train / test lines per split; 13,320 clips, 101 classes.
 OFFICIAL = {1: (9537, 3783), 2: (9586, 3734), 3: (9624, 3696)}
@@ -58,13 +58,19 @@ def read_split_list(root: Path, path: Path, classes: list[str]) -> list[ListedVi
     return out
 
 
+def read_split(root: Path, folder: Path, split: int) -> tuple[list[str], list[ListedVideo], list[ListedVideo]]:
+    """Classes, train list and test list of split ``split`` from a ``ucfTrainTestlist`` folder."""
+    classes = read_class_index(folder / "classInd.txt")
+    train = read_split_list(root, folder / f"trainlist0{split}.txt", classes)
+    test = read_split_list(root, folder / f"testlist0{split}.txt", classes)
+    return classes, train, test
+
+
 def build(c: Common, split: int, lists: Optional[str]) -> VideoDataset:
     check_split(split)
     folder, official = lists_dir(lists, "ucf101")
-    classes = read_class_index(folder / "classInd.txt")
-    train_file, test_file = folder / f"trainlist0{split}.txt", folder / f"testlist0{split}.txt"
-    train = read_split_list(c.root, train_file, classes)
-    test = read_split_list(c.root, test_file, classes)
+    classes, train, test = read_split(c.root, folder, split)
+    _, off_train, off_test = (classes, train, test) if official else read_split(c.root, shipped_dir("ucf101"), split)
     everything = [train, test]
     for k in (1, 2, 3):  # prepare decodes every clip of the dataset, not only split k's
         for name in (f"trainlist0{k}.txt", f"testlist0{k}.txt"):
@@ -77,4 +83,5 @@ def build(c: Common, split: int, lists: Optional[str]) -> VideoDataset:
     return VideoDataset(
         name="ucf101", class_names=classes, splits={"train": train, "query": test, "database": train},
         split_label=str(split), all_videos=union(*everything), expected=expected,
-        provenance={"lists": "official" if official else str(folder)}, **c.kwargs())
+        provenance={"lists": "official" if official else str(folder)},
+        official_splits={"train": off_train, "query": off_test, "database": off_train}, **c.kwargs())
