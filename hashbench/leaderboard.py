@@ -1,23 +1,64 @@
 """The leaderboard: a pivot of the results table (plus published reference rows), rendered as text.
 
-Rows are the ``group`` columns (default: ``method``), columns are dataset x bits (datasets in the order
-ucf101, hmdb51, jhmdb, then others alphabetically; bits ascending). One table shows ONE metric, so numbers
-of different conventions (``map`` vs ``map@100`` vs ``map_tie``) never share a column; published rows are
-shown only under the metric they were measured with.
+One table shows ONE metric, so numbers of different conventions (``map`` vs ``map@100`` vs ``map_tie``)
+never share a column; published rows are shown only under the metric they were measured with.
 
-Rules (also printed under every table):
+Rules (the notes printed under every table say the same in short):
 
-- Repeated runs of one configuration: for each (``config_hash``, ``seed``) only the run appended last to
-  the table is used (rows without a config hash count as their own configuration).
-- A cell is the mean over the remaining runs (normally one per seed), shown as
-  ``mean ± std (n=N)`` with the sample standard deviation (ddof=1) when N > 1, else just the value.
-- The best cell of each column (highest value at the shown precision, ties all marked) is bold in md,
-  html and latex and ends with ``*`` in csv. Every registered metric is higher-is-better.
-- Published rows (``results/published.csv``) are labelled ``<method> [(variant)] †``; the variant names
-  the frames/margin when one source reports several settings. In csv a ``source`` column says
-  ``local`` or the publication. They take part in the best-per-column marking.
-- A cell that averages runs of different configurations sharing a seed (e.g. a margin sweep whose
-  points carry the same method label) is flagged ``‡``; separate them with ``group`` or ``where``.
+Cells
+- With the default grouping a cell averages only runs whose experiments are identical except for the
+  seed: equal ``config`` (the experiment identity without the seed, see :mod:`hashbench.identity`) on
+  the same data (equal ``data_checksum``). It shows ``mean ± std (n=N)`` with the sample standard
+  deviation (ddof=1) when N > 1, else just the value.
+- Repeated runs: for each (``config``, ``data_checksum``, ``seed``) only the run appended last to the
+  table is used (a row duplicated within that run counts once).
+- The best cell of a column (highest value at the shown precision, ties all marked) is bold in md,
+  html and latex and ends with ``*`` in csv, only where the column has at least two entries. Every
+  registered metric is higher-is-better.
+
+Rows (default ``group``: ``method``)
+- One row per experiment identity without ``head.bits`` and ``dataset.*`` (those choose the column).
+  The label starts from the ``method`` column (the experiment's ``label``, else the
+  ``backbone+head+loss`` plugin names) of the identity's run appended last, and names every setting in
+  which the row differs from the other rows of the table:
+  - a key of a component table (``backbone.*``, ``head.*`` but ``bits``, ``loss.*``) is compared only
+    among rows that use the same plugin for that component and shown in parentheses after the
+    plugin's name: ``r3d18(width=32)+tanh+batch_all_triplet(margin=8)``. Keys of ``train.optimizer``
+    and ``train.scheduler`` (but ``lr``) are likewise compared only among rows with the same
+    optimizer/scheduler name;
+  - other keys (``train.*``, ``eval.*``) are compared across all rows and follow a comma:
+    ``train.epochs`` as ``20 ep``, the rest as ``<short name>=<value>`` (``lr=0.001``,
+    ``optimizer=adam``, ``select=val``; the last dotted segment, the table's name for ``*.name``, more
+    segments when that is ambiguous). ``train.scheduler.t_max`` equal to the row's ``train.epochs``
+    (its default) counts as the same setting;
+  - a key absent in one row and present in another differs (shown as ``<key>=unset``);
+  - with a user ``label``, the differing component settings follow in brackets
+    (``ours [r3d18(width=32)+tanh+batch_all_triplet], 20 ep``), and a ``key=value`` already spelled
+    in the label (as sweep points label themselves: ``... [margin=8]``) is not repeated.
+  Two different rows never share a label: a clash gets `` #`` and 6 hex chars of a hash of the
+  row's identity.
+- ``group`` other than ``method`` (e.g. ``method,frames`` or ``method,epoch``) makes the rows the
+  distinct values of those results columns (numeric columns sorted as numbers); a cell that then
+  averages runs of different experiments is flagged ``‡``.
+- Rows of tables written by hashbench 0.1 (empty ``config``) have no recorded identity: they are
+  grouped by their ``method`` as before, repeated runs count per (``config_hash``, ``seed``), a cell
+  whose runs share a seed is flagged ``‡``, and they sit in the plain dataset columns (their data
+  origin is unknown).
+
+Columns
+- (dataset, bits): datasets in the order ucf101, hmdb51, jhmdb, then others alphabetically; bits
+  ascending.
+- A run whose data is not the dataset's official data (``data_origin == "custom"`` or ``skipped`` > 0)
+  is never put in the dataset's plain column: it goes in ``<dataset> (custom lists <first 8 chars of
+  data_checksum>)`` (one column per checksum), and a note under the table gives its skipped count.
+- Runs of one dataset whose dataset settings (``dataset.*`` of the identity) differ go in separate
+  columns labelled by the differing keys, ``moving_digits (noise=20.0)``,
+  ``ucf101 (num_frames=16, custom lists 1a2b3c4d)``; with one variant the column is just the dataset
+  name. Variant and custom columns follow the plain one; a clash of labels gets a hash as for rows.
+- Published rows (``results/published.csv``) are labelled ``<method> [(variant)] †`` (the variant
+  names the frames/margin when one source reports several settings) and go only in the plain dataset
+  columns, never in custom or variant columns. In csv a ``source`` column says ``local`` or the
+  publication. They take part in the best-per-column marking.
 
 Nothing here writes the results table; :func:`write_text_atomic` writes rendered output only.
 """
@@ -25,18 +66,21 @@ from __future__ import annotations
 
 import csv
 import difflib
+import hashlib
 import html
 import io
+import json
 import math
 import os
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from . import atomic
 from .errors import ResultsError
-from .results import PUBLISHED_COLUMNS, RESULT_COLUMNS
+from .results import PUBLISHED_COLUMNS, RESULT_COLUMNS, RESULT_FLOAT_COLUMNS, RESULT_INT_COLUMNS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -47,19 +91,37 @@ EXTENSIONS: dict[str, str] = {"md": "md", "csv": "csv", "latex": "tex", "html": 
 PUBLISHED_MARK = "†"
 MIXED_MARK = "‡"
 DIGITS = 4
+#: The default row grouping: one row per experiment identity, labelled from ``method``.
+DEFAULT_GROUP: tuple[str, ...] = ("method",)
 _NOT_GROUPABLE = ("dataset", "bits", "metric", "value", "_line")
 _VARIANT_COLUMNS = ("frames", "margin")
+
+_COMPONENT_TABLES = ("backbone", "head", "loss")
+#: Sub-tables whose keys (but the listed exceptions) are compared only among rows of the same name.
+_SCOPED_TABLES = ("train.optimizer", "train.scheduler")
+_UNSCOPED_KEYS = ("train.optimizer.lr",)
+#: Keys that choose the column, not the row.
+_COLUMN_KEYS = ("head.bits",)
+#: key -> the key whose value is its default (equal values count as "left at the default").
+_DERIVED_DEFAULTS = {"train.scheduler.t_max": "train.epochs"}
+_MISSING = object()
+_HASH_CHARS = 6
 
 
 @dataclass
 class Cell:
-    """One leaderboard cell: mean over ``n`` runs (``std`` is the sample std, None when n == 1)."""
+    """One leaderboard cell: mean over ``n`` runs (``std`` is the sample std, None when n == 1).
+
+    ``series`` is equal for cells of one comparable series (the same experiment(s) apart from bits
+    and the dataset column; published: the same published row) and None when unknown (0.1 tables).
+    """
 
     mean: float
     std: float | None
     n: int
     best: bool = False
     mixed: bool = False
+    series: str | None = None
 
     def text(self) -> str:
         """``0.7204 ± 0.0031 (n=3)`` when n > 1, else ``0.7204``; `` ‡`` appended when mixed."""
@@ -72,20 +134,54 @@ class Cell:
 
 @dataclass
 class BoardRow:
-    """A leaderboard row: the group-key values shown, provenance, and cells keyed by (dataset, bits)."""
+    """A leaderboard row: the group-key values shown, provenance, and cells keyed by (column, bits).
+
+    ``identity`` is the row's experiment identity (canonical JSON without ``head.bits``/``dataset.*``)
+    for identity rows of the default grouping, else None.
+    """
 
     keys: tuple[str, ...]
     source: str  # "local" or the publication
     cells: dict[tuple[str, int], Cell] = field(default_factory=dict)
+    identity: str | None = None
 
     @property
     def published(self) -> bool:
         return self.source != "local"
 
+    @property
+    def label(self) -> str:
+        return " / ".join(self.keys)
+
+
+@dataclass(frozen=True)
+class DataColumn:
+    """A dataset column (before bits): ``label`` is the header text without `` <bits>-bit``.
+
+    ``settings`` are the ``short=value`` dataset settings that set it apart from other columns of the
+    same dataset; ``custom`` is the first 8 chars of the data checksum for runs not on the official
+    data (else ""), ``checksum`` then the whole ``data_checksum``; ``skipped`` the distinct
+    ``skipped`` counts of its runs.
+    """
+
+    label: str
+    dataset: str
+    settings: tuple[str, ...] = ()
+    custom: str = ""
+    checksum: str = ""
+    skipped: tuple[int, ...] = ()
+
+    @property
+    def plain(self) -> bool:
+        return not self.settings and not self.custom
+
 
 @dataclass
 class Leaderboard:
-    """The pivoted table for one metric (build with :func:`build_leaderboard`, render with :func:`render`)."""
+    """The pivoted table for one metric (build with :func:`build_leaderboard`, render with :func:`render`).
+
+    ``columns`` are (dataset column label, bits); ``data_columns`` describes each dataset column label.
+    """
 
     metric: str
     group: tuple[str, ...]
@@ -94,16 +190,22 @@ class Leaderboard:
     notes: list[str]
     local_rows: int = 0
     published_rows: int = 0
+    data_columns: dict[str, DataColumn] = field(default_factory=dict)
 
     def column_label(self, column: tuple[str, int]) -> str:
         return f"{column[0]} {column[1]}-bit"
 
     def cell(self, key: str, dataset: str, bits: int) -> Cell | None:
-        """The cell of the row whose first key is ``key`` (test/inspection helper)."""
+        """The cell of the row whose first key is ``key`` (test/inspection helper); ``dataset`` is the
+        column label (``ucf101``, ``ucf101 (custom lists 1a2b3c4d)``, ...)."""
         for row in self.rows:
             if row.keys[0] == key:
                 return row.cells.get((dataset, bits))
         return None
+
+    def row(self, key: str) -> BoardRow | None:
+        """The row whose first key is ``key`` (None if there is none)."""
+        return next((r for r in self.rows if r.keys[0] == key), None)
 
 
 # -- filters ----------------------------------------------------------------------------------------
@@ -162,16 +264,40 @@ def _filter(frame: "pd.DataFrame", metric: str, datasets: Sequence[str] | None,
     return frame[mask.fillna(False).astype(bool)]
 
 
-def latest_runs(results: "pd.DataFrame") -> "pd.DataFrame":
-    """Keep, per (config_hash, seed), only the rows of the run appended last (highest line number).
+def _text_column(frame: "pd.DataFrame", col: str) -> "pd.Series":
+    """``frame[col]`` as text, or "" everywhere when the frame has no such column (older frames)."""
+    import pandas as pd
 
-    A row duplicated within that run (same metric twice) counts once (the last one).
+    if col not in frame.columns:
+        return pd.Series([""] * len(frame), index=frame.index, dtype=object)
+    return _as_text(frame[col])
+
+
+def _run_identity(frame: "pd.DataFrame") -> "pd.Series":
+    """What makes two runs repeats of one another (apart from the seed), per row of ``frame``.
+
+    ``config`` plus ``data_checksum`` (a list the identity ignores, e.g. ``lists``, still changes the
+    clips); a 0.1 row: its ``config_hash``; a row without either: its own run.
+    """
+    config = _text_column(frame, "config")
+    checksum = _text_column(frame, "data_checksum")
+    config_hash = _text_column(frame, "config_hash")
+    run_id = _text_column(frame, "run_id")
+    legacy = ("hash:" + config_hash).where(config_hash != "", "run:" + run_id)
+    return ("config:" + config + "\n" + checksum).where(config != "", legacy)
+
+
+def latest_runs(results: "pd.DataFrame") -> "pd.DataFrame":
+    """Keep, per (identity, seed), only the rows of the run appended last (highest line number).
+
+    The identity is ``config`` + ``data_checksum`` (rows of 0.1 tables: ``config_hash``; without
+    either, the run itself). A row duplicated within that run (same metric twice) counts once (the
+    last one).
     """
     if results.empty:
         return results
     frame = results.copy()
-    config = frame["config_hash"].astype(str)
-    frame["_config"] = config.where(config != "", "run:" + frame["run_id"].astype(str))
+    frame["_config"] = _run_identity(frame)
     frame["_seed"] = _as_text(frame["seed"])
     if "_line" in frame.columns:
         frame = frame.sort_values("_line", kind="stable")
@@ -181,11 +307,304 @@ def latest_runs(results: "pd.DataFrame") -> "pd.DataFrame":
     return frame.drop(columns=["_config", "_seed"])
 
 
-# -- building ---------------------------------------------------------------------------------------
+# -- identities and labels --------------------------------------------------------------------------
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_config(text: Any) -> dict[str, Any] | None:
+    """The identity mapping of a ``config`` cell; None for an empty (0.1 table) or unreadable cell."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def row_identity(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The part of an experiment identity that chooses the row: all but ``head.bits`` and ``dataset.*``."""
+    return {k: v for k, v in config.items() if k not in _COLUMN_KEYS and not k.startswith("dataset.")}
+
+
+def _scope(key: str) -> str | None:
+    """The ``*.name`` key whose value must be equal for ``key`` to be compared (None: all rows)."""
+    table = key.split(".", 1)[0]
+    if table in _COMPONENT_TABLES:
+        return None if key == f"{table}.name" else f"{table}.name"
+    for sub in _SCOPED_TABLES:
+        if key.startswith(sub + ".") and key != f"{sub}.name" and key not in _UNSCOPED_KEYS:
+            return f"{sub}.name"
+    return None
+
+
+def _compared(row: Mapping[str, Any], key: str) -> str:
+    """The value of ``key`` in ``row`` as compared: canonical JSON, or markers for absent/default."""
+    if key not in row:
+        return "\0unset"
+    default = _DERIVED_DEFAULTS.get(key)
+    if default is not None and default in row and _canonical(row[key]) == _canonical(row[default]):
+        return "\0default"
+    return _canonical(row[key])
+
+
+def _varying(rows: Sequence[Mapping[str, Any]], skip: Any = None) -> dict[str, set[str] | None]:
+    """Keys whose value differs between ``rows``: key -> None (compared across all rows) or the set
+    of scope values (canonical ``*.name`` values) among whose rows it differs."""
+    out: dict[str, set[str] | None] = {}
+    for key in sorted(set().union(*rows)) if rows else []:
+        if skip is not None and skip(key):
+            continue
+        scope = _scope(key)
+        groups: dict[str, set[str]] = defaultdict(set)
+        for row in rows:
+            groups[_compared(row, scope) if scope else ""].add(_compared(row, key))
+        differing = {g for g, values in groups.items() if len(values) > 1}
+        if differing:
+            out[key] = differing if scope else None
+    return out
+
+
+def _shown(row: Mapping[str, Any], key: str, varying: Mapping[str, set[str] | None]) -> bool:
+    if key not in varying:
+        return False
+    scopes = varying[key]
+    return scopes is None or _compared(row, _scope(key) or "") in scopes
+
+
+def _format_value(value: Any) -> str:
+    """Short display text of an identity value (numbers as Python writes them: 0.001, 1e-08, 20.0)."""
+    if value is _MISSING:
+        return "unset"
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return value
+    return _canonical(value)
+
+
+def _short_names(keys: Iterable[str], drop: int = 1) -> dict[str, str]:
+    """Short display names: the last dotted segment (``*.name``: the table's name), more segments
+    where two keys would otherwise look alike, the full key as the last resort."""
+    keys = list(dict.fromkeys(keys))
+    segments = {}
+    for key in keys:
+        parts = key.split(".")
+        parts = parts[drop:] if len(parts) > drop else parts
+        if len(parts) > 1 and parts[-1] == "name":
+            parts = parts[:-1]
+        segments[key] = parts
+    depth = {k: 1 for k in keys}
+    while True:
+        names = {k: ".".join(segments[k][-depth[k]:]) for k in keys}
+        counts: dict[str, int] = defaultdict(int)
+        for name in names.values():
+            counts[name] += 1
+        clashing = [k for k in keys if counts[names[k]] > 1]
+        if not clashing:
+            return names
+        grown = False
+        for key in clashing:
+            if depth[key] < len(segments[key]):
+                depth[key] += 1
+                grown = True
+        if not grown:
+            return {k: (k if counts[names[k]] > 1 else names[k]) for k in keys}
+
+
+def _general_order(key: str) -> tuple:
+    """train.epochs first, then train.*, eval.*, the rest; a table's ``name`` before its other keys."""
+    rank = {"train": 0, "eval": 1}.get(key.split(".", 1)[0], 2)
+    parts = tuple("" if p == "name" else p for p in key.split("."))
+    return (rank, key != "train.epochs", parts)
+
+
+def _sort_value(value: Any) -> tuple:
+    """Sort numbers as numbers, then text, then none/unset (for row order)."""
+    if value is _MISSING:
+        return (3, 0.0, "")
+    if value is None:
+        return (2, 0.0, "")
+    if isinstance(value, (bool, int, float)):
+        return (0, float(value), "")
+    if isinstance(value, str):
+        return (1, 0.0, value)
+    return (1, 0.0, _canonical(value))
+
+
+def _natural(text: str) -> tuple:
+    """Sort key for labels: digit runs compare as numbers (``margin=8`` before ``margin=14``)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text))
+
+
+def _named_in_label(label: str, key: str, value: Any) -> bool:
+    """Whether ``label`` already spells ``<key or its last segment>=<value>`` (sweep point labels)."""
+    text = _format_value(value)
+    for name in {key, key.split(".")[-1]}:
+        if re.search(r"(?:^|[\[(,\s])" + re.escape(f"{name}={text}") + r"(?=$|[\]),\s])", label):
+            return True
+    return False
+
+
+def _digest(key: str, chars: int) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:chars]
+
+
+def _make_unique(labels: Sequence[str], keys: Sequence[str]) -> list[str]:
+    """Append `` #<hash of the key>`` to labels shared by different keys until all are distinct."""
+    out = list(labels)
+    chars = _HASH_CHARS
+    while True:
+        owners: dict[str, set[str]] = defaultdict(set)
+        for label, key in zip(out, keys):
+            owners[label].add(key)
+        clash = {label for label, ks in owners.items() if len(ks) > 1}
+        if not clash:
+            return out
+        if chars > 64:  # pragma: no cover - only equal keys could still clash
+            return out
+        out = [f"{label} #{_digest(key, chars)}" if label in clash else label
+               for label, key in zip(out, keys)]
+        chars *= 2
+
+
+def identity_labels(rows: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[str]:
+    """Row labels for ``(method, row identity)`` pairs (identity None: a 0.1 row, labelled ``method``).
+
+    The rules are the module docstring's "Rows"; distinct pairs always get distinct labels.
+    """
+    idents = [ident for _, ident in rows if ident is not None]
+    varying = _varying(idents, skip=lambda k: k in _COLUMN_KEYS or k.startswith("dataset."))
+    component_keys = {c: [k for k in varying if k.startswith(c + ".") and k != f"{c}.name"]
+                      for c in _COMPONENT_TABLES}
+    component_short = {c: _short_names(keys) for c, keys in component_keys.items()}
+    general = sorted((k for k in varying if k.split(".", 1)[0] not in _COMPONENT_TABLES),
+                     key=_general_order)
+    general_short = _short_names(general)
+    names_by_method: dict[str, set[tuple]] = defaultdict(set)
+    for method, ident in rows:
+        if ident is not None:
+            names_by_method[method].add(tuple(_canonical(ident.get(f"{c}.name")) for c in _COMPONENT_TABLES))
+
+    labels, keys = [], []
+    for method, ident in rows:
+        if ident is None:
+            labels.append(method)
+            keys.append("legacy\n" + method)
+            continue
+        custom = method != "+".join(str(ident.get(f"{c}.name")) for c in _COMPONENT_TABLES)
+
+        def visible(key: str) -> bool:
+            return _shown(ident, key, varying) and not (
+                custom and _named_in_label(method, key, ident.get(key, _MISSING)))
+
+        components, any_params = [], False
+        for comp in _COMPONENT_TABLES:
+            params = [f"{component_short[comp][k]}={_format_value(ident.get(k, _MISSING))}"
+                      for k in component_keys[comp] if visible(k)]
+            any_params = any_params or bool(params)
+            name = _format_value(ident.get(f"{comp}.name", _MISSING))
+            components.append(name + (f"({', '.join(params)})" if params else ""))
+        trailing = []
+        for key in general:
+            if not visible(key):
+                continue
+            value = ident.get(key, _MISSING)
+            if key == "train.epochs" and isinstance(value, int) and not isinstance(value, bool):
+                trailing.append(f"{value} ep")
+            else:
+                trailing.append(f"{general_short[key]}={_format_value(value)}")
+        if not custom:
+            label = "+".join(components)
+        elif any_params or len(names_by_method[method]) > 1:
+            label = f"{method} [{'+'.join(components)}]"
+        else:
+            label = method
+        labels.append(", ".join([label] + trailing))
+        keys.append(method + "\n" + _canonical(ident))
+    return _make_unique(labels, keys)
+
+
+def _identity_order(rows: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[tuple]:
+    """Sort keys for identity rows: method, then the differing settings' values (numbers as numbers)."""
+    idents = [ident for _, ident in rows if ident is not None]
+    varying = _varying(idents, skip=lambda k: k in _COLUMN_KEYS or k.startswith("dataset."))
+    ordered = sorted(varying, key=lambda k: (k.split(".", 1)[0] not in _COMPONENT_TABLES,)
+                     + _general_order(k))
+    out = []
+    for method, ident in rows:
+        if ident is None:
+            out.append((_natural(method), 1, ()))
+        else:
+            out.append((_natural(method), 0, tuple(_sort_value(ident.get(k, _MISSING)) for k in ordered)))
+    return out
+
+
+# -- columns ----------------------------------------------------------------------------------------
 def _dataset_key(name: str) -> tuple[int, str]:
     return (DATASET_ORDER.index(name), "") if name in DATASET_ORDER else (len(DATASET_ORDER), name)
 
 
+def _skipped_values(frame: "pd.DataFrame") -> list[int | None]:
+    import pandas as pd
+
+    if "skipped" not in frame.columns:
+        return [None] * len(frame)
+    return [None if pd.isna(v) else int(v) for v in frame["skipped"]]
+
+
+def _data_columns(local: "pd.DataFrame", configs: Sequence[Mapping[str, Any] | None]
+                  ) -> tuple[list[str], dict[str, DataColumn], dict[str, tuple]]:
+    """The dataset column of every local row, the columns' descriptions and their sort keys."""
+    datasets = local["dataset"].astype(str).tolist()
+    origins = _text_column(local, "data_origin").tolist()
+    checksums = _text_column(local, "data_checksum").tolist()
+    skipped = _skipped_values(local)
+    settings: list[dict[str, Any] | None] = [
+        None if cfg is None else
+        {k: v for k, v in cfg.items() if k.startswith("dataset.") and k != "dataset.name"}
+        for cfg in configs]
+    per_dataset: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for ds, s in zip(datasets, settings):
+        if s is not None:
+            per_dataset[ds].append(s)
+    varying = {ds: sorted(_varying(rows)) for ds, rows in per_dataset.items()}
+    shorts = {ds: _short_names(keys) for ds, keys in varying.items()}
+
+    labels, keys, described = [], [], []
+    for ds, s, origin, checksum, skip in zip(datasets, settings, origins, checksums, skipped):
+        custom = origin == "custom" or (skip or 0) > 0
+        shown = varying.get(ds, []) if s is not None else []
+        parts = [f"{shorts[ds][k]}={_format_value(s.get(k, _MISSING))}" for k in shown]
+        short_sum = (checksum[:8] or "unknown") if custom else ""
+        text = parts + ([f"custom lists {short_sum}"] if custom else [])
+        labels.append(f"{ds} ({', '.join(text)})" if text else ds)
+        keys.append("\n".join([ds, *(_compared(s, k) for k in shown), checksum if custom else ""]))
+        order = (_dataset_key(ds), custom, bool(parts),
+                 tuple(_sort_value(s.get(k, _MISSING)) for k in shown), checksum if custom else "")
+        described.append((ds, tuple(parts), short_sum, checksum if custom else "", skip, order))
+    labels = _make_unique(labels, keys)
+    columns: dict[str, DataColumn] = {}
+    orders: dict[str, tuple] = {}
+    skips: dict[str, set[int]] = defaultdict(set)
+    for label, (ds, parts, short_sum, checksum, skip, order) in zip(labels, described):
+        columns.setdefault(label, DataColumn(label, ds, parts, short_sum, checksum))
+        orders.setdefault(label, order + (label,))
+        if skip is not None and short_sum:
+            skips[label].add(skip)
+    for label, values in skips.items():
+        c = columns[label]
+        columns[label] = DataColumn(c.label, c.dataset, c.settings, c.custom, c.checksum,
+                                    tuple(sorted(values)))
+    return labels, columns, orders
+
+
+# -- building ---------------------------------------------------------------------------------------
 def _published_labels(pub: "pd.DataFrame", group: Sequence[str]) -> list[str]:
     """``<method> [(variant)] †`` per published row; the variant lists frames/margin values that vary."""
     import pandas as pd
@@ -213,35 +632,94 @@ def _published_labels(pub: "pd.DataFrame", group: Sequence[str]) -> list[str]:
 
 
 def _aggregate(frame: "pd.DataFrame", keys: list[str]) -> dict[tuple, dict[tuple[str, int], Cell]]:
+    """Cells per row key and (column, bits); ``frame`` has ``_col`` and ``_rid`` ("" when unknown)."""
     out: dict[tuple, dict[tuple[str, int], Cell]] = {}
-    for values, part in frame.groupby(keys + ["dataset", "bits"], sort=False, dropna=False):
-        *row_key, dataset, bits = values
+    for values, part in frame.groupby(keys + ["_col", "bits"], sort=False, dropna=False):
+        *row_key, column, bits = values
         vals = part["value"].astype(float)
         n = int(len(vals))
         std = float(vals.std(ddof=1)) if n > 1 else None
         seeds = _as_text(part["seed"]) if "seed" in part.columns else None
-        mixed = bool(seeds is not None and seeds.duplicated().any())
-        out.setdefault(tuple(row_key), {})[(str(dataset), int(bits))] = Cell(
-            float(vals.mean()), std, n, mixed=mixed)
+        identities = set(part["_rid"].astype(str))
+        known = identities - {""}
+        mixed = bool(seeds is not None and seeds.duplicated().any()) or len(known) > 1 or \
+            bool(known and "" in identities)
+        series = "\n\n".join(sorted(known)) if known and "" not in identities else None
+        out.setdefault(tuple(row_key), {})[(str(column), int(bits))] = Cell(
+            float(vals.mean()), std, n, mixed=mixed, series=series)
     return out
+
+
+def _group_order(key: tuple[str, ...], group: Sequence[str]) -> tuple:
+    """Numeric results columns (bits, frames, epoch, seed, skipped, value) sort as numbers."""
+    out = []
+    for text, col in zip(key, group):
+        if col in RESULT_INT_COLUMNS or col in RESULT_FLOAT_COLUMNS:
+            try:
+                out.append((0, float(text), ()))
+                continue
+            except ValueError:
+                out.append((1 if text else 2, 0.0, (text,)))
+                continue
+        out.append((0 if text else 2, 0.0, _natural(text)))
+    return tuple(out)
 
 
 def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" = None, *,
                       metric: str = "map", datasets: Sequence[str] | None = None,
                       bits: Sequence[int] | None = None, where: Iterable[str] | Mapping[str, set[str]] = (),
-                      group: Sequence[str] = ("method",)) -> Leaderboard:
+                      group: Sequence[str] = DEFAULT_GROUP) -> Leaderboard:
     """Pivot ``results`` (from :func:`hashbench.results.read_results`) and ``published`` rows for ``metric``.
 
-    ``datasets``/``bits`` restrict the columns; ``where`` is ``COLUMN=VALUE[,VALUE...]`` items (or their
-    parsed mapping) applied to local rows and, on the columns published.csv also has, to published rows;
-    ``group`` names the row-key columns. Raises ResultsError when nothing is left to show.
+    ``datasets``/``bits`` restrict the columns (``datasets`` by dataset name, variant and custom
+    columns included); ``where`` is ``COLUMN=VALUE[,VALUE...]`` items (or their parsed mapping)
+    applied to local rows and, on the columns published.csv also has, to published rows; ``group``
+    names the row-key columns (default ``method``: one row per experiment identity, see the module
+    docstring). Raises ResultsError when nothing is left to show.
     """
     import pandas as pd
 
     group = _check_group(group)
+    identity_rows = group == DEFAULT_GROUP
     where_map = dict(where) if isinstance(where, Mapping) else parse_where(where)
-    local = _filter(latest_runs(results), metric, datasets, bits, where_map)
-    local = local.assign(**{f"_k{i}": _as_text(local[c]) for i, c in enumerate(group)})
+    local = _filter(latest_runs(results), metric, datasets, bits, where_map).copy()
+    parsed: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None, str]] = {}
+    for text in set(_text_column(local, "config")):
+        config = parse_config(text)
+        ident = None if config is None else row_identity(config)
+        parsed[text] = (config, ident, "" if ident is None else _canonical(ident))
+    config_text = _text_column(local, "config").tolist()
+    configs = [parsed[t][0] for t in config_text]
+    row_idents = [parsed[t][1] for t in config_text]
+    local["_rid"] = [parsed[t][2] for t in config_text]
+    col_labels, data_columns, column_order = _data_columns(local, configs)
+    local["_col"] = col_labels
+
+    row_order: dict[tuple, tuple] = {}
+    row_identity_text: dict[tuple, str | None] = {}
+    if identity_rows:
+        # a row is an identity (0.1 rows: a method); its label starts from the method of its run
+        # appended last (a relabelled rerun of the same experiment renames the row)
+        methods = _text_column(local, "method").tolist()
+        lines = local["_line"].tolist() if "_line" in local.columns else list(range(len(local)))
+        row_keys = [rid if rid else "legacy\n" + m for rid, m in zip(local["_rid"], methods)]
+        method_of: dict[str, tuple[Any, str]] = {}
+        idents: dict[str, dict[str, Any] | None] = {}
+        for key, method, line, ident in zip(row_keys, methods, lines, row_idents):
+            if key not in method_of or line >= method_of[key][0]:
+                method_of[key] = (line, method)
+            idents[key] = ident
+        keys = list(method_of)
+        listed = [(method_of[k][1], idents[k]) for k in keys]
+        labels = identity_labels(listed)
+        orders = _identity_order(listed)
+        label_of = dict(zip(keys, labels))
+        local["_k0"] = [label_of[k] for k in row_keys]
+        for key, label, order in zip(keys, labels, orders):
+            row_order[(label,)] = (order, label)
+            row_identity_text[(label,)] = None if key.startswith("legacy\n") else key
+    else:
+        local = local.assign(**{f"_k{i}": _as_text(local[c]) for i, c in enumerate(group)})
 
     pub = published if published is not None else pd.DataFrame(columns=list(PUBLISHED_COLUMNS))
     pub = _filter(pub, metric, datasets, bits, where_map) if len(pub) else pub.iloc[0:0]
@@ -257,6 +735,12 @@ def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" 
             else:
                 pub[f"_k{i}"] = ""
         pub["seed"] = pd.array([pd.NA] * len(pub), dtype="Int64")
+        pub["_col"] = pub["dataset"].astype(str)  # published numbers: the plain dataset column only
+        key_text = pub[[f"_k{i}" for i in range(len(group))]].astype(str).agg("\n".join, axis=1)
+        pub["_rid"] = "published\n" + pub["source"].astype(str) + "\n" + key_text
+        for ds in pub["dataset"].astype(str):
+            data_columns.setdefault(ds, DataColumn(ds, ds))
+            column_order.setdefault(ds, (_dataset_key(ds), False, False, (), "", ds))
 
     if local.empty and pub.empty:
         metrics = sorted(set(results["metric"].astype(str))) if len(results) else []
@@ -267,8 +751,14 @@ def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" 
 
     key_cols = [f"_k{i}" for i in range(len(group))]
     rows: list[BoardRow] = []
-    for key, cells in sorted(_aggregate(local, key_cols).items()):
-        rows.append(BoardRow(tuple(str(k) or "–" for k in key), "local", cells))
+    local_cells = _aggregate(local, key_cols)
+    if identity_rows:
+        ordered = sorted(local_cells, key=lambda k: row_order[tuple(k)])
+    else:
+        ordered = sorted(local_cells, key=lambda k: (_group_order(k, group), k))
+    for key in ordered:
+        rows.append(BoardRow(tuple(str(k) or "–" for k in key), "local", local_cells[key],
+                             identity=row_identity_text.get(tuple(key))))
     if len(pub):
         sources = {tuple(k): s for k, s in zip(pub[key_cols].itertuples(index=False, name=None),
                                                pub["source"].astype(str))}
@@ -282,20 +772,62 @@ def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" 
         for key in sorted(pub_cells, key=lambda k: order[tuple(k)]):
             rows.append(BoardRow(tuple(str(k) or "–" for k in key), sources[tuple(key)], pub_cells[key]))
 
-    columns = sorted({c for r in rows for c in r.cells}, key=lambda c: (_dataset_key(c[0]), c[1]))
+    columns = sorted({c for r in rows for c in r.cells}, key=lambda c: (column_order[c[0]], c[1]))
     for column in columns:
         present = [r.cells[column] for r in rows if column in r.cells]
+        if len(present) < 2:
+            continue  # nothing to compare with: no best mark
         best = max(round(c.mean, DIGITS) for c in present)
         for c in present:
             c.best = round(c.mean, DIGITS) == best
 
-    notes = _notes(rows, pub)
-    return Leaderboard(metric, group, columns, rows, notes, local_rows=len(local), published_rows=len(pub))
+    shown = {c[0] for c in columns}
+    data_columns = {label: data_columns[label] for label in sorted(shown, key=lambda l: column_order[l])}
+    legacy = bool((local["_rid"] == "").any()) if len(local) else False
+    notes = _notes(rows, pub, group, data_columns, legacy)
+    return Leaderboard(metric, group, columns, rows, notes, local_rows=len(local), published_rows=len(pub),
+                       data_columns=data_columns)
 
 
-def _notes(rows: list[BoardRow], pub: "pd.DataFrame") -> list[str]:
-    notes = ["Cells: mean ± sample std over seeds (n = runs) when n > 1; for each (config_hash, seed) only"
-             " the run appended last counts. Best per column in bold (csv: trailing *)."]
+def _skipped_text(values: Sequence[int]) -> str:
+    if not values:
+        return "skipped videos unknown"
+    if len(values) == 1:
+        n = values[0]
+        return "no listed video skipped" if n == 0 else \
+            f"{n} listed video{'s' if n != 1 else ''} skipped"
+    return f"{values[0]} to {values[-1]} listed videos skipped (varies by run)"
+
+
+def _notes(rows: list[BoardRow], pub: "pd.DataFrame", group: Sequence[str],
+           data_columns: Mapping[str, DataColumn], legacy: bool) -> list[str]:
+    latest = ("for each (config, data, seed) only the run appended last counts. Best per column in bold"
+              " (csv: trailing *) where a column has at least two entries.")
+    if tuple(group) == DEFAULT_GROUP:
+        notes = [f"Cells: mean ± sample std over seeds (n = runs) when n > 1, averaging only runs of"
+                 f" experiments identical except for the seed (equal config, same data); {latest}",
+                 "Rows: one per experiment (its identity without bits and dataset settings); a label"
+                 " names every setting in which its row differs from the others (component keys in"
+                 " parentheses, training/evaluation keys after a comma)."]
+    else:
+        notes = [f"Cells: mean ± sample std over the runs of the row's group (n = runs) when n > 1;"
+                 f" {latest}",
+                 f"Rows: grouped by {', '.join(group)} (the values of those results columns); a row"
+                 " may hold runs of different experiments."]
+    for column in data_columns.values():
+        if column.custom:
+            checksum = column.checksum or "unknown"
+            notes.append(f"{column.label}: {_skipped_text(column.skipped)}; not the official"
+                         f" {column.dataset} split data (data_checksum {checksum}), so never in the plain"
+                         f" {column.dataset} column.")
+    variants = [c.label for c in data_columns.values() if c.settings and not c.custom]
+    if variants:
+        notes.append(f"Columns {', '.join(variants)}: runs whose dataset settings differ from other runs of"
+                     " the same dataset are kept apart; published rows only sit in plain dataset columns.")
+    if legacy:
+        notes.append("Rows without a recorded experiment identity (tables of hashbench 0.1, empty config)"
+                     " are grouped by method as before and sit in the plain dataset columns (their data"
+                     " origin is unknown).")
     if len(pub):
         seen: dict[str, tuple[str, str, str]] = {}
         for source, part in pub.groupby("source", sort=False):
@@ -313,8 +845,9 @@ def _notes(rows: list[BoardRow], pub: "pd.DataFrame") -> list[str]:
                 text += f" ({url})"
             notes.append(text)
     if any(c.mixed for r in rows for c in r.cells.values()):
-        notes.append(f"{MIXED_MARK} this cell averages different configurations that share a seed;"
-                     " separate them with --group (e.g. method,frames) or --where.")
+        notes.append(f"{MIXED_MARK} this cell averages runs of different experiments (or runs sharing a"
+                     " seed); separate them with the default grouping, --group (e.g. method,frames)"
+                     " or --where.")
     return notes
 
 

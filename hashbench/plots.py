@@ -1,7 +1,12 @@
 """PNG plots (matplotlib is an optional extra: ``pip install 'hashbench[plot]'``).
 
-- :func:`plot_bits`: a leaderboard's metric vs code length, one panel per dataset, one line per row
-  (error bars = the cells' sample std over seeds; published rows dashed).
+- :func:`plot_bits`: a leaderboard's metric vs code length, one panel per dataset column (a dataset
+  variant or custom-lists column is its own panel), one line per comparable series (error bars = the
+  cells' sample std over seeds; published rows dashed). :func:`bits_series` computes the series.
+  A line only ever joins cells of one leaderboard row that average the same experiment (equal
+  identity apart from ``head.bits``), so a 1-epoch 16-bit run and a 20-epoch 48-bit run are two
+  series, even when ``--group`` puts them in one row; cells of 0.1 tables (no recorded identity)
+  are drawn as unconnected points.
 - :func:`plot_pr`: precision-recall curve over Hamming radii 0..bits from a run's ``codes.npz``.
 
 Figures are drawn with the object-oriented API on the Agg canvas (no pyplot, no display needed) and
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,41 +57,77 @@ def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.@-]+", "_", name).strip("_") or "metric"
 
 
-def plot_bits(board: "Leaderboard", out_dir: str | os.PathLike[str]) -> Path:
-    """Draw ``board`` as metric vs bits per dataset; write ``<out_dir>/<metric>_vs_bits.png``; return it.
+@dataclass
+class BitsSeries:
+    """One line of :func:`plot_bits`: cells of one comparable series, ``points`` = (bits, mean, std).
 
-    One colour per leaderboard row across all panels; local rows solid with circles, published rows
-    dashed with diamonds; error bars are the cells' sample std over seeds.
+    ``row`` indexes ``board.rows`` (the colour), ``label`` is that row's label, ``column`` the
+    dataset column (the panel); ``std`` is 0.0 for single runs.
     """
-    datasets = list(dict.fromkeys(d for d, _ in board.columns))
-    if not datasets:
+
+    row: int
+    label: str
+    column: str
+    published: bool
+    mixed: bool
+    points: list[tuple[int, float, float]] = field(default_factory=list)
+
+
+def bits_series(board: "Leaderboard") -> list[BitsSeries]:
+    """The series :func:`plot_bits` draws: per row and dataset column, the cells grouped by the
+    experiment they average (``Cell.series``); a cell without a known identity stands alone."""
+    panels = list(dict.fromkeys(d for d, _ in board.columns))
+    out: list[BitsSeries] = []
+    for i, row in enumerate(board.rows):
+        for column in panels:
+            groups: dict[Any, BitsSeries] = {}
+            for bits in sorted(b for d, b in board.columns if d == column):
+                cell = row.cells.get((column, bits))
+                if cell is None:
+                    continue
+                key = cell.series if cell.series is not None else ("alone", bits)
+                series = groups.setdefault(key, BitsSeries(i, row.label, column, row.published, False))
+                std = 0.0 if cell.std is None or np.isnan(cell.std) else float(cell.std)
+                series.points.append((int(bits), float(cell.mean), std))
+                series.mixed = series.mixed or cell.mixed
+            out.extend(groups.values())
+    return out
+
+
+def plot_bits(board: "Leaderboard", out_dir: str | os.PathLike[str]) -> Path:
+    """Draw ``board`` as metric vs bits per dataset column; write ``<out_dir>/<metric>_vs_bits.png``.
+
+    One colour per leaderboard row across all panels; one line per :func:`bits_series` series; local
+    rows solid with circles, published rows dashed with diamonds; error bars are the cells' sample std
+    over seeds. Returns the path written.
+    """
+    panels = list(dict.fromkeys(d for d, _ in board.columns))
+    if not panels:
         raise ResultsError(f"nothing to plot for metric {board.metric!r}")
-    fig = _figure(PANEL_SIZE[0] * len(datasets) + 2.0, PANEL_SIZE[1])
+    fig = _figure(PANEL_SIZE[0] * len(panels) + 2.0, PANEL_SIZE[1])
     fig.set_layout_engine("constrained")
     from matplotlib import colormaps
 
     cmap = colormaps["tab10" if len(board.rows) <= 10 else "tab20"]
-    axes = fig.subplots(1, len(datasets), squeeze=False)[0]
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    by_panel: dict[str, list[BitsSeries]] = {}
+    for series in bits_series(board):
+        by_panel.setdefault(series.column, []).append(series)
     handles: dict[str, Any] = {}
-    for ax, dataset in zip(axes, datasets):
-        all_bits = sorted({b for d, b in board.columns if d == dataset})
-        for i, row in enumerate(board.rows):
-            points = [(b, row.cells[(dataset, b)]) for b in all_bits if (dataset, b) in row.cells]
-            if not points:
-                continue
-            xs = [b for b, _ in points]
-            ys = [c.mean for _, c in points]
-            err = [0.0 if c.std is None or np.isnan(c.std) else c.std for _, c in points]
-            label = " / ".join(row.keys)
-            handles[label] = ax.errorbar(
-                xs, ys, yerr=err, fmt=("D--" if row.published else "o-"), capsize=3, markersize=4,
-                color=cmap(i % cmap.N), label=label)
-        ax.set_title(dataset)
+    for ax, panel in zip(axes, panels):
+        for series in by_panel.get(panel, []):
+            xs = [b for b, _, _ in series.points]
+            ys = [m for _, m, _ in series.points]
+            err = [s for _, _, s in series.points]
+            handle = ax.errorbar(xs, ys, yerr=err, fmt=("D--" if series.published else "o-"), capsize=3,
+                                 markersize=4, color=cmap(series.row % cmap.N), label=series.label)
+            handles.setdefault(series.label, handle)
+        ax.set_title(panel, fontsize="medium" if len(panel) < 40 else "small")
         ax.set_xlabel("bits")
-        ax.set_xticks(all_bits)
+        ax.set_xticks(sorted({b for d, b in board.columns if d == panel}))
         ax.grid(True, alpha=0.3)
     axes[0].set_ylabel(board.metric)
-    ordered = [" / ".join(r.keys) for r in board.rows if " / ".join(r.keys) in handles]
+    ordered = [r.label for r in board.rows if r.label in handles]
     fig.legend([handles[k] for k in ordered], ordered, loc="outside right center", fontsize="small",
                frameon=False)
     fig.suptitle(f"{board.metric} vs code length")

@@ -1,20 +1,32 @@
-"""The leaderboard: pivot, mean ± std over seeds, best marks, published rows per metric, every format, CLI."""
+"""The leaderboard: pivot, mean ± std over seeds, best marks, published rows per metric, every format, CLI.
+
+The first part uses tables of hashbench 0.1 (no ``config`` column values: rows grouped by method); the
+second part builds rows with real experiment identities (``config``) and checks which runs may share a
+cell, row labels, dataset/custom columns and when ``LEADERBOARD.md`` is written.
+"""
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import io
-import subprocess
+import itertools
+import json
+import os
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
+import hashbench
+from conftest import ROOT, run_cli, tiny_experiment_text
+from hashbench.config import experiment_from_dict
 from hashbench.errors import ResultsError
-from hashbench.leaderboard import build_leaderboard, render
+from hashbench.identity import experiment_identity, identity_json
+from hashbench.leaderboard import build_leaderboard, identity_labels, render
 from hashbench.results import RESULT_COLUMNS, append_rows, metric_rows, read_published, read_results
 
-ROOT = Path(__file__).resolve().parents[1]
-HASHBENCH = ROOT / ".venv" / "bin" / "hashbench"
 PUBLISHED = ROOT / "results" / "published.csv"
 
 # mean of the map cell over seeds 0,1,2 is BASE + 0.01 (values BASE, BASE+0.01, BASE+0.02), std 0.01
@@ -122,7 +134,7 @@ def test_filters_datasets_bits_where(table):
     assert board.columns == [("ucf101", 48), ("jhmdb", 48)]  # display order, not argument order
     board = board_for(table, where=["loss=contrastive"])
     assert [r.keys for r in board.rows] == [("baseline",)]
-    assert all(c.best for c in board.rows[0].cells.values())
+    assert not any(c.best for c in board.rows[0].cells.values())  # one entry per column: no best
     board = board_for(table, where=["dataset=hmdb51,jhmdb", "seed=0,1"])
     assert {c[0] for c in board.columns} == {"hmdb51", "jhmdb"}
     assert board.cell("ours", "hmdb51", 48).n == 2
@@ -258,8 +270,8 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def hb(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(HASHBENCH), *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+def hb(*args: str, cwd: Path, env: dict | None = None):
+    return run_cli(*args, cwd=cwd, env=env, timeout=120)
 
 
 def test_cli_writes_leaderboard_md_and_never_touches_results(table, published, tmp_path):
@@ -287,18 +299,19 @@ def test_cli_writes_leaderboard_md_and_never_touches_results(table, published, t
     assert sha256(table) == before
 
 
-def test_cli_env_default_and_group(table, published, tmp_path, monkeypatch):
+def test_cli_env_default_and_group(table, published, tmp_path):
     for seed in range(2):
         append_rows(table, metric_rows(row_base("ours", "ucf101", 48, seed, frames=32), {"map": 0.8}))
     before = sha256(table)
-    env_cmd = ["env", f"HASHBENCH_RESULTS={table}", str(HASHBENCH), "leaderboard", "--no-published",
-               "--group", "method,frames", "--where", "dataset=ucf101", "-f", "csv"]
-    proc = subprocess.run(env_cmd, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    proc = hb("leaderboard", "--no-published", "--group", "method,frames", "--where", "dataset=ucf101",
+              "-f", "csv", cwd=tmp_path, env={"HASHBENCH_RESULTS": str(table)})
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.reader(io.StringIO(proc.stdout)))
     assert rows[0] == ["method", "frames", "ucf101 16-bit", "ucf101 48-bit", "ucf101 64-bit", "source"]
     assert ["ours", "32", "", "0.8000 ± 0.0000 (n=2)*", "", "local"] in rows
-    assert (tmp_path / "LEADERBOARD.csv").exists() and sha256(table) == before
+    # a filtered, non-md view is printed only: neither LEADERBOARD.csv nor LEADERBOARD.md is written
+    assert not list(tmp_path.glob("LEADERBOARD.*")) and sha256(table) == before
+    assert "not written" in proc.stderr
 
 
 @pytest.mark.parametrize("args,message", [
@@ -314,3 +327,307 @@ def test_cli_errors_are_one_line_exit_2(table, tmp_path, args, message):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and message in lines[0], proc.stderr
     assert not (tmp_path / "LEADERBOARD.md").exists()
+
+
+# -- rows with real experiment identities ------------------------------------------------------------
+_RUN_IDS = itertools.count()
+UCF = {"name": "ucf101", "root": "/data/UCF-101"}  # the root is a placement key: not in the identity
+
+
+def experiment(changes: dict | None = None):
+    """The tiny test experiment with dotted-key ``changes`` (a whole table may be replaced)."""
+    doc = tomllib.loads(tiny_experiment_text())
+    for dotted, value in (changes or {}).items():
+        *parents, last = dotted.split(".")
+        node = doc
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = copy.deepcopy(value)
+    return experiment_from_dict(doc)
+
+
+def add_run(path: Path, value: float, *, seed: int = 0, origin: str = "generated", skipped: int | None = 0,
+            checksum: str = "0123456789abcdef", epoch: int | None = None, extra: float = 0.1,
+            **changes) -> str:
+    """Append one run's rows (map = value, map@10 = value + extra) built from a real identity.
+
+    ``changes`` are dotted experiment keys with ``__`` for ``.`` (``train__epochs=1``).
+    """
+    exp = experiment({k.replace("__", "."): v for k, v in changes.items()} | {"seed": seed})
+    run_id = f"run{next(_RUN_IDS):04d}"
+    base = {c: "" for c in RESULT_COLUMNS if c not in ("metric", "value")}
+    base.update(run_id=run_id, time="2024-01-01T00:00:00+00:00", experiment=exp.name, method=exp.method,
+                dataset=str(exp.dataset["name"]), split="1", data_checksum=checksum,
+                backbone=str(exp.backbone["name"]), head=str(exp.head["name"]), loss=str(exp.loss["name"]),
+                bits=int(exp.head["bits"]), frames=int(exp.dataset.get("num_frames", 8)),
+                epoch=exp.train.epochs if epoch is None else epoch, selection="last", seed=seed,
+                config_hash=exp.config_hash(), device="cpu", data_origin=origin, skipped=skipped,
+                config=identity_json(experiment_identity(exp, hashbench.registry())))
+    append_rows(path, metric_rows(base, {"map": value, "map@10": value + extra}))
+    return run_id
+
+
+def labels_of(board) -> list[str]:
+    return [r.keys[0] for r in board.rows]
+
+
+def md_header(md: str) -> list[str]:
+    line = next(line for line in md.splitlines() if line.startswith("| method"))
+    return [c.strip() for c in line.strip("|").split("|")]
+
+
+def md_cells(md: str, label: str) -> list[str]:
+    line = next(line for line in md.splitlines() if line.startswith(f"| {label} "))
+    return [c.strip() for c in line.strip("|").split("|")][1:]
+
+
+DEFAULT = "r3d18+tanh+batch_all_triplet"
+
+
+def test_runs_differing_in_epochs_are_two_rows_labelled_with_their_epochs(tmp_path):
+    path = tmp_path / "results.csv"
+    for seed, value in enumerate((0.30, 0.34)):
+        add_run(path, value, seed=seed, train__epochs=20)
+    add_run(path, 0.10, train__epochs=2)  # same everything else, one seed
+    board = build_leaderboard(read_results(path))
+    assert labels_of(board) == [f"{DEFAULT}, 2 ep", f"{DEFAULT}, 20 ep"]  # 2 before 20 (numbers)
+    assert board.cell(f"{DEFAULT}, 2 ep", "moving_digits", 16).text() == "0.1000"
+    assert board.cell(f"{DEFAULT}, 20 ep", "moving_digits", 16).text() == "0.3200 ± 0.0283 (n=2)"
+    assert not any(c.mixed for r in board.rows for c in r.cells.values())
+    # cosine's t_max follows the epochs by default: not a second difference to name
+    path2 = tmp_path / "cosine.csv"
+    for epochs in (1, 20):
+        add_run(path2, 0.2, train__epochs=epochs, train__scheduler={"name": "cosine"})
+    assert labels_of(build_leaderboard(read_results(path2))) == [f"{DEFAULT}, 1 ep", f"{DEFAULT}, 20 ep"]
+    add_run(path2, 0.3, train__epochs=20, train__scheduler={"name": "cosine", "t_max": 10})
+    assert labels_of(build_leaderboard(read_results(path2))) == [
+        f"{DEFAULT}, 1 ep, t_max=1", f"{DEFAULT}, 20 ep, t_max=10", f"{DEFAULT}, 20 ep, t_max=20"]
+
+
+def test_seeds_of_one_identity_average_into_one_cell(tmp_path):
+    path = tmp_path / "results.csv"
+    for seed, value in enumerate((0.40, 0.50, 0.60)):
+        add_run(path, value, seed=seed)
+    board = build_leaderboard(read_results(path))
+    assert labels_of(board) == [DEFAULT]  # nothing differs: the plain method label
+    cell = board.cell(DEFAULT, "moving_digits", 16)
+    assert (cell.n, cell.text()) == (3, "0.5000 ± 0.1000 (n=3)") and not cell.mixed
+    # a rerun of (identity, seed 0) replaces the earlier run, even under another label
+    add_run(path, 0.70, seed=0, label="ours")
+    board = build_leaderboard(read_results(path))
+    assert labels_of(board) == ["ours"]  # the row is named by its latest run
+    assert board.cell("ours", "moving_digits", 16).text() == "0.6000 ± 0.1000 (n=3)"
+    # the same experiment on other data (lists are not in the identity) is not a rerun
+    add_run(path, 0.99, seed=0, origin="custom", checksum="ffffeeee00001111", label="ours")
+    board = build_leaderboard(read_results(path))
+    cell = board.cell("ours", "moving_digits", 16)
+    assert cell.n == 3 and cell.mean == pytest.approx(0.6)
+    assert board.cell("ours", "moving_digits (custom lists ffffeeee)", 16).text() == "0.9900"
+
+
+def test_custom_list_run_never_in_the_official_column(tmp_path, published):
+    path = tmp_path / "results.csv"
+    add_run(path, 0.70, origin="official", checksum="aaaabbbbccccdddd", dataset=UCF, head__bits=48)
+    add_run(path, 0.95, origin="custom", skipped=3, checksum="1a2b3c4d5e6f7a8b", dataset=UCF, head__bits=48)
+    add_run(path, 0.90, origin="official", skipped=2, checksum="9f8e7d6c5b4a3928", dataset=UCF, head__bits=48)
+    board = build_leaderboard(read_results(path), read_published(published), datasets=["ucf101"], bits=[48])
+    assert board.columns == [("ucf101", 48), ("ucf101 (custom lists 1a2b3c4d)", 48),
+                             ("ucf101 (custom lists 9f8e7d6c)", 48)]
+    local = board.row(DEFAULT)  # one experiment: the lists are data, not identity
+    assert {k: c.text() for k, c in local.cells.items()} == {
+        ("ucf101", 48): "0.7000", ("ucf101 (custom lists 1a2b3c4d)", 48): "0.9500",
+        ("ucf101 (custom lists 9f8e7d6c)", 48): "0.9000"}
+    for row in board.rows:
+        if row.published:  # published numbers only ever in the plain column
+            assert set(row.cells) <= {("ucf101", 48)}
+    ref = board.cell("RefNet (32 frames) †", "ucf101", 48)
+    assert ref.text() == "0.7204" and ref.best and not local.cells[("ucf101", 48)].best
+    assert not local.cells[("ucf101 (custom lists 1a2b3c4d)", 48)].best  # alone in its column
+    assert "ucf101 (custom lists 1a2b3c4d): 3 listed videos skipped" in "\n".join(board.notes)
+    assert "ucf101 (custom lists 9f8e7d6c): 2 listed videos skipped" in "\n".join(board.notes)
+    md = render(board, "md")
+    assert md_header(md) == ["method", "ucf101 48-bit", "ucf101 (custom lists 1a2b3c4d) 48-bit",
+                             "ucf101 (custom lists 9f8e7d6c) 48-bit"]
+    assert "- ucf101 (custom lists 1a2b3c4d): 3 listed videos skipped" in md
+
+
+def test_width_named_only_when_widths_differ(tmp_path):
+    path = tmp_path / "results.csv"
+    add_run(path, 0.5, backbone={"name": "r3d18", "width": 32}, train__epochs=20)
+    add_run(path, 0.6, backbone={"name": "r3d18"}, train__epochs=20)  # width unset == its default 64
+    add_run(path, 0.4, backbone={"name": "r3d18", "width": 32}, train__epochs=1)
+    board = build_leaderboard(read_results(path))
+    assert labels_of(board) == ["r3d18(width=32)+tanh+batch_all_triplet, 1 ep",
+                                "r3d18(width=32)+tanh+batch_all_triplet, 20 ep",
+                                "r3d18(width=64)+tanh+batch_all_triplet, 20 ep"]
+    same = tmp_path / "same.csv"
+    for epochs in (1, 20):
+        add_run(same, 0.5, backbone={"name": "r3d18", "width": 32}, train__epochs=epochs)
+    assert labels_of(build_leaderboard(read_results(same))) == [f"{DEFAULT}, 1 ep", f"{DEFAULT}, 20 ep"]
+
+
+def test_component_keys_compared_per_plugin_and_user_labels(tmp_path):
+    path = tmp_path / "results.csv"
+    # a margin sweep labels its points itself: the margin is not repeated
+    for margin in (8, 14):
+        add_run(path, 0.5, loss={"name": "batch_all_triplet", "margin": margin},
+                label=f"{DEFAULT} [margin={margin}]")
+    add_run(path, 0.6)  # margin 4
+    add_run(path, 0.7, label="ours", train__optimizer={"name": "sgd", "lr": 0.01})
+    board = build_leaderboard(read_results(path))
+    assert labels_of(board) == [
+        # a user label: the differing component settings follow in brackets
+        "ours [r3d18+tanh+batch_all_triplet(margin=4)], optimizer=sgd, lr=0.01",
+        "r3d18+tanh+batch_all_triplet(margin=4), optimizer=adam, lr=0.001",
+        f"{DEFAULT} [margin=8], optimizer=adam, lr=0.001",  # 8 before 14
+        f"{DEFAULT} [margin=14], optimizer=adam, lr=0.001",
+    ]
+    # optimizer keys other than lr are compared among rows of the same optimizer only: sgd's momentum
+    # and adam's betas are no difference to name
+
+
+def test_dataset_variant_columns(tmp_path, published):
+    path = tmp_path / "results.csv"
+    add_run(path, 0.5, dataset=UCF | {"num_frames": 16}, head__bits=48, origin="official")
+    add_run(path, 0.6, dataset=UCF | {"num_frames": 32}, head__bits=48, origin="official")
+    add_run(path, 0.3)  # moving_digits: one variant -> the plain column
+    board = build_leaderboard(read_results(path), read_published(published), bits=[16, 48])
+    assert board.columns == [("ucf101", 48), ("ucf101 (num_frames=16)", 48), ("ucf101 (num_frames=32)", 48),
+                             ("hmdb51", 48), ("moving_digits", 16)]
+    local = board.row(DEFAULT)
+    assert set(local.cells) == {("ucf101 (num_frames=16)", 48), ("ucf101 (num_frames=32)", 48),
+                                ("moving_digits", 16)}
+    assert {k for r in board.rows if r.published for k in r.cells} == {("ucf101", 48), ("hmdb51", 48)}
+    # moving_digits with another noise level: two variant columns, never one cell
+    add_run(path, 0.1, dataset__noise=20.0)
+    board = build_leaderboard(read_results(path), datasets=["moving_digits"])
+    assert board.columns == [("moving_digits (noise=0.0)", 16), ("moving_digits (noise=20.0)", 16)]
+    assert [c.text() for c in board.row(DEFAULT).cells.values()] == ["0.3000", "0.1000"]
+    assert any(n.startswith("Columns moving_digits (noise=0.0), moving_digits (noise=20.0)")
+               for n in board.notes)
+
+
+def test_labels_are_unique_in_tricky_cases(tmp_path):
+    ident = experiment_identity(experiment(), hashbench.registry())
+    one, text_one = {**ident, "train.extra": 1}, {**ident, "train.extra": "1"}  # both print as "1"
+    two_ep, three_ep = {**ident, "train.epochs": 2}, {**ident, "train.epochs": 3}
+    rows = [(DEFAULT, one), (DEFAULT, text_one), (DEFAULT, two_ep), (DEFAULT, three_ep),
+            (f"{DEFAULT}, 2 ep, extra=unset", None)]  # a 0.1 row whose method reads like a label
+    labels = identity_labels(rows)
+    assert len(set(labels)) == len(rows)
+    assert labels[3] == f"{DEFAULT}, 3 ep, extra=unset"
+    for i in (0, 1, 2, 4):  # the clashing ones carry a hash of their identity
+        assert re.fullmatch(r".+ #[0-9a-f]{6}", labels[i]), labels[i]
+    assert all(label.startswith(f"{DEFAULT}, 2 ep, extra=1 #") for label in labels[:2])
+    assert identity_labels(rows) == labels  # deterministic
+    # short names stay unambiguous: two keys ending in the same segment keep their parents
+    nested = [(DEFAULT, {**ident, "backbone.a.x": 1, "backbone.b.x": 1}),
+              (DEFAULT, {**ident, "backbone.a.x": 2, "backbone.b.x": 3})]
+    assert identity_labels(nested) == ["r3d18(a.x=1, b.x=1)+tanh+batch_all_triplet",
+                                       "r3d18(a.x=2, b.x=3)+tanh+batch_all_triplet"]
+    # through the table, with hand-written config JSON
+    path = tmp_path / "results.csv"
+    for i, (method, config) in enumerate(rows[:4]):
+        base = {c: "" for c in RESULT_COLUMNS if c not in ("metric", "value")}
+        base.update(run_id=f"r{i}", method=method, dataset="moving_digits", bits=16, seed=0,
+                    config=json.dumps(config, sort_keys=True, separators=(",", ":")), data_origin="generated")
+        append_rows(path, metric_rows(base, {"map": 0.1 * (i + 1)}))
+    board = build_leaderboard(read_results(path))
+    assert len(set(labels_of(board))) == 4 and all(len(r.cells) == 1 for r in board.rows)
+
+
+def test_bold_only_where_a_column_has_two_entries(tmp_path):
+    path = tmp_path / "results.csv"
+    add_run(path, 0.5, train__epochs=1)
+    add_run(path, 0.6, train__epochs=2)
+    add_run(path, 0.2, train__epochs=2, head__bits=32)  # alone in its column
+    board = build_leaderboard(read_results(path))
+    assert board.cell(f"{DEFAULT}, 2 ep", "moving_digits", 16).best
+    assert not board.cell(f"{DEFAULT}, 1 ep", "moving_digits", 16).best
+    assert not board.cell(f"{DEFAULT}, 2 ep", "moving_digits", 32).best
+    md = render(board, "md")
+    assert md_header(md) == ["method", "moving_digits 16-bit", "moving_digits 32-bit"]
+    assert md_cells(md, f"{DEFAULT}, 1 ep") == ["0.5000", "–"]
+    assert md_cells(md, f"{DEFAULT}, 2 ep") == ["**0.6000**", "0.2000"]
+    assert render(board, "csv").count("*") == 1
+
+
+def test_group_by_numeric_columns_sorts_numbers(tmp_path):
+    path = tmp_path / "results.csv"
+    for epoch, value in ((10, 0.5), (2, 0.4)):
+        add_run(path, value, epoch=epoch, train__epochs=epoch)
+    board = build_leaderboard(read_results(path), group=["method", "epoch"])
+    assert [r.keys for r in board.rows] == [(DEFAULT, "2"), (DEFAULT, "10")]
+    for col, values in (("seed", (10, 2, 1)), ("skipped", (12, 3))):
+        table = tmp_path / f"{col}.csv"
+        for v in values:
+            add_run(table, 0.5, **({"seed": v} if col == "seed" else
+                                   {"skipped": v, "origin": "custom", "checksum": f"{v:016d}"}))
+        keys = [r.keys[1] for r in build_leaderboard(read_results(table), group=["method", col]).rows]
+        assert keys == [str(v) for v in sorted(values)]
+    proc = run_cli("leaderboard", "--results", str(path), "--group", "method,epoch", "-f", "csv",
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert [r[:2] for r in csv.reader(io.StringIO(proc.stdout))][1:] == [[DEFAULT, "2"], [DEFAULT, "10"]]
+
+
+def test_group_that_merges_experiments_flags_the_cell(tmp_path):
+    path = tmp_path / "results.csv"
+    add_run(path, 0.2, train__epochs=1)
+    add_run(path, 0.6, seed=1, train__epochs=20)
+    merged = build_leaderboard(read_results(path), group=["method", "frames"])
+    cell = merged.rows[0].cells[("moving_digits", 16)]
+    assert cell.mixed and cell.n == 2 and cell.text().endswith("‡")
+    assert any(n.startswith("‡") for n in merged.notes)
+    apart = build_leaderboard(read_results(path))
+    assert not any(c.mixed for r in apart.rows for c in r.cells.values())
+    assert not any(n.startswith("‡") for n in apart.notes)
+
+
+def test_table_of_0_1_keeps_method_labels_beside_identity_rows(tmp_path):
+    path = tmp_path / "results.csv"
+    for seed in range(2):
+        append_rows(path, metric_rows(row_base("ours", "ucf101", 48, seed), {"map": 0.5 + 0.1 * seed}))
+    add_run(path, 0.7, dataset=UCF, head__bits=48, origin="official")
+    board = build_leaderboard(read_results(path))
+    assert labels_of(board) == ["ours", DEFAULT]
+    assert board.cell("ours", "ucf101", 48).text() == "0.5500 ± 0.0707 (n=2)"
+    assert board.cell(DEFAULT, "ucf101", 48).best
+    assert any("hashbench 0.1" in n for n in board.notes)
+
+
+def test_cli_writes_leaderboard_md_only_for_the_default_view_or_out(tmp_path):
+    results_dir = tmp_path / "tmp"
+    results = results_dir / "results.csv"
+    add_run(results, 0.10, train__epochs=1)
+    add_run(results, 0.30, train__epochs=20, head__bits=48)
+    default = results_dir / "LEADERBOARD.md"
+
+    proc = hb("leaderboard", "--results", str(results), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert default.read_text() == proc.stdout and f"wrote {default}" in proc.stderr
+    assert f"| {DEFAULT}, 1 ep " in proc.stdout and f"| {DEFAULT}, 20 ep " in proc.stdout
+
+    default.write_text("kept\n")
+    os.utime(default, (1_000_000_000, 1_000_000_000))
+    for args in (["--bits", "16"], ["--datasets", "moving_digits"], ["--where", "seed=0"],
+                 ["--group", "method,frames"], ["-m", "map@10"], ["-f", "csv"], ["--no-published"]):
+        proc = hb("leaderboard", "--results", str(results), *args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert "moving_digits" in proc.stdout  # the view is printed
+        assert "not written" in proc.stderr and "--out" in proc.stderr
+        assert default.read_text() == "kept\n" and default.stat().st_mtime == 1_000_000_000, args
+    assert [p.name for p in results_dir.glob("LEADERBOARD*")] == ["LEADERBOARD.md"]
+    assert not list(tmp_path.glob("LEADERBOARD*"))
+
+    out = tmp_path / "views" / "bits16.md"
+    proc = hb("leaderboard", "--results", str(results), "--bits", "16", "--out", str(out), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and "16-bit" in out.read_text() and "48-bit" not in out.read_text()
+    assert default.read_text() == "kept\n"
+
+    proc = hb("leaderboard", "--results", str(results), cwd=tmp_path)  # the default view again
+    assert proc.returncode == 0 and default.read_text() == proc.stdout
+
+    help_text = " ".join(hb("leaderboard", "--help", cwd=tmp_path).stdout.split())
+    assert "LEADERBOARD.md" in help_text and "a filtered view never overwrites that file" in help_text

@@ -1,4 +1,5 @@
-"""`hashbench plot`: PNGs that open and have the expected size; clear errors without matplotlib/codes."""
+"""`hashbench plot`: PNGs that open and have the expected size; clear errors without matplotlib/codes;
+the series of `plot bits` join only comparable cells."""
 from __future__ import annotations
 
 import subprocess
@@ -8,15 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from conftest import SHARED_DATA, run_cli
 from hashbench.results import RESULT_COLUMNS, append_rows, metric_rows
 
-ROOT = Path(__file__).resolve().parents[1]
-HASHBENCH = ROOT / ".venv" / "bin" / "hashbench"
-CSQ = ROOT.parent / "shared" / "data" / "csq_codes"
+CSQ = SHARED_DATA / "csq_codes"
 
 
-def hb(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(HASHBENCH), *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+def hb(*args: str, cwd: Path):
+    return run_cli(*args, cwd=cwd, timeout=120)
 
 
 def imread(path: Path) -> np.ndarray:
@@ -103,3 +103,79 @@ def test_plot_pr_from_a_run_directory(tmp_path):
 
     proc = hb("plot", "pr", str(tmp_path / "runs" / "nothing"), cwd=tmp_path)
     assert proc.returncode == 2 and "codes.npz" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# -- which cells one line joins ------------------------------------------------------------------------
+def identity_rows(path: Path, runs) -> None:
+    """Rows with real identities: ``runs`` = [(epochs, bits, seed, value, dataset changes)]."""
+    import copy
+    import tomllib
+
+    import hashbench
+    from conftest import tiny_experiment_text
+    from hashbench.config import experiment_from_dict
+    from hashbench.identity import experiment_identity, identity_json
+
+    for i, (epochs, bits, seed, value, dataset) in enumerate(runs):
+        doc = tomllib.loads(tiny_experiment_text(epochs=epochs, seed=seed))
+        doc["head"]["bits"] = bits
+        doc["dataset"].update(copy.deepcopy(dataset))
+        exp = experiment_from_dict(doc)
+        base = {c: "" for c in RESULT_COLUMNS if c not in ("metric", "value")}
+        base.update(run_id=f"r{i}", method=exp.method, dataset="moving_digits", bits=bits, seed=seed,
+                    epoch=epochs, config_hash=exp.config_hash(), data_origin="generated", skipped=0,
+                    data_checksum="0" * 16,
+                    config=identity_json(experiment_identity(exp, hashbench.registry())))
+        append_rows(path, metric_rows(base, {"map": value}))
+
+
+def test_bits_series_never_join_different_experiments(tmp_path):
+    from hashbench.leaderboard import build_leaderboard
+    from hashbench.plots import bits_series, plot_bits
+    from hashbench.results import read_results
+
+    path = tmp_path / "results.csv"
+    identity_rows(path, [(1, 16, 0, 0.20, {}), (20, 48, 0, 0.60, {})])  # the issue's example
+    board = build_leaderboard(read_results(path))
+    series = bits_series(board)
+    assert [(s.label, s.column, s.points) for s in series] == [
+        ("r3d18+tanh+batch_all_triplet, 1 ep", "moving_digits", [(16, 0.2, 0.0)]),
+        ("r3d18+tanh+batch_all_triplet, 20 ep", "moving_digits", [(48, 0.6, 0.0)])]
+    # grouped into one row (--group method,frames), the two experiments are still two series
+    merged = build_leaderboard(read_results(path), group=["method", "frames"])
+    assert len(merged.rows) == 1
+    assert sorted(s.points for s in bits_series(merged)) == [[(16, 0.2, 0.0)], [(48, 0.6, 0.0)]]
+
+    # one experiment at several code lengths (and seeds) is one series; a dataset variant is another
+    identity_rows(path, [(20, 16, 0, 0.50, {}), (20, 16, 1, 0.54, {}), (20, 48, 1, 0.64, {}),
+                         (20, 16, 0, 0.30, {"noise": 20.0}), (20, 48, 0, 0.40, {"noise": 20.0})])
+    board = build_leaderboard(read_results(path))
+    series = {(s.label, s.column): s.points for s in bits_series(board)}
+    assert set(series) == {("r3d18+tanh+batch_all_triplet, 1 ep", "moving_digits (noise=0.0)"),
+                           ("r3d18+tanh+batch_all_triplet, 20 ep", "moving_digits (noise=0.0)"),
+                           ("r3d18+tanh+batch_all_triplet, 20 ep", "moving_digits (noise=20.0)")}
+    twenty = series[("r3d18+tanh+batch_all_triplet, 20 ep", "moving_digits (noise=0.0)")]
+    assert [b for b, _, _ in twenty] == [16, 48]
+    assert twenty[0][1] == pytest.approx(0.52) and twenty[1][1] == pytest.approx(0.62)
+    assert [b for b, _, _ in series[("r3d18+tanh+batch_all_triplet, 20 ep", "moving_digits (noise=20.0)")]] \
+        == [16, 48]
+    png = plot_bits(board, tmp_path)  # one panel per dataset column
+    assert imread(png).shape[1] > 2 * 400
+
+
+def test_bits_series_of_published_and_0_1_rows(table, tmp_path):
+    from hashbench.leaderboard import build_leaderboard
+    from hashbench.plots import bits_series
+    from hashbench.results import read_published, read_results
+
+    pub = tmp_path / "published.csv"
+    pub.write_text("source,method,dataset,bits,metric,value\nRepo,RefNet,ucf101,48,map,0.72\n"
+                   "Repo,RefNet,ucf101,64,map,0.77\n")
+    board = build_leaderboard(read_results(table), read_published(pub), datasets=["ucf101"])
+    series = bits_series(board)
+    published = [s for s in series if s.published]
+    assert [(s.label, [b for b, _, _ in s.points]) for s in published] == [("RefNet †", [48, 64])]
+    # rows of 0.1 tables carry no identity: their points are not joined
+    local = [s for s in series if not s.published]
+    assert local and all(len(s.points) == 1 for s in local)
+    assert {s.label for s in local} == {"baseline", "ours"} and len(local) == 2 * 4

@@ -20,7 +20,10 @@ _METRIC = typer.Option("map", "--metric", "-m", help="One metric (one convention
 _DATASETS = typer.Option(None, "--datasets", help="Datasets to show, comma-separated (repeatable).")
 _BITS = typer.Option(None, "--bits", help="Code lengths to show, comma-separated (repeatable).")
 _WHERE = typer.Option(None, "--where", help="Keep rows with COLUMN=VALUE[,VALUE] (repeatable, AND).")
-_GROUP = typer.Option("method", "--group", help="Row keys, comma-separated, e.g. method,frames.")
+_GROUP = typer.Option("method", "--group", help="Row keys, comma-separated. Default method: one row per"
+                      " experiment (runs identical but for the seed), labelled by the settings that"
+                      " differ; other columns (e.g. method,frames or method,epoch) group by their"
+                      " values and flag cells that average different experiments with ‡.")
 _RESULTS = typer.Option(None, "--results", help="Results table (default: $HASHBENCH_RESULTS or"
                         " results/results.csv).")
 _PUBLISHED = typer.Option(None, "--published", help="Published reference rows (default:"
@@ -65,32 +68,52 @@ def _split_where(values: Optional[List[str]]) -> list[str]:
     return [v for v in values or [] if v.strip()]
 
 
+def _default_view(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]],
+                  where: Optional[List[str]], group: str, fmt: str, no_published: bool) -> bool:
+    """Whether the call asks for the unfiltered default table (the one LEADERBOARD.md holds)."""
+    from ..leaderboard import DEFAULT_GROUP
+
+    return (metric == "map" and not _split(datasets) and not _split(bits) and not _split_where(where)
+            and tuple(_split([group])) == DEFAULT_GROUP and fmt == "md" and not no_published)
+
+
 @app.command("leaderboard")
 def leaderboard(
     metric: str = _METRIC,
     datasets: Optional[List[str]] = _DATASETS,
     bits: Optional[List[str]] = _BITS,
     fmt: str = typer.Option("md", "--format", "-f", help="md, csv, latex or html."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write here (default:"
-                                       " LEADERBOARD.<ext> next to the results table)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the table to this file (and not to"
+                                       " stdout). Without --out the table is printed, and only the"
+                                       " unfiltered default table (metric map, no --datasets/--bits/"
+                                       "--where, default --group, md, published rows included) is also"
+                                       " written to LEADERBOARD.md next to the results table; a filtered"
+                                       " view never overwrites that file."),
     group: str = _GROUP,
     where: Optional[List[str]] = _WHERE,
     results: Optional[Path] = _RESULTS,
     published: Optional[Path] = _PUBLISHED,
     no_published: bool = _NO_PUBLISHED,
 ) -> None:
-    """Pivot the results table: methods x (dataset, bits), mean ± std over seeds, best marked."""
+    """Pivot the results table: experiments x (dataset, bits), mean ± std over seeds, best marked."""
     from ..leaderboard import FORMATS, default_output, metric_caption, render, write_text_atomic
 
     if fmt not in FORMATS:
         raise ResultsError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     board, results_path = _board(metric, datasets, bits, where, group, results, published, no_published)
     text = render(board, fmt, caption=metric_caption(metric), source=str(results_path))
-    target = out or default_output(results_path, fmt)
-    write_text_atomic(target, text)
-    if out is None:
-        typer.echo(text, nl=False)
-    err_console.print(f"wrote {target}", style="dim", highlight=False)
+    if out is not None:
+        write_text_atomic(out, text)
+        err_console.print(f"wrote {out}", style="dim", highlight=False)
+        return
+    typer.echo(text, nl=False)
+    target = default_output(results_path, "md")
+    if _default_view(metric, datasets, bits, where, group, fmt, no_published):
+        write_text_atomic(target, text)
+        err_console.print(f"wrote {target}", style="dim", highlight=False)
+    else:
+        err_console.print(f"a filtered view: printed only, {target} not written (use --out FILE to save it)",
+                          style="dim", highlight=False)
 
 
 @plot_app.command("bits")
@@ -106,7 +129,7 @@ def plot_bits_cmd(
     published: Optional[Path] = _PUBLISHED,
     no_published: bool = _NO_PUBLISHED,
 ) -> None:
-    """Metric vs code length, one panel per dataset, one line per leaderboard row."""
+    """Metric vs code length: a panel per dataset column, a line per comparable series (one experiment)."""
     from ..plots import plot_bits
 
     board, results_path = _board(metric, datasets, bits, where, group, results, published, no_published)
