@@ -19,7 +19,7 @@ Schema (defaults shown)::
 
     [train]
     epochs = 10           # >= 1
-    batch_size = 32       # >= 1 (clips per step)
+    batch_size = 32       # >= 2 (clips per step: BatchNorm and pairwise losses need two)
     optimizer = { name = "sgd", lr = 1e-4, momentum = 0.9, weight_decay = 5e-4, nesterov = false }
       # or { name = "adam",  lr = 1e-4, betas = [0.9, 0.999], weight_decay = 0.0,  eps = 1e-8 }
       # or { name = "adamw", lr = 1e-4, betas = [0.9, 0.999], weight_decay = 0.01, eps = 1e-8 }
@@ -694,7 +694,7 @@ def _validate_train(ctx: _Context, table: dict[str, Any]) -> TrainConfig:
     grad_clip = table.get("grad_clip")
     return TrainConfig(
         epochs=epochs,
-        batch_size=_int(ctx, "train.batch_size", table.get("batch_size", defaults.batch_size), 1),
+        batch_size=_int(ctx, "train.batch_size", table.get("batch_size", defaults.batch_size), 2),
         optimizer=_validate_optimizer(ctx, _table(ctx, "train.optimizer", table.get("optimizer", {}))),
         scheduler=_validate_scheduler(ctx, _table(ctx, "train.scheduler", table.get("scheduler", {})), epochs),
         amp=_bool(ctx, "train.amp", table.get("amp", defaults.amp)),

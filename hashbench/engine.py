@@ -245,24 +245,44 @@ def encode(model: HashModel, dataset: Dataset, batch_size: int, num_workers: int
     return np.concatenate(codes), np.concatenate(labels)
 
 
+class _RecordingFile:
+    """A binary file whose first OSError is kept: torch's zip writer reports write failures as a bare
+    RuntimeError, so this is how a full disk is still told as "No space left on device"."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """``torch.save`` to a temporary file in the same folder, then atomically replace ``path``.
 
     ResourceError naming ``path`` when the disk refuses (the old file, if any, stays as it was).
     """
+    from .failures import os_error
+
+    recorder: _RecordingFile | None = None
     try:
         with atomic_path(path) as tmp:
-            torch.save(state, tmp)
+            with open(tmp, "wb") as handle:
+                recorder = _RecordingFile(handle)
+                torch.save(state, recorder)
     except OSError as exc:
-        from .failures import os_error
-
         raise os_error(exc, "while writing a checkpoint", path=path) from exc
-    except RuntimeError as exc:  # torch wraps write failures ("PytorchStreamWriter failed ...")
-        if "write" not in str(exc).lower() and "file" not in str(exc).lower():
+    except RuntimeError as exc:
+        if recorder is None or recorder.error is None:
             raise
-
-        raise ResourceError(f"{path}: cannot write the checkpoint ({str(exc).splitlines()[0]}); free some"
-                            " space or point --runs-dir at another disk") from exc
+        raise os_error(recorder.error, "while writing a checkpoint", path=path) from exc
 
 
 def load_state_strict(module: torch.nn.Module, state: Any, where: str) -> None:

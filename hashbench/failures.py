@@ -20,7 +20,8 @@ from typing import Any, Iterable, Optional, Sequence
 
 from .errors import HashbenchError, PluginError, ResourceError
 
-__all__ = ["ComponentRef", "explain", "first_line", "component_refs", "oom_error", "os_error"]
+__all__ = ["ComponentRef", "explain", "first_line", "component_refs", "plugin_refs", "oom_error", "os_error",
+           "bug_report_line"]
 
 #: Top-level packages whose frames never identify a plugin (the libraries plugins are built on).
 _LIBRARY_PACKAGES = ("torch", "torchvision", "numpy", "builtins", "typing", "functools", "contextlib",
@@ -29,17 +30,23 @@ _LIBRARY_PACKAGES = ("torch", "torchvision", "numpy", "builtins", "typing", "fun
 
 @dataclass(frozen=True)
 class ComponentRef:
-    """A built component: ``kind``/``name``, the distribution that registered it, its Python modules."""
+    """A built component (or a plugin's hooks): ``kind``/``name``, the distribution that registered it,
+    and what identifies its code in a traceback: the ids of its objects (an ``nn.Module`` and its
+    submodules, matched against a frame's ``self``), the ids of its functions' code objects (the
+    factory, hook implementations) and its Python modules."""
 
     kind: str
     name: str
     dist: str
     version: str
     modules: frozenset = field(default_factory=frozenset)
+    objects: frozenset = field(default_factory=frozenset)
+    codes: frozenset = field(default_factory=frozenset)
 
     def describe(self) -> str:
         """``backbone 'r3d18' (hashbench 0.1.0)``."""
-        return f"{self.kind} {self.name!r} ({self.dist} {self.version})"
+        version = f" {self.version}" if self.version else ""
+        return f"{self.kind} {self.name!r} ({self.dist}{version})"
 
 
 def first_line(exc: BaseException) -> str:
@@ -60,23 +67,85 @@ def _modules_of(obj: Any) -> set[str]:
     return {m for m in found if m and m.split(".")[0] not in _LIBRARY_PACKAGES}
 
 
+def _object_ids(obj: Any) -> frozenset:
+    ids = {id(obj)}
+    submodules = getattr(obj, "modules", None)
+    if callable(submodules):
+        try:
+            ids |= {id(m) for m in submodules()}
+        except TypeError:
+            pass
+    return frozenset(ids)
+
+
+def _code_id(function: Any) -> set[int]:
+    code = getattr(function, "__code__", None)
+    return {id(code)} if code is not None else set()
+
+
 def component_refs(registry: Any, built: Sequence[tuple[str, str, Any]]) -> list[ComponentRef]:
     """ComponentRefs for ``(kind, name, object)`` triples built from ``registry``."""
     refs = []
     for kind, name, obj in built:
         component = registry.get(kind, name)
         modules = _modules_of(obj) | {component.factory.__module__}
-        refs.append(ComponentRef(kind, name, component.dist, component.version, frozenset(modules)))
+        refs.append(ComponentRef(kind, name, component.dist, component.version, frozenset(modules),
+                                 _object_ids(obj), frozenset(_code_id(component.factory))))
     return refs
 
 
-def _frames(tb: Optional[types.TracebackType]) -> list[str]:
-    """Module names of the traceback's frames, innermost first."""
-    names = []
+def plugin_refs(plugin_manager: Any) -> list[ComponentRef]:
+    """A ComponentRef per registered plugin (kind ``plugin``): its hook functions and module."""
+    if plugin_manager is None:
+        return []
+    from importlib import metadata
+
+    refs = []
+    for name, plugin in plugin_manager.list_name_plugin():
+        dist, _, entry = str(name).partition(":") if ":" in str(name) else ("?", "", str(name))
+        try:
+            version = metadata.version(dist) if dist != "?" else ""
+        except metadata.PackageNotFoundError:
+            version = ""
+        codes: set[int] = set()
+        for impl in plugin_manager.get_hookcallers(plugin) or []:
+            for hookimpl in impl.get_hookimpls():
+                if hookimpl.plugin is plugin:
+                    codes |= _code_id(hookimpl.function)
+        module = getattr(plugin, "__name__", None) or type(plugin).__module__
+        refs.append(ComponentRef("plugin", entry or str(name), dist, version, frozenset({str(module)}),
+                                 _object_ids(plugin), frozenset(codes)))
+    return refs
+
+
+def _frames(tb: Optional[types.TracebackType]) -> list[types.FrameType]:
+    """The traceback's frames, innermost first."""
+    frames = []
     while tb is not None:
-        names.append(str(tb.tb_frame.f_globals.get("__name__", "")))
+        frames.append(tb.tb_frame)
         tb = tb.tb_next
-    return names[::-1]
+    return frames[::-1]
+
+
+def _match(frame: types.FrameType, components: Sequence[ComponentRef]) -> Optional[ComponentRef]:
+    owner = frame.f_locals.get("self") if "self" in frame.f_code.co_varnames else None
+    if owner is not None:
+        for ref in components:
+            if id(owner) in ref.objects:
+                return ref
+    for ref in components:
+        if id(frame.f_code) in ref.codes:
+            return ref
+    module = str(frame.f_globals.get("__name__", ""))
+    for ref in components:
+        if module in ref.modules:
+            return ref
+    package = module.split(".")[0]
+    if package and package != "hashbench" and package not in _LIBRARY_PACKAGES:
+        for ref in components:
+            if any(m.split(".")[0] == package for m in ref.modules):
+                return ref
+    return None
 
 
 def _culprit(exc: BaseException, components: Sequence[ComponentRef]) -> Optional[ComponentRef]:
@@ -85,15 +154,10 @@ def _culprit(exc: BaseException, components: Sequence[ComponentRef]) -> Optional
     current: Optional[BaseException] = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        for module in _frames(current.__traceback__):
-            exact = [c for c in components if module in c.modules]
-            if exact:
-                return exact[0]
-            package = module.split(".")[0]
-            owners = [c for c in components if package != "hashbench"
-                      and any(m.split(".")[0] == package for m in c.modules)]
-            if owners:
-                return owners[0]
+        for frame in _frames(current.__traceback__):
+            found = _match(frame, components)
+            if found is not None:
+                return found
         current = current.__cause__ or current.__context__
     return None
 

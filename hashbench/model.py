@@ -50,20 +50,20 @@ def build_hash_model(registry: Registry, backbone_table: Mapping[str, Any],
                      head_table: Mapping[str, Any], **context: Any) -> HashModel:
     """Build backbone then head (``feature_dim`` injected from the backbone) into a HashModel."""
     backbone = registry.build("backbone", backbone_table, **context)
+    if not isinstance(backbone, nn.Module):
+        component = registry.get("backbone", str(backbone_table.get("name")))
+        raise ContractError(f"backbone {component.name!r} ({component.dist} {component.version}) built"
+                            f" {type(backbone).__name__!r}, not a torch.nn.Module")
     feature_dim = getattr(backbone, "feature_dim", None)
     if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
         component = registry.get("backbone", str(backbone_table.get("name")))
         raise ContractError(f"backbone {component.name!r} ({component.dist} {component.version}) does not"
                             f" expose a positive int `feature_dim` (got {feature_dim!r}); the contract asks for"
                             " its output width")
-    if not isinstance(backbone, nn.Module):
-        component = registry.get("backbone", str(backbone_table.get("name")))
-        raise ContractError(f"backbone {component.name!r} ({component.dist} {component.version}) built a"
-                            f" {type(backbone).__name__}, not a torch.nn.Module")
     head_context = {k: v for k, v in context.items() if k != "bits"}
     head = registry.build("head", head_table, feature_dim=feature_dim, **head_context)
     if not isinstance(head, nn.Module):
         component = registry.get("head", str(head_table.get("name")))
-        raise ContractError(f"head {component.name!r} ({component.dist} {component.version}) built a"
-                            f" {type(head).__name__}, not a torch.nn.Module")
+        raise ContractError(f"head {component.name!r} ({component.dist} {component.version}) built"
+                            f" {type(head).__name__!r}, not a torch.nn.Module")
     return HashModel(backbone, head)

@@ -12,8 +12,6 @@ import inspect
 import json
 from typing import Any, Callable, Sequence
 
-import torch
-
 from .config import Experiment
 from .errors import ConfigError, HashbenchError
 from .registry import Registry
@@ -53,6 +51,8 @@ def _cached(cache: dict[str, Any], key: str, build: Callable[[], Any]) -> Any:
 
 
 def _check(experiment: Experiment, registry: Registry, cache: dict[str, Any]) -> None:
+    import torch
+
     from .model import build_hash_model
 
     bits = experiment.head.get("bits")

@@ -29,7 +29,7 @@ from .engine import (NullReporter, Position, Precision, Reporter, device_descrip
                      encode, load_checkpoint, load_state_strict, make_loader, make_optimizer, make_scheduler,
                      resolve_device, save_checkpoint, seed_everything, train_epoch)
 from .errors import CheckpointError, ConfigError, ContractError, DataError, HashbenchError, RunInterrupted
-from .failures import ComponentRef, component_refs, explain
+from .failures import component_refs, explain, plugin_refs
 from .identity import experiment_identity, identity_json
 from .model import HashModel, build_hash_model
 from .registry import Registry
@@ -93,20 +93,7 @@ def build_components(experiment: Experiment, registry: Registry, device: torch.d
                                      ("backbone", experiment.backbone["name"], model.backbone),
                                      ("head", experiment.head["name"], model.head),
                                      ("loss", experiment.loss["name"], loss)])
-    return Built(dataset, model, loss, metrics, bits, device, refs + _plugin_refs(registry))
-
-
-def _plugin_refs(registry: Registry) -> list[ComponentRef]:
-    """Every registered plugin module (lifecycle hooks), to name the plugin an exception came from."""
-    pm = registry.plugin_manager
-    if pm is None:
-        return []
-    refs = []
-    for name, plugin in pm.list_name_plugin():
-        module = getattr(plugin, "__name__", None) or type(plugin).__module__
-        dist = name.split(":")[0] if name and ":" in name else (name or "?")
-        refs.append(ComponentRef("plugin", str(name), dist, "", frozenset({str(module)})))
-    return refs
+    return Built(dataset, model, loss, metrics, bits, device, refs + plugin_refs(registry.plugin_manager))
 
 
 def _src(experiment: Experiment) -> str:
@@ -127,11 +114,14 @@ def git_commit() -> str:
 
 
 def find_resumable(runs_dir: Path, experiment: Experiment) -> RunDir:
-    """Latest unfinished run directory of this experiment with the same config hash and a checkpoint."""
+    """Latest unfinished run directory of this experiment with the same config hash.
+
+    It resumes from its checkpoint, or from epoch 1 when it stopped before writing one.
+    """
     folder = Path(runs_dir) / safe_name(experiment.name)
     candidates = []
     for run in iter_runs(Path(runs_dir)):
-        if run.path.parent != folder or not run.checkpoint_path.is_file():
+        if run.path.parent != folder:
             continue
         try:
             record = run.read_record()
@@ -374,8 +364,16 @@ class _Session:
 
     # -- steps ----------------------------------------------------------------------------------------
     def _restore(self, state: "_TrainState") -> None:
-        """Load the checkpoint of the run being resumed (every piece must fit this experiment)."""
+        """Load the checkpoint of the run being resumed (every piece must fit this experiment); a run
+        stopped before its first checkpoint starts again from epoch 1 in its directory."""
         path = self.run.checkpoint_path
+        self.position.phase = "resuming"
+        previous = self.run.read_record()
+        self.record["resumed"] = previous.get("resumed", []) + [{"time": now_iso()}]
+        if not path.is_file():
+            self.record["resumed"][-1]["from_epoch"] = 1
+            self._note(f"resumed run {self.run.run_id} from epoch 1 (it stopped before its first checkpoint)")
+            return
         saved = load_checkpoint(path, map_location=self.built.device)
         load_state_strict(self.built.model, saved.get("model"), f"{path} (model)")
         try:
@@ -390,11 +388,10 @@ class _Session:
                                   " start a new run without --resume") from exc
         state.start_epoch = int(saved["epoch"]) + 1
         state.best = {"value": float(saved.get("best_value", -np.inf)), "epoch": int(saved.get("best_epoch", 0))}
-        previous = self.run.read_record()
         self.record["started"] = previous.get("started", self.record["started"])
         self.record["epochs"] = previous.get("epochs", [])[: state.start_epoch - 1]
         self.record["evaluations"] = [e for e in previous.get("evaluations", []) if e["epoch"] < state.start_epoch]
-        self.record["resumed"] = previous.get("resumed", []) + [{"from_epoch": state.start_epoch, "time": now_iso()}]
+        self.record["resumed"][-1]["from_epoch"] = state.start_epoch
         self._note(f"resumed run {self.run.run_id} from epoch {state.start_epoch}")
 
     def _epoch(self, epoch: int, state: "_TrainState", evaluator: _Evaluator) -> None:
@@ -422,6 +419,7 @@ class _Session:
         })
         self.run.write_record(self.record)
         if self.hooks:  # after the checkpoint: a hook that stops the run leaves a resumable epoch behind
+            self.position.phase = "running the epoch-end hooks"
             self.hooks.hashbench_epoch_end(run=self.context, epoch=epoch, logs=logs)
 
     def _evaluate(self, epoch: int, state: "_TrainState", evaluator: _Evaluator) -> None:

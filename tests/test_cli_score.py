@@ -8,23 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import tiny_experiment_text
+from conftest import ROOT, run_cli, tiny_experiment_text
 from hashbench.codes import hamming_distances, load_codes, pack_codes, save_codes
 from hashbench.results import RESULT_COLUMNS, read_results
 
-ROOT = Path(__file__).resolve().parents[1]
-HASHBENCH = ROOT / ".venv" / "bin" / "hashbench"
 SHARED = ROOT.parent / "shared" / "data"
 
 
 def cli(*args, env=None):
-    import os
-
-    full_env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    full_env.pop("HASHBENCH_RESULTS", None)
-    full_env.update(env or {})
-    return subprocess.run([str(HASHBENCH), *map(str, args)], capture_output=True, text=True, env=full_env,
-                          timeout=300)
+    """The real CLI in a subprocess of this interpreter (works from any environment's pytest)."""
+    return run_cli(*map(str, args), env=env, timeout=300)
 
 
 def csq_args(name):

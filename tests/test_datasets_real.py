@@ -225,8 +225,10 @@ def test_missing_bad_and_escaping_entries_are_named_or_skipped(tmp_path):
     assert f"{bad['missing']} (" in message and "missing under" in message
     assert "escapes the dataset root" in message and 'missing = "skip"' in message
     skip = build("ucf101", root=str(root), lists=str(lists), missing="skip", source="files", **SMALL)
-    assert len(skip.split("train")) == 7  # the undecodable files are only found when read from files
-    assert skip.info()["skipped"] == "2"
+    # decoding on demand, skip also leaves out the empty, truncated and text-as-.avi files (issue 8)
+    assert len(skip.split("train")) == 4
+    assert skip.info()["skipped"] == "5" and skip.info()["data_origin"] == "custom"
+    assert not {bad["empty"], bad["truncated"], bad["text"]} & set(skip.video_ids("train"))
 
 
 def test_bad_parameters_are_config_errors(tmp_path):

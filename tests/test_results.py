@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_cli
+
 from hashbench.errors import ResultsError
 from hashbench.results import (RESULT_COLUMNS, append_rows, completed_config_hashes,
                                default_results_path, metric_rows, read_published, read_results)
 
-ROOT = Path(__file__).resolve().parents[1]
-HASHBENCH = ROOT / ".venv" / "bin" / "hashbench"
 
 
 def base_row(**over) -> dict:
@@ -148,8 +148,7 @@ def test_bad_table_through_the_cli_is_one_line_exit_2(tmp_path):
     path = _good_table(tmp_path)
     _edit_line(path, 3, lambda s: s.rstrip("\n") + ",oops\n")
     before = path.read_bytes()
-    proc = subprocess.run([str(HASHBENCH), "leaderboard", "--results", str(path), "--no-published"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    proc = run_cli("leaderboard", "--results", str(path), "--no-published", cwd=tmp_path, timeout=120)
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1, proc.stderr

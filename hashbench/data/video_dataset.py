@@ -197,6 +197,12 @@ class VideoDataset:
                     out.problems.append(f"{video.vid}{where}: missing under {self.root}")
                     out.skipped.add(video.vid)
                     continue
+                if self.missing == "skip":  # decoding on demand: find undecodable videos now, not mid-epoch
+                    reason = self._undecodable(path)
+                    if reason:
+                        out.problems.append(f"{video.vid}{where}: cannot be decoded ({reason})")
+                        out.skipped.add(video.vid)
+                        continue
                 ref = str(path)
             out.refs.append(ref)
             out.labels.append(video.label)
@@ -214,6 +220,16 @@ class VideoDataset:
             raise DataError(f"{self.name} {split}: no usable video among {len(self.splits[split])} listed")
         self._resolved[split] = out
         return out
+
+    def _undecodable(self, path: Path) -> str:
+        """Why ``path`` cannot be read as a clip ("" when it can); each video is decoded once to know."""
+        from .media import read_media
+
+        try:
+            read_media(path, self.num_frames, self.resize)
+        except DataError as exc:
+            return str(exc).split(": ", 1)[-1]
+        return ""
 
     def _why_not_cached(self, cache: ClipCache, vid: str) -> str:
         reason = cache.find_bad(vid)
