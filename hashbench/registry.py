@@ -92,9 +92,11 @@ class Registry:
         if name in table:
             return table[name]
         hint = _did_you_mean(name, table)
+        broken = f"; {len(self.broken)} plugin(s) failed to load: {', '.join(b.dist for b in self.broken)}" \
+            if self.broken else ""
         raise PluginError(
             f"unknown {kind} {name!r}{hint}; available: {', '.join(sorted(table)) or '(none)'}"
-            " (see `hashbench plugins`)"
+            f"{broken} (see `hashbench plugins`)"
         )
 
     def all(self) -> list[Component]:

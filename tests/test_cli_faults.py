@@ -547,3 +547,22 @@ def test_full_disk_under_the_results_table_leaves_it_parseable_and_unchanged(ws,
     assert len(read_results(table)) == 3  # still parseable: the earlier rows and the pad row
     (record,) = ws.records()
     assert record["status"] == "failed" and record["error"]["phase"] == "recording the results"
+
+
+def test_runs_lists_finished_and_failed_runs_with_filters(ws):
+    assert ws.hashbench_run(ws.tiny(name="good")).returncode == 0
+    bad = ws.tiny(name="bad", backbone=faulty("backbone", "ok"), loss=faulty("loss", "nan", 1))
+    assert ws.hashbench_run(bad).returncode == 2
+    proc = ws.run("runs", "--runs-dir", str(ws.runs), "--json")
+    assert proc.returncode == 0, proc.stderr
+    runs = {r["experiment"]: r for r in json.loads(proc.stdout)}
+    assert runs["good"]["status"] == "finished" and runs["good"]["epoch"] == 1 and runs["good"]["epochs"] == 1
+    assert runs["good"]["metric"] == "map" and 0 <= runs["good"]["value"] <= 1
+    assert runs["bad"]["status"] == "failed" and "the loss became nan" in runs["bad"]["message"]
+    assert Path(runs["bad"]["path"]).parent.name == "bad"
+    failed = json.loads(ws.run("runs", "--runs-dir", str(ws.runs), "--status", "failed", "--json").stdout)
+    assert [r["experiment"] for r in failed] == ["bad"]
+    table = ws.run("runs", "--runs-dir", str(ws.runs), "-e", "goo")
+    assert "finished" in table.stdout and "failed" not in table.stdout
+    wrong = ws.run("runs", "--runs-dir", str(ws.runs), "--status", "done")
+    assert wrong.returncode == 2 and "choose one of running, finished, failed, interrupted" in wrong.stderr

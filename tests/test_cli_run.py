@@ -99,3 +99,23 @@ def test_sweep_runs_every_point_once_and_resumes(cli, tiny_toml, tmp_path):
     assert board.returncode == 0, board.stderr
     text = (tmp_path / "lb.md").read_text()
     assert "8" in text and "16" in text and "n=2" in text
+
+
+@pytest.mark.parametrize("command,words", [
+    ("run", ["every point of its [sweep]", "[default: $HASHBENCH_RESULTS or results/results.csv]",
+             "--no-record", "--unset"]),
+    ("leaderboard", ["COLUMN=VALUE[,VALUE]"]),
+])
+def test_help_texts_keep_every_word(cli, command, words):
+    proc = cli(command, "--help")
+    text = " ".join(proc.stdout.split())
+    for phrase in words:
+        assert phrase in text, phrase
+
+
+def test_skipping_a_finished_experiment_says_how_to_run_it_again(cli, tiny_toml, tmp_path):
+    path, results = tiny_toml(epochs=1), tmp_path / "r.csv"
+    assert cli("run", str(path), "--runs-dir", str(tmp_path / "runs"), "--results", str(results), "-q").returncode == 0
+    again = cli("run", str(path), "--runs-dir", str(tmp_path / "runs"), "--results", str(results), "-q")
+    assert again.returncode == 0
+    assert "already in" in again.stdout and "add --force to run it again" in again.stdout

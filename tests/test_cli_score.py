@@ -181,3 +181,27 @@ def test_packed_codes_files_need_bits(tmp_path):
             "--db-codes", tmp_path / "q.npy", "--db-labels", tmp_path / "ql.npy", "--json"]
     out = json.loads(cli(*args, "--bits", "24").stdout)
     assert out["bits"] == 24 and out["metrics"]["map"] == pytest.approx(1.0)  # each query finds itself first
+
+
+def test_search_lists_the_runs_videos_and_names_classes(finished_run):
+    run_dir, _ = finished_run
+    codes = load_codes(run_dir / "codes.npz")
+    proc = cli("search", run_dir, "--list", "--json")
+    assert proc.returncode == 0, proc.stderr
+    videos = json.loads(proc.stdout)
+    assert [v["id"] for v in videos] == list(codes["query_ids"]) + list(codes["db_ids"])
+    names = json.loads((run_dir / "record.json").read_text())["class_names"]
+    first = videos[0]
+    assert first["split"] == "query" and first["class"] == f"{first['label']} ({names[first['label']]})"
+    # the text views show the class name next to the label id, in the listing and in search hits
+    listing = cli("search", run_dir, "--list")
+    assert f"{first['label']} ({names[first['label']]})" in listing.stdout
+    hits = cli("search", run_dir, "--id", codes["query_ids"][0], "-k", "2")
+    assert hits.returncode == 0 and f"(label {first['label']} ({names[first['label']]}))" in hits.stdout
+
+
+def test_search_without_a_query_says_what_to_give(finished_run):
+    run_dir, _ = finished_run
+    proc = cli("search", run_dir)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "error: search: give --id VIDEO_ID or --video FILE (see the run's ids with --list)"

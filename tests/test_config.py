@@ -521,3 +521,30 @@ def test_cli_prints_config_errors_verbatim_on_one_line(tmp_path):
     assert proc.stderr == (f"error: {path}: unknown table [trian] (did you mean [train]?); tables are [dataset],"
                            " [backbone], [head], [loss], [train], [eval], [sweep]\n")
     assert proc.stdout == ""
+
+
+# -- --unset and switching a plugin by name ---------------------------------------------------------------
+def test_unset_removes_keys_and_tables_before_overrides(tmp_path):
+    path = write(tmp_path, BASE)
+    exp = load_experiment(path, ["loss.margin=9"], ["loss.margin"])
+    assert exp.loss["margin"] == 9  # unset first, then set
+    exp = load_experiment(path, [], ["loss.margin"])
+    assert "margin" not in exp.loss
+    with pytest.raises(ConfigError, match=r"--unset backbone\.pretrained: the experiment has no key backbone\.pretrained"):
+        load_experiment(path, [], ["backbone.pretrained"])
+    with pytest.raises(ConfigError, match=r"--unset loss\.name: a \[loss\] table needs its name"):
+        load_experiment(path, [], ["loss.name"])
+    with pytest.raises(ConfigError, match=r"--unset 'a\.\.b'"):
+        load_experiment(path, [], ["a..b"])
+
+
+def test_setting_another_plugin_name_drops_the_old_plugins_keys(tmp_path):
+    path = write(tmp_path, BASE)
+    exp = load_experiment(path, ["loss.name=csq", "loss.lam=0.1"])
+    assert exp.loss == {"name": "csq", "lam": 0.1}
+    same = load_experiment(path, ["loss.name=batch_all_triplet"])  # the same plugin keeps its keys
+    assert same.loss == load_experiment(path).loss and "margin" in same.loss
+
+
+def test_batch_size_of_one_is_refused(tmp_path):
+    assert "train.batch_size: must be >= 2" in error_of(tmp_path, BASE + "[train]\nbatch_size = 1\n")

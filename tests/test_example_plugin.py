@@ -186,6 +186,17 @@ def test_plugin_that_raises_on_import_is_reported_not_fatal(c3d_target, broken_t
     assert rows[("loss", "batch_all_triplet")] == "hashbench"
 
 
+def test_asking_for_a_component_while_a_plugin_is_broken_names_the_broken_plugin(broken_target, tmp_path):
+    toml = tmp_path / "exp.toml"
+    toml.write_text(tiny_experiment_text().replace('name = "tanh"', 'name = "from_broken"'))
+    proc = cli("validate", str(toml), paths=[broken_target])
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    warning, error = proc.stderr.strip().splitlines()  # the load warning, then the one-line error
+    assert warning.startswith("plugin hashbench_broken_plugin (hashbench-broken) failed to load: RuntimeError")
+    assert error == ("error: unknown head 'from_broken'; available: tanh; 1 plugin(s) failed to load:"
+                     " hashbench-broken (see `hashbench plugins`)")
+
+
 def test_disable_autoload_hides_third_party_plugins(c3d_target, broken_target):
     proc = cli("plugins", paths=[c3d_target, broken_target], env={"HASHBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert proc.returncode == 0, proc.stderr

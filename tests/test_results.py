@@ -240,3 +240,74 @@ def test_nan_values_and_padded_numbers_read(tmp_path):
     frame = read_results(path)
     assert frame["value"].isna().tolist() == [True, False]
     assert frame["bits"].tolist() == [48, 48]
+
+
+# -- all or nothing, at most once, upgrade, checks before training ------------------------------------
+def test_a_failed_write_truncates_the_table_back_and_says_it_is_unchanged(tmp_path, monkeypatch):
+    path = tmp_path / "results.csv"
+    append_rows(path, metric_rows(base_row(), {"map": 0.5}))
+    before = path.read_bytes()
+    real_write = os.write
+
+    def short_then_enospc(fd, data):  # what a nearly full disk does: part of the data, then ENOSPC
+        if len(data) > 10:
+            real_write(fd, bytes(data[:10]))
+            raise OSError(28, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", short_then_enospc)
+    with pytest.raises(ResultsError, match=r"No space left on device; the table is unchanged"):
+        append_rows(path, metric_rows(base_row(run_id="second"), {"map": 0.7, "map@100": 0.8}))
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert read_results(path)["run_id"].tolist() == [base_row()["run_id"]]
+
+
+def test_run_rows_are_appended_at_most_once(tmp_path):
+    from hashbench.results import append_run_rows, has_run
+
+    path = tmp_path / "results.csv"
+    rows = metric_rows(base_row(run_id="run-a"), {"map": 0.5, "map@100": 0.6})
+    assert not has_run(path, "run-a")
+    assert append_run_rows(path, rows) == 2
+    assert append_run_rows(path, rows) == 0  # a resumed run whose rows are already there
+    assert has_run(path, "run-a") and not has_run(path, "run-")
+    assert len(read_results(path)) == 2
+    # re-scoring (hashbench eval) appends rows of the same run id on purpose: plain append_rows does
+    assert append_rows(path, metric_rows(base_row(run_id="run-a"), {"map@10": 0.9})) == 1
+
+
+def test_a_table_of_hashbench_0_1_is_read_and_upgraded_on_the_next_append(tmp_path):
+    from hashbench.results import LEGACY_COLUMNS
+
+    path = tmp_path / "results.csv"
+    old = {c: v for c, v in base_row().items() if c in LEGACY_COLUMNS}
+    lines = [",".join(LEGACY_COLUMNS)] + [",".join(str({**old, "metric": "map", "value": 0.5}[c])
+                                                   for c in LEGACY_COLUMNS)]
+    path.write_text("\n".join(lines) + "\n")
+    frame = read_results(path)
+    assert frame["value"].tolist() == [0.5] and frame["config"].isna().all()
+    new = base_row(run_id="new", data_origin="official", skipped=0, config='{"a":1}')
+    append_rows(path, metric_rows(new, {"map": 0.6}))
+    text = path.read_text().splitlines()
+    assert text[0] == ",".join(RESULT_COLUMNS)
+    assert text[1].startswith(lines[1]) and text[1].endswith(",,,")
+    frame = read_results(path)
+    assert frame["run_id"].tolist() == [base_row()["run_id"], "new"]
+    assert frame["config"].tolist()[1] == '{"a":1}' and frame["skipped"].tolist()[1] == 0
+
+
+def test_check_table_refuses_what_a_later_append_would(tmp_path):
+    from hashbench.results import check_table
+
+    check_table(tmp_path / "new" / "results.csv")  # a folder that can be created: fine
+    bad = tmp_path / "bad.csv"
+    bad.write_text("run_id,when\nx,y\n")
+    with pytest.raises(ResultsError, match=r"bad\.csv: line 1: the header does not match"):
+        check_table(bad)
+    with pytest.raises(ResultsError, match="is a directory"):
+        check_table(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ResultsError, match="cannot create it under"):
+        check_table(blocker / "sub" / "results.csv")
