@@ -9,7 +9,9 @@ different rows. The identity is a flat mapping of dotted keys to JSON values:
   declares with :func:`hashbench.identity_keys` are left out (``ignore``) or reduced to a file name
   (``basename``);
 - ``train.*`` and ``eval.*`` as resolved, without ``train.num_workers``, ``eval.batch_size`` and
-  ``eval.metrics`` (which metrics are computed does not change any one of them);
+  ``eval.metrics`` (which metrics are computed does not change any one of them), and without what the
+  epoch selection does not use: ``eval.select_metric`` and ``train.eval_every`` when ``select = "last"``,
+  ``eval.val_fraction`` unless ``select = "val"``;
 - not: ``name``, ``seed``, ``device``, ``label``, ``sweep``.
 
 It is stored, as canonical JSON, in the ``config`` column of the results table.
@@ -87,10 +89,20 @@ def experiment_identity(experiment: Any, registry: Registry) -> dict[str, Any]:
     for key, value in resolved.items():
         if key not in _COMPONENTS:
             _flatten(key, value, rest)
+    unused = _unused_by_selection(str(resolved.get("eval", {}).get("select", "last")))
     for key, value in rest.items():
-        if not any(key == skip or key.startswith(skip + ".") for skip in NOT_IN_IDENTITY):
-            out[key] = value
+        if key in unused or any(key == skip or key.startswith(skip + ".") for skip in NOT_IN_IDENTITY):
+            continue
+        out[key] = value
     return dict(sorted(out.items()))
+
+
+def _unused_by_selection(select: str) -> set[str]:
+    """Keys the epoch selection ``select`` never reads (they cannot change a result)."""
+    unused = set() if select == "val" else {"eval.val_fraction"}
+    if select == "last":
+        unused |= {"eval.select_metric", "train.eval_every"}
+    return unused
 
 
 def identity_json(identity: Mapping[str, Any]) -> str:

@@ -44,7 +44,8 @@ def test_plugin_defaults_are_filled_in_and_context_is_left_out():
 
 @pytest.mark.parametrize("key,value", [("seed", 5), ("name", "other"), ("device", "auto"), ("label", "mine"),
                                        ("train__num_workers", 0), ("eval__batch_size", 8),
-                                       ("eval__metrics", ["map", "map@100"])])
+                                       ("eval__metrics", ["map", "map@100"]), ("train__eval_every", 2),
+                                       ("eval__val_fraction", 0.2)])
 def test_what_does_not_change_a_result_is_not_in_the_identity(key, value):
     assert identity(**{key: value}) == identity()
 
@@ -73,3 +74,11 @@ def test_identity_json_is_canonical():
     text = identity_json(identity())
     assert text == identity_json(dict(reversed(list(identity().items()))))
     assert " " not in text.replace("c3d_retrieval", "") and json.loads(text) == identity()
+
+
+def test_selection_keys_count_only_where_the_selection_reads_them():
+    val = identity(eval__select="val")
+    assert val["eval.select_metric"] == "map" and "eval.val_fraction" in val
+    assert identity(eval__select="val", eval__val_fraction=0.2) != val
+    assert identity(eval__select="val", train__eval_every=2) != val
+    assert "eval.select_metric" not in identity() and "train.eval_every" not in identity()
