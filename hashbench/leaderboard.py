@@ -31,7 +31,9 @@ Rows (default ``group``: ``method``)
     ``optimizer=adam``, ``select=val``; the last dotted segment, the table's name for ``*.name``, more
     segments when that is ambiguous). ``train.scheduler.t_max`` equal to the row's ``train.epochs``
     (its default) counts as the same setting;
-  - a key absent in one row and present in another differs (shown as ``<key>=unset``);
+  - a key absent in one row and present in another differs; the rows that have it name it, the others
+    do not (keys that do not apply, such as ``val_fraction`` when ``select = "last"``, are not in the
+    identity at all);
   - with a user ``label``, the differing component settings follow in brackets
     (``ours [r3d18(width=32)+tanh+batch_all_triplet], 20 ep``), and a ``key=value`` already spelled
     in the label (as sweep points label themselves: ``... [margin=8]``) is not repeated.
@@ -499,8 +501,8 @@ def identity_labels(rows: Sequence[tuple[str, Mapping[str, Any] | None]]) -> lis
             continue
         custom = method != "+".join(str(ident.get(f"{c}.name")) for c in _COMPONENT_TABLES)
 
-        def visible(key: str) -> bool:
-            return _shown(ident, key, varying) and not (
+        def visible(key: str) -> bool:  # a key this row does not have is not named (rows that have it are)
+            return key in ident and _shown(ident, key, varying) and not (
                 custom and _named_in_label(method, key, ident.get(key, _MISSING)))
 
         components, any_params = [], False
