@@ -12,7 +12,8 @@ The grid is the cartesian product in file order with the **last key varying fast
 with the values set (tables are created, a swept table replaces the whole table), ``sweep`` cleared,
 and fully validated; an error names the point.
 
-Point names (they name ``runs/<name>/``) are ``<name>@<key>=<value>,<key>=<value>``, e.g.
+Points keep the base experiment's ``label`` (if any): the leaderboard names the swept settings in which
+its rows differ (see :mod:`hashbench.leaderboard`). Point names (they name ``runs/<name>/``) are ``<name>@<key>=<value>,<key>=<value>``, e.g.
 ``demo@bits=16,margin=8,seed=0``:
 
 - ``<key>`` is the last segment of the dotted key (``bits``), or the whole dotted key when two swept
@@ -58,20 +59,11 @@ def expand_sweep(exp: Experiment) -> list[Experiment]:
             _set_path(doc, key.split("."), value, origin=f'{file}: sweep."{key}"')
             _normalize_shorthands(doc)
         doc["name"] = _point_name(exp.name, suffix)
-        method_keys = [(k, v) for k, v in zip(keys, combo) if not _is_table_axis(k)]
-        if method_keys:  # e.g. a margin sweep: each margin is its own leaderboard row
-            labels = _key_labels([k for k, _ in method_keys])
-            doc["label"] = f"{exp.method} [" + ",".join(f"{labels[k]}={_token(v)}" for k, v in method_keys) + "]"
         points.append(_validate_document(doc, file, exp.source, point=suffix))
     names = [p.name for p in points]
     if len(set(names)) != len(names):  # cannot happen by construction; never let runs collide
         raise ConfigError(f"{file}: sweep point names collide: {names}")
     return points
-
-
-def _is_table_axis(key: str) -> bool:
-    """Swept keys the leaderboard already separates (dataset, bits) or averages over (seed)."""
-    return key in ("seed", "head.bits") or key == "dataset" or key.startswith("dataset.")
 
 
 def point_names(sweep: dict[str, Sequence[Any]]) -> list[str]:

@@ -1,6 +1,8 @@
 """hashbench.sweep: [sweep] tables -> a deterministic, validated, distinctly named grid of experiments."""
 from __future__ import annotations
 
+import json
+
 import itertools
 import re
 from pathlib import Path
@@ -177,7 +179,7 @@ def test_env_values_in_a_sweep_are_expanded_once(tmp_path, monkeypatch):
     assert [p.dataset["root"] for p in expand_sweep(exp)] == ["/v/a", "${HB_ROOT}/b"]
 
 
-def test_method_label_of_a_point_names_swept_keys_that_are_not_table_axes(tmp_path):
+def test_points_keep_the_method_label_and_differ_in_identity(tmp_path):
     from hashbench.config import load_experiment
     from hashbench.sweep import expand_sweep
 
@@ -186,6 +188,10 @@ def test_method_label_of_a_point_names_swept_keys_that_are_not_table_axes(tmp_pa
                     '[head]\nname = "tanh"\nbits = 16\n[loss]\nname = "batch_all_triplet"\n'
                     '[sweep]\n"head.bits" = [16, 32]\n"loss.margin" = [8, 14]\nseed = [0, 1]\n')
     points = expand_sweep(load_experiment(path))
-    methods = {p.method for p in points}
-    assert methods == {"r3d18+tanh+batch_all_triplet [margin=8]", "r3d18+tanh+batch_all_triplet [margin=14]"}
+    assert {p.method for p in points} == {"r3d18+tanh+batch_all_triplet"}  # the leaderboard names the margins
     assert len({p.config_hash() for p in points}) == 8
+    import hashbench
+    from hashbench.identity import experiment_identity
+
+    identities = {json.dumps(experiment_identity(p, hashbench.registry()), sort_keys=True) for p in points}
+    assert len(identities) == 4  # the two seeds of a (bits, margin) point share one identity
