@@ -1,27 +1,11 @@
-"""Shared test helpers: repository paths, the shared test data, and a CLI runner (real subprocess)."""
+"""Shared fixtures; the helpers they use live in ``helpers.py`` (import those from there)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
-HASHBENCH = [sys.executable, "-m", "hashbench"]
-
-
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run `hashbench ARGS` in a real subprocess; returns the completed process (text output)."""
-    full_env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
-    full_env.pop("HASHBENCH_RESULTS", None)
-    if env:
-        full_env.update(env)
-    return subprocess.run([*HASHBENCH, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
-                          timeout=timeout)
+from helpers import SHARED_DATA, run_cli, tiny_experiment_text
 
 
 @pytest.fixture
@@ -34,40 +18,6 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.fail(f"shared test data not found at {SHARED_DATA} (CI puts shared/ beside the checkout)")
     return SHARED_DATA
-
-
-def tiny_experiment_text(*, name: str = "tiny", seed: int = 0, epochs: int = 2, select: str = "last",
-                         backbone: str = 'name = "r3d18"\nwidth = 8', size: int = 32, num_frames: int = 8,
-                         clips_per_class: int = 6, queries_per_class: int = 3, batch_size: int = 16,
-                         metrics: str = '["map", "map@10", "map_tie"]') -> str:
-    """A tiny CPU experiment on moving_digits (seconds to train); every test TOML is built from this."""
-    return f"""
-name = "{name}"
-seed = {seed}
-device = "cpu"
-[dataset]
-name = "moving_digits"
-size = {size}
-num_frames = {num_frames}
-clips_per_class = {clips_per_class}
-queries_per_class = {queries_per_class}
-[backbone]
-{backbone}
-[head]
-name = "tanh"
-bits = 16
-[loss]
-name = "batch_all_triplet"
-margin = 4
-[train]
-epochs = {epochs}
-batch_size = {batch_size}
-optimizer = {{ name = "adam", lr = 1e-3 }}
-eval_every = 1
-[eval]
-metrics = {metrics}
-select = "{select}"
-"""
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 import torch
 from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import make_pipeline
@@ -21,7 +22,6 @@ from hashbench.errors import ConfigError, DataError
 from hashbench_ref.datasets.moving_digits import BASIC_MOTIONS, MOTIONS, digit_images, render
 from hashbench_ref.datasets.synthetic import moving_digits
 
-ROOT = Path(__file__).resolve().parents[1]
 SMALL = dict(clips_per_class=6, queries_per_class=3)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_DATA, run_cli
+from helpers import SHARED_DATA, run_cli
 from hashbench.results import RESULT_COLUMNS, append_rows, metric_rows
 
 CSQ = SHARED_DATA / "csq_codes"
@@ -112,7 +112,7 @@ def identity_rows(path: Path, runs) -> None:
     import tomllib
 
     import hashbench
-    from conftest import tiny_experiment_text
+    from helpers import tiny_experiment_text
     from hashbench.config import experiment_from_dict
     from hashbench.identity import experiment_identity, identity_json
 

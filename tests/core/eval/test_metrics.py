@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import ROOT
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -23,7 +24,6 @@ from hashbench.metrics import (MapAtK, MapTie, MapTieAtK, MeanAP, PrecisionAtK, 
                                RecallAtK, RecallAtRadius, compute_stats, harmonic_diff, pr_curve,
                                score_metrics)
 
-ROOT = Path(__file__).resolve().parents[1]
 #: the CPU kernels every exactness test runs on (the numba kernel is the default where numba imports)
 KERNELS = ["numba", "numpy"]
 

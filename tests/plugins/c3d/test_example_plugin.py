@@ -18,9 +18,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import tiny_experiment_text
+from helpers import ROOT, tiny_experiment_text
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 C3D_SOURCE = REPO / "plugins" / "hashbench_c3d"
 
 

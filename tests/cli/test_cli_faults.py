@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 import pytest
 import torch
-from conftest import HASHBENCH, ROOT, run_cli, tiny_experiment_text
+from helpers import HASHBENCH, ROOT, run_cli, tiny_experiment_text
 from data_trees import add_bad_files, ucf_tree
 
 from hashbench.results import append_rows, metric_rows, read_results

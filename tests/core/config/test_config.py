@@ -10,13 +10,14 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from hashbench.config import (DEFAULT_METRICS, EvalConfig, Experiment, OptimizerConfig, TrainConfig,
                               apply_overrides, experiment_from_dict, load_experiment, parse_override,
                               resolve_device)
 from hashbench.errors import ConfigError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 
 BASE = """\
 name = "exp"

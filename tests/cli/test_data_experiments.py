@@ -7,7 +7,7 @@ import subprocess
 import pytest
 
 import hashbench
-from conftest import HASHBENCH, ROOT
+from helpers import HASHBENCH, ROOT
 from data_trees import hmdb_tree, jhmdb_tree, ucf_tree
 from hashbench.config import load_experiment
 from hashbench.errors import ConfigError
