@@ -124,7 +124,7 @@ def clips_per_s(dataset: Dataset, batch: int, workers: int, repeats: int, normal
 # -- GPU training throughput ----------------------------------------------------------------------
 def gpu_training(root: Path, listing: Path, cache: Path, workers: int, steps: int) -> None:
     import hashbench
-    from hashbench.model import build_hash_model
+    from hashbench.train.model import build_hash_model
 
     if not torch.cuda.is_available():
         print("GPU training throughput: skipped (no CUDA device)")

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 import hashbench  # noqa: E402
 from hashbench.codes import pack_codes  # noqa: E402
-from hashbench.metrics import numba_kernels  # noqa: E402
+from hashbench.eval.metrics import numba_kernels  # noqa: E402
 
 KERNELS = ("numba", "numpy")
 
@@ -138,7 +138,7 @@ def run_jit_child(cache_dir):
 
 def score_with(kernel, reg, qp, ql, dp, dl, specs):
     os.environ["HASHBENCH_KERNEL"] = kernel
-    from hashbench.evaluation import score_codes
+    from hashbench.eval.evaluation import score_codes
 
     return score_codes(reg, qp, ql, dp, dl, specs)
 
@@ -199,8 +199,8 @@ def child(metric, n_queries, device, block):
     q, ql, d, dl = million_case(n_queries)
     qp, dp = pack_codes(q), pack_codes(d)
     del q, d
-    from hashbench.evaluation import score_codes
-    from hashbench.metrics import cpu_kernel
+    from hashbench.eval.evaluation import score_codes
+    from hashbench.eval.metrics import cpu_kernel
 
     reg = hashbench.registry()
     start = time.perf_counter()

@@ -1,4 +1,4 @@
-"""Benchmark: FAISS binary-index search over 1,000,000 64-bit codes (hashbench.search).
+"""Benchmark: FAISS binary-index search over 1,000,000 64-bit codes (hashbench.eval.search).
 
     .venv/bin/python benchmarks/bench_search.py [--n 1000000] [--queries 200]
 
@@ -21,7 +21,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hashbench.codes import pack_codes  # noqa: E402
-from hashbench.search import build_index, import_faiss, search_index  # noqa: E402
+from hashbench.eval.search import build_index, import_faiss, search_index  # noqa: E402
 
 
 def main() -> None:

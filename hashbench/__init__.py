@@ -10,16 +10,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
+from .contract import hookimpl
 from .errors import (CheckpointError, ConfigError, DataError, HashbenchError, PluginError,
                      ResultsError)
-from .hookspecs import hookimpl
-# Import the submodule now: a first import later (e.g. by hashbench.model) would rebind the package
-# attribute `registry` to the module, shadowing the registry() function defined below.
-from . import registry as _registry_module  # noqa: E402,F401
 
 if TYPE_CHECKING:
     import torch
-    from .registry import Registry
+
+    from .contract import Registry
 
 __version__ = "0.1.0"
 __all__ = [
@@ -34,7 +32,7 @@ def registry(reload: bool = False) -> "Registry":
     """The process-wide plugin registry (loaded on first use; ``reload=True`` rescans entry points)."""
     global _REGISTRY
     if _REGISTRY is None or reload:
-        from .registry import load_registry
+        from .contract import load_registry
 
         _REGISTRY = load_registry()
     return _REGISTRY
@@ -42,7 +40,7 @@ def registry(reload: bool = False) -> "Registry":
 
 def build_model(backbone_table: Mapping[str, Any], head_table: Mapping[str, Any]) -> "torch.nn.Module":
     """Backbone + hash head from their TOML tables: float clips (B,3,T,H,W) -> (B,bits) in [-1, 1]."""
-    from .model import build_hash_model
+    from .train.model import build_hash_model
 
     return build_hash_model(registry(), backbone_table, head_table)
 
@@ -50,6 +48,6 @@ def build_model(backbone_table: Mapping[str, Any], head_table: Mapping[str, Any]
 def score(query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any,
           metrics: Sequence[str | Mapping[str, Any]] = ("map",)) -> dict[str, float]:
     """Score codes (±1, 0/1, real-valued -> sign, or packed) with named metrics, e.g. ``["map@100"]``."""
-    from .evaluation import score_codes
+    from .eval.evaluation import score_codes
 
     return score_codes(registry(), query_codes, query_labels, db_codes, db_labels, metrics)

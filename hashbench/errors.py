@@ -44,7 +44,7 @@ class PluginError(HashbenchError):
 
 
 class ContractError(PluginError):
-    """A component broke the plugin contract (see :mod:`hashbench.hookspecs`): wrong shape or type."""
+    """A component broke the plugin contract (see :mod:`hashbench.contract.hookspecs`): wrong shape or type."""
 
 
 class DataError(HashbenchError):

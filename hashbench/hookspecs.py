@@ -1,106 +1,15 @@
-"""The plugin contract: pluggy hook specifications of the ``hashbench`` project.
+"""Deprecated: the plugin contract moved to :mod:`hashbench.contract`; import from there.
 
-A plugin is a module registered under the ``hashbench`` entry-point group that implements any of
-these hooks with ``@hashbench.hookimpl``. Registration hooks return ``{name: factory}``; a factory is a
-plain callable whose keyword parameters ARE the keys of that component's TOML table. Context values are
-injected by parameter name when the factory declares them: ``bits``, ``feature_dim``, ``num_classes``,
-``multi_label``, ``num_frames``, ``device``, ``seed``. Keep factory modules free of heavy imports
-(import torch inside the factory) so that ``hashbench plugins`` stays fast.
-
-Component shapes (duck-typed):
-
-backbone  ``factory(**table, **context) -> nn.Module``: float clips ``(B, 3, T, H, W)`` -> features
-          ``(B, D)``. Attributes: ``feature_dim: int``; ``input_mean``/``input_std``: 3-tuples in
-          0-255 pixel units that the engine uses to normalise uint8 clips on the device.
-head      ``factory(feature_dim, bits, **table) -> nn.Module``: ``(B, D)`` -> relaxed codes
-          ``(B, bits)`` in [-1, 1]; the binary code is ``sign`` of it.
-loss      ``factory(**table, **context) -> nn.Module``: ``(codes (B, bits), labels)`` -> scalar;
-          labels are int64 ``(B,)`` or multi-hot float ``(B, C)``.
-dataset   ``factory(**table, **context) -> object`` with
-          ``num_classes: int``, ``class_names: list[str]``, ``multi_label: bool``, ``num_frames: int``,
-          ``split(name) -> torch.utils.data.Dataset`` for name in ``train``/``query``/``database``,
-          whose items are ``(clip uint8 tensor (3, T, H, W), label)`` with label an ``int`` or a
-          multi-hot float tensor ``(C,)``; ``video_ids(name) -> list[str]`` (stable ids, one per item);
-          ``info() -> dict[str, str]``: provenance recorded in results rows (e.g. ``split``,
-          ``lists_sha256``).
-metric    ``factory(**params) -> callable(query_codes, query_labels, db_codes, db_labels) -> float``
-          on packed codes (``hashbench.codes.PackedCodes``). A metric registered as ``"name@k"`` is
-          asked for as ``"name@100"`` (k=100); ``"name@r"`` as ``"name@r2"`` (r=2).
+Kept so that plugins written against hashbench 0.1 (``from hashbench.hookspecs import hookimpl``) keep
+loading; ``hashbench.hookimpl`` and ``hashbench.contract`` are the public spellings.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence, TypeVar
+import warnings
 
-import pluggy
+from .contract import IDENTITY_ATTRIBUTE, PROJECT, Factories, hookimpl, hookspec, identity_keys
 
-PROJECT = "hashbench"
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
+__all__ = ["PROJECT", "hookimpl", "hookspec", "Factories", "identity_keys", "IDENTITY_ATTRIBUTE"]
 
-Factories = Mapping[str, Callable[..., Any]]
-F = TypeVar("F", bound=Callable[..., Any])
-#: The attribute :func:`identity_keys` sets on a factory: ``{key: "ignore" | "basename"}``.
-IDENTITY_ATTRIBUTE = "__hashbench_identity__"
-
-
-def identity_keys(ignore: Sequence[str] = (), basename: Sequence[str] = ()) -> Callable[[F], F]:
-    """Declare how a factory's table keys enter the experiment identity (what the leaderboard compares).
-
-    ``ignore``: keys that say where things are, not what is measured (a dataset's ``root`` or
-    ``cache``): runs that differ only in them are the same experiment. ``basename``: file paths whose
-    file name identifies the content (a ``pretrained`` weight file): only the name is compared.
-    Every other key, with the factory's default when it is not set, is part of the identity.
-    """
-
-    def mark(factory: F) -> F:
-        modes = {key: "ignore" for key in ignore}
-        modes.update({key: "basename" for key in basename})
-        setattr(factory, IDENTITY_ATTRIBUTE, modes)
-        return factory
-
-    return mark
-
-
-@hookspec
-def hashbench_backbones() -> Factories:
-    """Backbones this plugin provides: ``{name: factory}`` (see module docstring for the shape)."""
-
-
-@hookspec
-def hashbench_heads() -> Factories:
-    """Hash heads this plugin provides: ``{name: factory(feature_dim, bits, **table)}``."""
-
-
-@hookspec
-def hashbench_losses() -> Factories:
-    """Losses this plugin provides: ``{name: factory(**table, **context)}``."""
-
-
-@hookspec
-def hashbench_datasets() -> Factories:
-    """Datasets this plugin provides: ``{name: factory(**table, **context)}``."""
-
-
-@hookspec
-def hashbench_metrics() -> Factories:
-    """Retrieval metrics this plugin provides: ``{name: factory(**params)}``."""
-
-
-@hookspec
-def hashbench_run_start(run: Any) -> None:
-    """A run begins. ``run`` has ``run_id``, ``run_dir`` (Path), ``experiment`` and ``device``."""
-
-
-@hookspec
-def hashbench_epoch_end(run: Any, epoch: int, logs: Mapping[str, float]) -> None:
-    """An epoch (1-based) finished; ``logs`` holds at least ``loss`` and ``clips_per_s``."""
-
-
-@hookspec
-def hashbench_evaluated(run: Any, epoch: int, split: str, metrics: Mapping[str, float]) -> None:
-    """Codes were scored at ``epoch`` on ``split`` (``validation`` or ``test``)."""
-
-
-@hookspec
-def hashbench_run_end(run: Any, metrics: Mapping[str, float]) -> None:
-    """A run finished; ``metrics`` are the reported test metrics of the selected epoch."""
+warnings.warn("hashbench.hookspecs is deprecated; import from hashbench.contract (or hashbench.hookimpl)",
+              DeprecationWarning, stacklevel=2)

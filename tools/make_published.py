@@ -91,7 +91,7 @@ def csq_rows(data_dir: Path) -> list[dict[str, str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from hashbench.leaderboard import write_text_atomic
+    from hashbench.results.render import write_text_atomic
     from hashbench.results import PUBLISHED_COLUMNS, read_published
     import csv
     import io

@@ -48,7 +48,7 @@ def _bits(values: Optional[List[str]]) -> list[int]:
 def _board(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]],
            where: Optional[List[str]], group: str, results: Optional[Path],
            published: Optional[Path], no_published: bool):
-    from ..leaderboard import build_leaderboard
+    from ..results.leaderboard import build_leaderboard
     from ..results import default_results_path, read_published, read_results
 
     results_path = results or default_results_path()
@@ -71,7 +71,7 @@ def _split_where(values: Optional[List[str]]) -> list[str]:
 def _default_view(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]],
                   where: Optional[List[str]], group: str, fmt: str, no_published: bool) -> bool:
     """Whether the call asks for the unfiltered default table (the one LEADERBOARD.md holds)."""
-    from ..leaderboard import DEFAULT_GROUP
+    from ..results.board import DEFAULT_GROUP
 
     return (metric == "map" and not _split(datasets) and not _split(bits) and not _split_where(where)
             and tuple(_split([group])) == DEFAULT_GROUP and fmt == "md" and not no_published)
@@ -96,7 +96,7 @@ def leaderboard(
     no_published: bool = _NO_PUBLISHED,
 ) -> None:
     """Pivot the results table: experiments x (dataset, bits), mean ± std over seeds, best marked."""
-    from ..leaderboard import FORMATS, default_output, metric_caption, render, write_text_atomic
+    from ..results.render import FORMATS, default_output, metric_caption, render, write_text_atomic
 
     if fmt not in FORMATS:
         raise ResultsError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
@@ -130,7 +130,7 @@ def plot_bits_cmd(
     no_published: bool = _NO_PUBLISHED,
 ) -> None:
     """Metric vs code length: a panel per dataset column, a line per comparable series (one experiment)."""
-    from ..plots import plot_bits
+    from ..results.plots import plot_bits
 
     board, results_path = _board(metric, datasets, bits, where, group, results, published, no_published)
     path = plot_bits(board, out or Path(results_path).parent)
@@ -145,9 +145,10 @@ def plot_pr_cmd(
     results: Optional[Path] = _RESULTS,
 ) -> None:
     """Precision-recall curve over Hamming radii from a run's stored codes."""
-    from ..plots import plot_pr
+    from ..eval.rescore import pr_curve_of_run
+    from ..results.plots import plot_pr
     from ..results import default_results_path
 
     target = out or (Path(results or default_results_path()).parent / f"pr_{run_dir.name}.png")
-    path = plot_pr(run_dir, target)
+    path = plot_pr(pr_curve_of_run(run_dir), run_dir, target)
     console.print(f"wrote {path}", highlight=False)

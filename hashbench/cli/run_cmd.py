@@ -1,14 +1,9 @@
-"""`hashbench run` and `hashbench validate`."""
+"""`hashbench run` and `hashbench validate` (parse, call :mod:`hashbench.run`, print)."""
 from __future__ import annotations
 
-import os
 import shlex
-import signal
-import subprocess
-import sys
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
@@ -23,25 +18,6 @@ def _results_path(results: Optional[Path]) -> Path:
     from ..results import default_results_path
 
     return results if results is not None else default_results_path()
-
-
-@contextmanager
-def _sigterm_interrupts() -> Iterator[None]:
-    """Turn SIGTERM (a scheduler's kill) into the same clean interruption as Ctrl-C while a run trains."""
-    from ..errors import RunInterrupted
-
-    def handler(signum: int, frame: object) -> None:
-        raise RunInterrupted("terminated", signal_name="SIGTERM")
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _resume_command(experiment_file: Path, overrides: List[str], unsets: List[str], runs_dir: Path,
@@ -80,8 +56,10 @@ def run(
     from .. import registry
     from ..config import expand_sweep, load_experiment
     from ..errors import RunInterrupted
-    from ..preflight import check_points
-    from ..results import check_table, completed_config_hashes
+    from ..results import check_table
+    from ..run.interrupts import sigterm_interrupts
+    from ..run.preflight import check_points
+    from ..run.sweeps import plan_points
 
     results_path = None if no_record else _results_path(results)
     points = expand_sweep(load_experiment(experiment_file, set_, unset))
@@ -91,22 +69,20 @@ def run(
     selected = points if point is None else [_point(points, point)]
     check_points(selected, reg)  # every point's plugins, keys, types and values, before any trains
     try:
-        with _sigterm_interrupts():
+        with sigterm_interrupts():
             if point is not None:
                 _run_one(selected[0], reg, runs_dir, results_path, resume, quiet)
                 return
-            done = set() if force or resume or results_path is None else completed_config_hashes(results_path)
-            todo = [(i, p) for i, p in enumerate(points) if p.config_hash() not in done]
-            for p in points:
-                if p.config_hash() in done:
-                    console.print(f"skip {p.name}: already in {results_path} (config {p.config_hash()});"
-                                  " add --force to run it again", style="dim", highlight=False, markup=False)
+            plan = plan_points(points, results_path, force=force, resume=resume)
+            for p, config_hash in plan.done:
+                console.print(f"skip {p.name}: already in {results_path} (config {config_hash});"
+                              " add --force to run it again", style="dim", highlight=False, markup=False)
             if len(points) > 1:
-                console.print(f"sweep: {len(points)} points, {len(todo)} to run", highlight=False)
-            if jobs > 1 and len(todo) > 1:
-                _run_parallel(experiment_file, set_, unset, [i for i, _ in todo], jobs, runs_dir, results_path)
+                console.print(f"sweep: {len(points)} points, {len(plan.todo)} to run", highlight=False)
+            if jobs > 1 and len(plan.todo) > 1:
+                _run_parallel(experiment_file, set_, unset, [i for i, _ in plan.todo], jobs, runs_dir, results_path)
                 return
-            for _, p in todo:
+            for _, p in plan.todo:
                 _run_one(p, reg, runs_dir, results_path, resume, quiet)
     except RunInterrupted as exc:
         command = _resume_command(experiment_file, set_, unset, runs_dir, results, not no_record)
@@ -123,7 +99,7 @@ def _point(points: list, index: int):
 
 
 def _run_one(experiment, reg, runs_dir: Path, results_path: Optional[Path], resume: bool, quiet: bool) -> None:
-    from ..runner import run_experiment
+    from ..run.runner import run_experiment
     from .progress import PlainReporter, RichReporter
 
     console.print(f"[bold]{experiment.name}[/] (config {experiment.config_hash()})")
@@ -152,38 +128,18 @@ def _run_one(experiment, reg, runs_dir: Path, results_path: Optional[Path], resu
 
 def _run_parallel(experiment_file: Path, overrides: List[str], unsets: List[str], indices: List[int], jobs: int,
                   runs_dir: Path, results_path: Optional[Path]) -> None:
-    """Run sweep points as separate processes, at most ``jobs`` at once; one visible GPU per process."""
-    import torch
+    """Run sweep points in parallel processes (:func:`hashbench.run.sweeps.run_points_in_parallel`); print."""
+    from ..run.sweeps import SweepEvents, run_points_in_parallel
 
-    gpus = list(range(torch.cuda.device_count()))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    pending, running, failed = list(indices), [], []
-    slot_free = list(range(jobs))
-    while pending or running:
-        while pending and slot_free:
-            slot, index = slot_free.pop(0), pending.pop(0)
-            env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-            if gpus:
-                env["CUDA_VISIBLE_DEVICES"] = str(gpus[slot % len(gpus)])
-            cmd = [sys.executable, "-m", "hashbench", "run", str(experiment_file), "--point", str(index),
-                   "--quiet", "--runs-dir", str(runs_dir)]
-            cmd += ["--no-record"] if results_path is None else ["--results", str(results_path)]
-            for item in unsets:
-                cmd += ["--unset", item]
-            for item in overrides:
-                cmd += ["--set", item]
-            running.append((slot, index, subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE,
-                                                          stderr=subprocess.STDOUT, text=True)))
-            console.print(f"started sweep point {index} (slot {slot})", highlight=False)
-        slot, index, proc = running.pop(0)
-        output, _ = proc.communicate()
-        slot_free.append(slot)
-        if proc.returncode != 0:
-            failed.append(index)
-            err_console.print(f"sweep point {index} failed (exit {proc.returncode}):\n{output.strip()}",
-                              highlight=False, markup=False)
-        else:
-            console.print(output.strip(), highlight=False, markup=False)
+    def failed_point(index: int, code: int, output: str) -> None:
+        err_console.print(f"sweep point {index} failed (exit {code}):\n{output.strip()}", highlight=False,
+                          markup=False)
+
+    events = SweepEvents(
+        started=lambda index, slot: console.print(f"started sweep point {index} (slot {slot})", highlight=False),
+        finished=lambda index, output: console.print(output.strip(), highlight=False, markup=False),
+        failed=failed_point)
+    failed = run_points_in_parallel(experiment_file, overrides, unsets, indices, jobs, runs_dir, results_path, events)
     if failed:
         err_console.print(f"{len(failed)} sweep point(s) failed: {failed}", highlight=False)
         raise typer.Exit(1)
@@ -198,7 +154,7 @@ def validate(
     """Check an experiment: build every component, load a batch, one forward/backward pass. No training."""
     from .. import registry
     from ..config import expand_sweep, load_experiment
-    from ..validation import validate_experiment
+    from ..run.validation import validate_experiment
 
     points = expand_sweep(load_experiment(experiment_file, set_, unset))
     reg = registry()

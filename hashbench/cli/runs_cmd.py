@@ -23,7 +23,7 @@ def runs(
 ) -> None:
     """List runs: id, experiment, status, epoch, main metric, path (and why a run failed)."""
     from ..errors import HashbenchError
-    from ..rundir import STATUSES, iter_runs, summarize
+    from ..results.rundir import STATUSES, iter_runs, summarize
 
     for value in status or []:
         if value not in STATUSES:

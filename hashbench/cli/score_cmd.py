@@ -61,7 +61,7 @@ def score(
     """Score binary codes produced anywhere by Hamming ranking; prints a table (or JSON)."""
     from .. import registry
     from ..codes import load_labels
-    from ..evaluation import evaluate
+    from ..eval.evaluation import evaluate
 
     qc = _load_codes_arg(query_codes, "query_codes", bits)
     dc = _load_codes_arg(db_codes, "db_codes", bits)
@@ -86,7 +86,7 @@ def eval_(
     device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),
 ) -> None:
     """Re-score a finished run's stored codes (no retraining); append rows with the same run id."""
-    from ..evaluation import rescore_run
+    from ..eval.rescore import rescore_run
     from ..results import default_results_path
 
     results_path = None if no_append else (results or default_results_path())
@@ -125,7 +125,7 @@ def search(
 ) -> None:
     """Top-k retrieval over a run's database with a FAISS binary index (built and saved on first use)."""
     from ..errors import HashbenchError
-    from ..search import RunSearch, RunVideos, import_faiss, label_text
+    from ..eval.search import RunSearch, RunVideos, import_faiss, label_text
 
     if list_:
         videos = RunVideos(run_dir).listing()

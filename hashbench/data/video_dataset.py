@@ -1,4 +1,4 @@
-"""VideoDataset: the dataset contract (see ``hashbench.hookspecs``) for real video collections.
+"""VideoDataset: the dataset contract (see :mod:`hashbench.contract.hookspecs`) for real video collections.
 
 A dataset plugin parses its split lists into :class:`ListedVideo` records and hands them, with the
 class names, to :class:`VideoDataset`, which then

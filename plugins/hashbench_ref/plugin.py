@@ -1,7 +1,7 @@
 """Hook implementations of the reference set. Factory modules import torch lazily."""
 from __future__ import annotations
 
-from hashbench.hookspecs import Factories, hookimpl
+from hashbench.contract import Factories, hookimpl
 
 
 @hookimpl

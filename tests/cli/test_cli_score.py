@@ -90,7 +90,7 @@ TINY = tiny_experiment_text(name="tiny-search", seed=3, epochs=1, backbone='name
 def finished_run(tmp_path_factory):
     from hashbench import registry
     from hashbench.config import load_experiment
-    from hashbench.runner import run_experiment
+    from hashbench.run import run_experiment
 
     root = tmp_path_factory.mktemp("tiny_run")
     (root / "tiny.toml").write_text(TINY)
@@ -148,7 +148,7 @@ def test_search_by_id_and_by_video_file(finished_run):
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
     assert not out["built"]  # the saved index is reused
-    from hashbench.search import encode_video
+    from hashbench.eval.search import encode_video
 
     code = encode_video(run_dir, video)
     again = encode_video(run_dir, video)

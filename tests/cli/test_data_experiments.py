@@ -11,7 +11,7 @@ from helpers import HASHBENCH, ROOT
 from data_trees import hmdb_tree, jhmdb_tree, ucf_tree
 from hashbench.config import load_experiment
 from hashbench.errors import ConfigError
-from hashbench.registry import TABLE_OWNED, bind_parameters
+from hashbench.contract import TABLE_OWNED, bind_parameters
 
 EXPERIMENTS = ROOT / "experiments"
 # file -> (dataset, bits, margin, frames, dataset folder under $HASHBENCH_DATA)

@@ -1,10 +1,10 @@
-"""Reference backbones: torch-free factory functions (see hashbench.hookspecs)."""
+"""Reference backbones: torch-free factory functions (see hashbench.contract)."""
 from __future__ import annotations
 
 from typing import Any, Optional
 
 from hashbench.errors import ConfigError
-from hashbench.hookspecs import identity_keys
+from hashbench.contract import identity_keys
 
 NORMALIZATION_NAMES = ("c3d_retrieval", "kinetics")
 

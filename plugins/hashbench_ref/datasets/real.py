@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Union
 
-from hashbench.hookspecs import identity_keys
+from hashbench.contract import identity_keys
 
 _DEFAULT_RESIZE = (128, 171)
 #: Keys that say where the data is or how it is read, not which clips: left out of the identity

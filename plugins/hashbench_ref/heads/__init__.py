@@ -1,4 +1,4 @@
-"""Reference heads: torch-free factory functions (see hashbench.hookspecs)."""
+"""Reference heads: torch-free factory functions (see hashbench.contract)."""
 from __future__ import annotations
 
 from typing import Any

@@ -1,4 +1,4 @@
-"""Reference losses: torch-free factory functions (see hashbench.hookspecs)."""
+"""Reference losses: torch-free factory functions (see hashbench.contract)."""
 from __future__ import annotations
 
 import math

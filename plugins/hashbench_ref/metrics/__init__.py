@@ -1,9 +1,9 @@
-"""Reference metrics: torch-free factories returning :class:`hashbench.metrics.Metric` objects.
+"""Reference metrics: torch-free factories returning :class:`hashbench.eval.metrics.Metric` objects.
 
 Every metric ranks the database by Hamming distance (relevant = same class, or multi-hot labels that
 share a positive). ``empty`` says what a query whose value is undefined under the convention counts as:
 ``"zero"`` (default; the original repo's and CSQ/DeepHash's choice) or ``"skip"`` (left out of the mean).
-Reference metrics asked for together share one ranking pass (see ``hashbench.evaluation``).
+Reference metrics asked for together share one ranking pass (see ``hashbench.eval.evaluation``).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ def map_(empty: str = "zero") -> Any:
     Equals the original repo's ``compute_MAP`` whenever there are no ties. ``empty``: "zero" | "skip"
     for queries without any relevant item.
     """
-    from hashbench.metrics import MeanAP
+    from hashbench.eval.metrics import MeanAP
 
     return MeanAP(empty=empty)
 
@@ -26,7 +26,7 @@ def map_at_k(k: int, empty: str = "zero") -> Any:
 
     ``k`` ranks (``map@100``), Hamming ties in database order.
     """
-    from hashbench.metrics import MapAtK
+    from hashbench.eval.metrics import MapAtK
 
     return MapAtK(k, normalize="retrieved", empty=empty)
 
@@ -36,7 +36,7 @@ def map_over_k_at_k(k: int) -> Any:
 
     ``k`` ranks (``map_over_k@100``), Hamming ties in database order.
     """
-    from hashbench.metrics import MapAtK
+    from hashbench.eval.metrics import MapAtK
 
     return MapAtK(k, normalize="k")
 
@@ -46,7 +46,7 @@ def map_tie(empty: str = "zero") -> Any:
 
     Closed form (McSherry & Najork 2008); independent of database order.
     """
-    from hashbench.metrics import MapTie
+    from hashbench.eval.metrics import MapTie
 
     return MapTie(empty=empty)
 
@@ -56,7 +56,7 @@ def map_tie_at_k(k: int, empty: str = "zero") -> Any:
 
     The tie group straddling rank k contributes a hypergeometric number of relevant items (closed form).
     """
-    from hashbench.metrics import MapTieAtK
+    from hashbench.eval.metrics import MapTieAtK
 
     return MapTieAtK(k, empty=empty)
 
@@ -66,14 +66,14 @@ def precision_at_k(k: int) -> Any:
 
     Divided by min(k, database size).
     """
-    from hashbench.metrics import PrecisionAtK
+    from hashbench.eval.metrics import PrecisionAtK
 
     return PrecisionAtK(k)
 
 
 def recall_at_k(k: int, empty: str = "zero") -> Any:
     """Recall@k: relevant items among the top k ranks / all relevant items (ties in database order)."""
-    from hashbench.metrics import RecallAtK
+    from hashbench.eval.metrics import RecallAtK
 
     return RecallAtK(k, empty=empty)
 
@@ -83,14 +83,14 @@ def precision_at_r(r: int, empty: str = "zero") -> Any:
 
     Queries retrieving nothing within the radius count as 0 (``empty="zero"``) or are skipped.
     """
-    from hashbench.metrics import PrecisionAtRadius
+    from hashbench.eval.metrics import PrecisionAtRadius
 
     return PrecisionAtRadius(r, empty=empty)
 
 
 def recall_at_r(r: int, empty: str = "zero") -> Any:
     """Recall within Hamming radius r (``recall@r2``): relevant items at distance <= r / all relevant."""
-    from hashbench.metrics import RecallAtRadius
+    from hashbench.eval.metrics import RecallAtRadius
 
     return RecallAtRadius(r, empty=empty)
 

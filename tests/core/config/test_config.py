@@ -13,8 +13,7 @@ import pytest
 from helpers import ROOT
 
 from hashbench.config import (DEFAULT_METRICS, EvalConfig, Experiment, OptimizerConfig, TrainConfig,
-                              apply_overrides, experiment_from_dict, load_experiment, parse_override,
-                              resolve_device)
+                              apply_overrides, experiment_from_dict, load_experiment, parse_override)
 from hashbench.errors import ConfigError
 
 REPO = ROOT
@@ -491,25 +490,6 @@ def test_experiment_is_frozen(tmp_path):
     with pytest.raises(Exception):
         exp.seed = 3  # type: ignore[misc]
     assert isinstance(exp, Experiment) and isinstance(exp.train.optimizer, OptimizerConfig)
-
-
-# ------------------------------------------------------------------------------------------------
-# devices
-# ------------------------------------------------------------------------------------------------
-def test_resolve_device():
-    import torch
-
-    assert resolve_device("cpu") == "cpu"
-    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
-    if torch.cuda.is_available():
-        assert resolve_device("cuda:0") == "cuda:0"
-        with pytest.raises(ConfigError, match="CUDA device"):
-            resolve_device(f"cuda:{torch.cuda.device_count()}")
-    else:
-        with pytest.raises(ConfigError, match=r"device: 'cuda:1' requested but CUDA is not available"):
-            resolve_device("cuda:1")
-    with pytest.raises(ConfigError, match=r"device: must be .*got 'tpu'"):
-        resolve_device("tpu")
 
 
 def test_cli_prints_config_errors_verbatim_on_one_line(tmp_path):

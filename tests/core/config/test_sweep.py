@@ -1,4 +1,4 @@
-"""hashbench.sweep: [sweep] tables -> a deterministic, validated, distinctly named grid of experiments."""
+"""hashbench.config.sweep: [sweep] tables -> a deterministic, validated, distinctly named grid of experiments."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,7 @@ import pytest
 
 from hashbench.config import expand_sweep, experiment_from_dict, load_experiment
 from hashbench.errors import ConfigError
-from hashbench.sweep import point_names
+from hashbench.config import point_names
 
 BASE = """\
 name = "demo"
@@ -181,7 +181,7 @@ def test_env_values_in_a_sweep_are_expanded_once(tmp_path, monkeypatch):
 
 def test_points_keep_the_method_label_and_differ_in_identity(tmp_path):
     from hashbench.config import load_experiment
-    from hashbench.sweep import expand_sweep
+    from hashbench.config import expand_sweep
 
     path = tmp_path / "m.toml"
     path.write_text('name = "m"\n[dataset]\nname = "moving_digits"\n[backbone]\nname = "r3d18"\n'
@@ -191,7 +191,7 @@ def test_points_keep_the_method_label_and_differ_in_identity(tmp_path):
     assert {p.method for p in points} == {"r3d18+tanh+batch_all_triplet"}  # the leaderboard names the margins
     assert len({p.config_hash() for p in points}) == 8
     import hashbench
-    from hashbench.identity import experiment_identity
+    from hashbench.results.identity import experiment_identity
 
     identities = {json.dumps(experiment_identity(p, hashbench.registry()), sort_keys=True) for p in points}
     assert len(identities) == 4  # the two seeds of a (bits, margin) point share one identity

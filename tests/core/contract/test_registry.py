@@ -7,7 +7,7 @@ import pytest
 
 import hashbench
 from hashbench.errors import ConfigError, PluginError
-from hashbench.registry import Component, Registry, bind_parameters
+from hashbench.contract import Component, Registry, bind_parameters
 
 
 def factory(bits: int, margin: float = 14.0, weighting: str = "original", root: Optional[str] = None,

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 import hashbench
-import hashbench.evaluation as evaluation_module
+import hashbench.eval.evaluation as evaluation_module
 from hashbench.codes import PackedCodes, hamming_distances, save_codes
 from hashbench.errors import ConfigError, DataError, PluginError
-from hashbench.evaluation import evaluate, rescore_run, score_codes
-from hashbench.registry import Component, load_registry
+from hashbench.eval import evaluate, rescore_run, score_codes
+from hashbench.contract import Component, load_registry
 from hashbench.results import RESULT_COLUMNS, read_results
 
 

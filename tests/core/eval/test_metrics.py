@@ -16,11 +16,11 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import hashbench.metrics as M
-import hashbench.ranking as ranking
+import hashbench.eval.metrics as M
+import hashbench.eval.ranking as ranking
 from hashbench.codes import pack_codes
 from hashbench.errors import ConfigError
-from hashbench.metrics import (MapAtK, MapTie, MapTieAtK, MeanAP, PrecisionAtK, PrecisionAtRadius,
+from hashbench.eval.metrics import (MapAtK, MapTie, MapTieAtK, MeanAP, PrecisionAtK, PrecisionAtRadius,
                                RecallAtK, RecallAtRadius, compute_stats, harmonic_diff, pr_curve,
                                score_metrics)
 
@@ -29,7 +29,7 @@ KERNELS = ["numba", "numpy"]
 
 
 # --------------------------------------------------------------------------------------------------
-# Brute-force references (per query, explicit loops; nothing shared with hashbench.metrics)
+# Brute-force references (per query, explicit loops; nothing shared with hashbench.eval)
 # --------------------------------------------------------------------------------------------------
 def relevance(ql, dl, i):
     if ql.ndim == 2:
@@ -473,7 +473,7 @@ NO_NUMBA = """
 import json, os, sys
 sys.modules["numba"] = None  # `import numba` now raises ImportError, as where it is not installed
 import numpy as np
-import hashbench.metrics as M
+import hashbench.eval.metrics as M
 from hashbench.errors import ConfigError
 rng = np.random.default_rng(5)
 qc, dc = rng.choice([-1, 1], size=(30, 20)), rng.choice([-1, 1], size=(200, 20))
@@ -513,7 +513,7 @@ def test_kernels_compile_uncached_where_numba_has_no_cache_directory(monkeypatch
     import numba
     from numba.core import caching
 
-    from hashbench import _kernels
+    from hashbench.eval import _kernels
 
     def twice(x):
         return 2 * x
@@ -529,7 +529,7 @@ def test_kernels_compile_uncached_where_numba_has_no_cache_directory(monkeypatch
 FORKED = """
 import multiprocessing as mp
 import numpy as np
-from hashbench.metrics import Needs, compute_stats
+from hashbench.eval.metrics import Needs, compute_stats
 
 def hist_sum(seed):
     rng = np.random.default_rng(seed)

@@ -9,7 +9,7 @@ import pytest
 
 from hashbench.codes import hamming_distances, pack_codes, save_codes
 from hashbench.errors import DataError, HashbenchError
-from hashbench.search import (INSTALL_HINT, RunSearch, build_index, import_faiss, load_index,
+from hashbench.eval.search import (INSTALL_HINT, RunSearch, build_index, import_faiss, load_index,
                               save_index, search_index)
 
 import_faiss().omp_set_num_threads(1)  # tiny indexes: OpenMP threads only add contention

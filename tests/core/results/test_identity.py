@@ -7,7 +7,7 @@ import pytest
 
 import hashbench
 from hashbench.config import experiment_from_dict
-from hashbench.identity import experiment_identity, identity_json
+from hashbench.results.identity import experiment_identity, identity_json
 
 BASE = {
     "name": "a", "seed": 0, "device": "cpu",
@@ -59,7 +59,7 @@ def test_every_setting_that_changes_a_result_is(key, value):
 
 def test_placement_keys_are_ignored_and_weight_files_compared_by_name(tmp_path):
     registry = hashbench.registry()
-    from hashbench.identity import component_identity
+    from hashbench.results.identity import component_identity
 
     a = component_identity(registry, "dataset", {"name": "ucf101", "root": "/data/a/UCF-101", "cache": "/c1",
                                                  "source": "files", "missing": "skip"})

@@ -23,8 +23,9 @@ import hashbench
 from helpers import ROOT, run_cli, tiny_experiment_text
 from hashbench.config import experiment_from_dict
 from hashbench.errors import ResultsError
-from hashbench.identity import experiment_identity, identity_json
-from hashbench.leaderboard import build_leaderboard, identity_labels, render
+from hashbench.results.identity import experiment_identity, identity_json
+from hashbench.results.leaderboard import build_leaderboard, identity_labels
+from hashbench.results.render import render
 from hashbench.results import RESULT_COLUMNS, append_rows, metric_rows, read_published, read_results
 
 PUBLISHED = ROOT / "results" / "published.csv"

@@ -60,8 +60,8 @@ def test_plot_bits_writes_a_png_per_metric_next_to_the_table(table, tmp_path):
 
 
 def test_plot_bits_includes_published_rows(table, tmp_path):
-    from hashbench.leaderboard import build_leaderboard
-    from hashbench.plots import plot_bits
+    from hashbench.results.leaderboard import build_leaderboard
+    from hashbench.results.plots import plot_bits
     from hashbench.results import read_published, read_results
 
     pub = tmp_path / "published.csv"
@@ -114,7 +114,7 @@ def identity_rows(path: Path, runs) -> None:
     import hashbench
     from helpers import tiny_experiment_text
     from hashbench.config import experiment_from_dict
-    from hashbench.identity import experiment_identity, identity_json
+    from hashbench.results.identity import experiment_identity, identity_json
 
     for i, (epochs, bits, seed, value, dataset) in enumerate(runs):
         doc = tomllib.loads(tiny_experiment_text(epochs=epochs, seed=seed))
@@ -130,8 +130,8 @@ def identity_rows(path: Path, runs) -> None:
 
 
 def test_bits_series_never_join_different_experiments(tmp_path):
-    from hashbench.leaderboard import build_leaderboard
-    from hashbench.plots import bits_series, plot_bits
+    from hashbench.results.leaderboard import build_leaderboard
+    from hashbench.results.plots import bits_series, plot_bits
     from hashbench.results import read_results
 
     path = tmp_path / "results.csv"
@@ -164,8 +164,8 @@ def test_bits_series_never_join_different_experiments(tmp_path):
 
 
 def test_bits_series_of_published_and_0_1_rows(table, tmp_path):
-    from hashbench.leaderboard import build_leaderboard
-    from hashbench.plots import bits_series
+    from hashbench.results.leaderboard import build_leaderboard
+    from hashbench.results.plots import bits_series
     from hashbench.results import read_published, read_results
 
     pub = tmp_path / "published.csv"

@@ -9,10 +9,10 @@ import torch
 
 from hashbench import hookimpl
 from hashbench.config import load_experiment
-from hashbench.engine import load_checkpoint
-from hashbench.registry import load_registry
+from hashbench.train import load_checkpoint
+from hashbench.contract import load_registry
 from hashbench.results import RESULT_COLUMNS, read_results
-from hashbench.runner import run_experiment
+from hashbench.run import run_experiment
 
 
 class Recorder:

@@ -1,0 +1,230 @@
+"""The rules of an experiment document: each table checked and turned into the typed schema.
+
+:func:`validate_document` takes a document after overrides and ``${}`` expansion and returns an
+:class:`~hashbench.config.schema.Experiment`, or raises the first problem as one ConfigError line
+(see :mod:`hashbench.config.validate`). Component tables keep their plugin keys as they are: the
+registry checks those when it builds the component (``hashbench validate``).
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..device import DEVICE_CHOICES, is_device_name
+from ..suggest import closest, did_you_mean
+from .schema import (COMPONENTS, DEFAULT_METRICS, EVAL_KEYS, NAME_MAX, NAME_PATTERN, OPTIMIZERS, SCHEDULERS,
+                     TOP_SCALARS, TOP_TABLES, TRAIN_KEYS, EvalConfig, Experiment, OptimizerConfig,
+                     SchedulerConfig, TrainConfig, metric_label)
+from .validate import (ErrorContext, check_bool, check_float, check_int, check_keys, check_plain, check_str,
+                       check_table, join_path)
+
+__all__ = ["validate_document"]
+
+
+def validate_document(doc: dict[str, Any], ctx: ErrorContext, source: Path | None) -> Experiment:
+    allowed_top = TOP_SCALARS + TOP_TABLES
+    for key, value in doc.items():
+        if key not in allowed_top:
+            if isinstance(value, dict):
+                close = closest(key, TOP_TABLES)
+                hint = f" (did you mean [{close}]?)" if close else ""
+                ctx.fail("", f"unknown table [{key}]{hint}; tables are"
+                             f" {', '.join(f'[{t}]' for t in TOP_TABLES)}", at=key)
+            ctx.fail("", f"unknown top-level key {key}{did_you_mean(key, allowed_top)};"
+                         f" top-level keys are {', '.join(TOP_SCALARS)}", at=key)
+    check_plain(ctx, "", doc)
+
+    if "name" not in doc:
+        ctx.fail("", "missing top-level key name (it names runs/<name>/)")
+    name = _check_name(ctx, doc["name"])
+    seed = check_int(ctx, "seed", doc.get("seed", 0), 0, 2**32 - 1)
+    device = check_str(ctx, "device", doc.get("device", "auto"))
+    if not is_device_name(device):
+        ctx.fail("device", f"must be {DEVICE_CHOICES}, got {device!r}")
+    label = doc.get("label")
+    if label is not None:
+        label = check_str(ctx, "label", label)
+        if not label.strip():
+            ctx.fail("label", "must not be empty (leave it out to use backbone+head+loss)")
+
+    components = {}
+    for kind in COMPONENTS:
+        if kind not in doc:
+            ctx.fail("", f"missing table [{kind}]; add it with name = \"<{kind} plugin>\""
+                         " (see `hashbench plugins`)")
+        table = check_table(ctx, kind, doc[kind])
+        if "name" not in table:
+            ctx.fail("", f"[{kind}] has no name; set name = \"<{kind} plugin>\" (see `hashbench plugins`)")
+        if not isinstance(table["name"], str) or not table["name"].strip():
+            ctx.fail(f"{kind}.name", f"expected a plugin name (string), got {table['name']!r}")
+        components[kind] = copy.deepcopy(table)
+
+    train = _validate_train(ctx, check_table(ctx, "train", doc.get("train", {})))
+    evaluation = _validate_eval(ctx, check_table(ctx, "eval", doc.get("eval", {})))
+    sweep = _validate_sweep(ctx, check_table(ctx, "sweep", doc.get("sweep", {})))
+    return Experiment(name=name, seed=seed, device=device, label=label, train=train, eval=evaluation,
+                      sweep=sweep, source=source, raw=doc, **components)
+
+
+def _check_name(ctx: ErrorContext, value: Any) -> str:
+    name = check_str(ctx, "name", value)
+    if not NAME_PATTERN.match(name) or len(name) > NAME_MAX:
+        ctx.fail("name", f"{name!r} must start with a letter or digit and use only letters, digits and"
+                         f" . _ - + = , @ (at most {NAME_MAX} characters): it names the run directory")
+    return name
+
+
+def _validate_train(ctx: ErrorContext, table: dict[str, Any]) -> TrainConfig:
+    check_keys(ctx, table, "train", TRAIN_KEYS)
+    defaults = TrainConfig()
+    epochs = check_int(ctx, "train.epochs", table.get("epochs", defaults.epochs), 1)
+    grad_clip = table.get("grad_clip")
+    return TrainConfig(
+        epochs=epochs,
+        batch_size=check_int(ctx, "train.batch_size", table.get("batch_size", defaults.batch_size), 2),
+        optimizer=_validate_optimizer(ctx, check_table(ctx, "train.optimizer", table.get("optimizer", {}))),
+        scheduler=_validate_scheduler(ctx, check_table(ctx, "train.scheduler", table.get("scheduler", {})), epochs),
+        amp=check_bool(ctx, "train.amp", table.get("amp", defaults.amp)),
+        eval_every=check_int(ctx, "train.eval_every", table.get("eval_every", defaults.eval_every), 1),
+        num_workers=check_int(ctx, "train.num_workers", table.get("num_workers", defaults.num_workers), 0),
+        skip_zero_loss=check_bool(ctx, "train.skip_zero_loss", table.get("skip_zero_loss", defaults.skip_zero_loss)),
+        grad_clip=None if grad_clip is None else check_float(ctx, "train.grad_clip", grad_clip, 0.0, low_open=True),
+    )
+
+
+def _validate_optimizer(ctx: ErrorContext, table: dict[str, Any]) -> OptimizerConfig:
+    path = "train.optimizer"
+    name = check_str(ctx, f"{path}.name", table.get("name", "sgd"), tuple(OPTIMIZERS))
+    defaults = OPTIMIZERS[name][1]
+    allowed = ("name", "lr") + tuple(defaults)
+    for key in table:
+        if key not in allowed:
+            others = [n for n, (_, keys) in OPTIMIZERS.items() if key in keys]
+            why = f" (it is a key of {' and '.join(others)})" if others else did_you_mean(key, allowed)
+            ctx.fail("", f"unknown key {path}.{key} for optimizer {name!r}{why};"
+                         f" allowed: {', '.join(allowed)}", at=f"{path}.{key}")
+    values: dict[str, Any] = {"momentum": None, "weight_decay": None, "nesterov": None, "betas": None,
+                              "eps": None}
+    for key, default in defaults.items():
+        value = table.get(key, default)
+        where = f"{path}.{key}"
+        if key == "momentum":
+            value = check_float(ctx, where, value, 0.0, 1.0, high_open=True)
+        elif key == "weight_decay":
+            value = check_float(ctx, where, value, 0.0)
+        elif key == "nesterov":
+            value = check_bool(ctx, where, value)
+        elif key == "eps":
+            value = check_float(ctx, where, value, 0.0, low_open=True)
+        elif key == "betas":
+            if not isinstance(value, (list, tuple)) or len(value) != 2:
+                ctx.fail(where, f"expected two numbers like [0.9, 0.999], got {value!r}")
+            value = tuple(check_float(ctx, f"{where}[{i}]", b, 0.0, 1.0, high_open=True) for i, b in enumerate(value))
+        values[key] = value
+    if values["nesterov"] and not values["momentum"]:
+        ctx.fail(f"{path}.nesterov", "needs momentum > 0")
+    lr = check_float(ctx, f"{path}.lr", table.get("lr", 1e-4), 0.0, low_open=True)
+    return OptimizerConfig(name=name, lr=lr, **values)
+
+
+def _validate_scheduler(ctx: ErrorContext, table: dict[str, Any], epochs: int) -> SchedulerConfig:
+    path = "train.scheduler"
+    name = check_str(ctx, f"{path}.name", table.get("name", "none"), tuple(SCHEDULERS))
+    allowed = ("name",) + SCHEDULERS[name]
+    for key in table:
+        if key not in allowed:
+            others = [n for n, keys in SCHEDULERS.items() if key in keys]
+            why = f" (it is a key of {' and '.join(others)})" if others else did_you_mean(key, allowed)
+            ctx.fail("", f"unknown key {path}.{key} for scheduler {name!r}{why};"
+                         f" allowed: {', '.join(allowed)}", at=f"{path}.{key}")
+    if name == "step":
+        if "step_size" not in table:
+            ctx.fail(path, "the step scheduler needs step_size (epochs between lr drops)")
+        return SchedulerConfig(name=name, step_size=check_int(ctx, f"{path}.step_size", table["step_size"], 1),
+                               gamma=check_float(ctx, f"{path}.gamma", table.get("gamma", 0.1), 0.0, 1.0,
+                                            low_open=True))
+    if name == "cosine":
+        return SchedulerConfig(name=name, t_max=check_int(ctx, f"{path}.t_max", table.get("t_max", epochs), 1),
+                               eta_min=check_float(ctx, f"{path}.eta_min", table.get("eta_min", 0.0), 0.0))
+    return SchedulerConfig()
+
+
+def _validate_eval(ctx: ErrorContext, table: dict[str, Any]) -> EvalConfig:
+    check_keys(ctx, table, "eval", EVAL_KEYS)
+    metrics = table.get("metrics", list(DEFAULT_METRICS))
+    if not isinstance(metrics, list) or not metrics:
+        ctx.fail("eval.metrics", f"expected a non-empty array like [\"map\", \"map@100\"], got {metrics!r}")
+    labels: list[str] = []
+    for i, spec in enumerate(metrics):
+        where = f"eval.metrics[{i}]"
+        if isinstance(spec, dict):
+            if not isinstance(spec.get("name"), str) or not spec["name"].strip():
+                ctx.fail(where, f"a metric table needs name = \"<metric>\", got {spec!r}")
+            if "label" in spec and (not isinstance(spec["label"], str) or not spec["label"].strip()):
+                ctx.fail(f"{where}.label", f"expected a non-empty string, got {spec['label']!r}")
+        elif not isinstance(spec, str) or not spec.strip():
+            ctx.fail(where, f"expected a metric like \"map@100\" or a table, got {spec!r}")
+        label = metric_label(spec)
+        if label in labels:
+            ctx.fail(where, f"metric {label!r} is listed twice; give one a different label")
+        labels.append(label)
+    select = check_str(ctx, "eval.select", table.get("select", "last"), ("last", "val", "test"))
+    val_fraction = check_float(ctx, "eval.val_fraction", table.get("val_fraction", 0.1), 0.0, 0.5,
+                          low_open=True, high_open=True)
+    select_metric = table.get("select_metric")
+    if select_metric is not None:
+        check_str(ctx, "eval.select_metric", select_metric, labels)
+    elif select in ("val", "test"):
+        select_metric = labels[0]
+    batch_size = table.get("batch_size")
+    if batch_size is not None:
+        batch_size = check_int(ctx, "eval.batch_size", batch_size, 1)
+    return EvalConfig(metrics=copy.deepcopy(metrics), select=select, val_fraction=val_fraction,
+                      select_metric=select_metric, batch_size=batch_size)
+
+
+def _flatten_sweep(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"head": {"bits": [..]}, "loss.margin": [..]}`` -> ``{"head.bits": [..], "loss.margin": [..]}``."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        dotted = join_path(prefix, key)
+        if isinstance(value, dict):
+            flat.update(_flatten_sweep(value, dotted))
+        else:
+            flat[dotted] = value
+    return flat
+
+
+def _validate_sweep(ctx: ErrorContext, table: dict[str, Any]) -> dict[str, list[Any]]:
+    sweep = _flatten_sweep(table)
+    allowed = tuple(k for k in TOP_SCALARS + TOP_TABLES if k not in ("name", "sweep"))
+    keys = list(sweep)
+    for dotted, values in sweep.items():
+        parts = dotted.split(".")
+        where = f'sweep."{dotted}"'
+        if any(not p for p in parts):
+            ctx.fail(where, "is not a dotted key like \"head.bits\"")
+        if parts[0] not in allowed:
+            ctx.fail(where, f"{parts[0]!r} is not a key that can be swept{did_you_mean(parts[0], allowed)};"
+                            f" sweep keys start with one of: {', '.join(allowed)}")
+        if parts[0] in TOP_SCALARS and len(parts) > 1:
+            ctx.fail(where, f"{parts[0]} is a single value, not a table")
+        if parts[0] in ("train", "eval") and len(parts) > 1:
+            known = TRAIN_KEYS if parts[0] == "train" else EVAL_KEYS
+            if parts[1] not in known:
+                ctx.fail(where, f"unknown key {parts[0]}.{parts[1]}{did_you_mean(parts[1], known)}")
+        if not isinstance(values, list) or not values:
+            ctx.fail(where, f"expected a non-empty array of values, got {values!r}")
+        seen: set[str] = set()
+        for value in values:
+            canonical = json.dumps(value, sort_keys=True)  # 1, 1.0 and true stay distinct
+            if canonical in seen:
+                ctx.fail(where, f"lists {value!r} twice")
+            seen.add(canonical)
+        for other in keys:
+            if other != dotted and other.startswith(dotted + "."):
+                ctx.fail(where, f"overlaps sweep key \"{other}\"; sweep one or the other")
+    return copy.deepcopy(sweep)
+

@@ -1,0 +1,46 @@
+"""The plugin contract — what a plugin author reads.
+
+- :mod:`~hashbench.contract.hookspecs`: the pluggy hooks (registration and lifecycle) and the shape of
+  every component kind (backbone, head, loss, dataset, metric);
+- :mod:`~hashbench.contract.keys`: :func:`identity_keys`, how a factory's table keys enter the
+  experiment identity;
+- :mod:`~hashbench.contract.names`: component kinds, context names (what hashbench injects by
+  parameter name), the ``name@k`` / ``name@r`` metric spec syntax;
+- :mod:`~hashbench.contract.binding`: how a table and the context become a factory's arguments;
+- :mod:`~hashbench.contract.registry`: plugin loading (one entry point at a time) and the component
+  tables;
+- :mod:`~hashbench.contract.checks`: the contract checked on a real batch, one component at a time
+  (imports torch; loaded on first use of :func:`check_batch` / :class:`BatchReport`).
+
+Every public name is re-exported here; import them from ``hashbench.contract``.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .binding import bind_parameters
+from .hookspecs import PROJECT, Factories, hookimpl, hookspec
+from .keys import IDENTITY_ATTRIBUTE, identity_keys, key_modes
+from .names import CONTEXT_NAMES, CONTEXT_ORIGINS, KINDS, TABLE_OWNED, MetricSpec, parse_metric_spec
+from .registry import DISABLE_ENV, REFERENCE_DIST, BrokenPlugin, Component, Registry, load_registry
+
+__all__ = [
+    "PROJECT", "hookimpl", "hookspec", "Factories",
+    "identity_keys", "key_modes", "IDENTITY_ATTRIBUTE",
+    "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "MetricSpec", "parse_metric_spec",
+    "bind_parameters",
+    "Registry", "Component", "BrokenPlugin", "load_registry", "DISABLE_ENV", "REFERENCE_DIST",
+    "check_batch", "BatchReport",
+]
+
+_LAZY = {"check_batch": "checks", "BatchReport": "checks"}  # torch-importing: loaded on first use
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,114 @@
+"""The leaderboard's data: cells, rows, dataset columns and the board itself (built by
+:func:`hashbench.results.leaderboard.build_leaderboard`, rendered by :mod:`hashbench.results.render`)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["Cell", "BoardRow", "DataColumn", "Leaderboard", "DIGITS", "PUBLISHED_MARK", "MIXED_MARK", "DEFAULT_GROUP"]
+
+PUBLISHED_MARK = "†"
+MIXED_MARK = "‡"
+DIGITS = 4
+#: The default row grouping: one row per experiment identity, labelled from ``method``.
+DEFAULT_GROUP: tuple[str, ...] = ("method",)
+
+
+@dataclass
+class Cell:
+    """One leaderboard cell: mean over ``n`` runs (``std`` is the sample std, None when n == 1).
+
+    ``series`` is equal for cells of one comparable series (the same experiment(s) apart from bits
+    and the dataset column; published: the same published row) and None when unknown (0.1 tables).
+    """
+
+    mean: float
+    std: float | None
+    n: int
+    best: bool = False
+    mixed: bool = False
+    series: str | None = None
+
+    def text(self) -> str:
+        """``0.7204 ± 0.0031 (n=3)`` when n > 1, else ``0.7204``; `` ‡`` appended when mixed."""
+        out = f"{self.mean:.{DIGITS}f}"
+        if self.n > 1:
+            std = 0.0 if self.std is None or math.isnan(self.std) else self.std
+            out += f" ± {std:.{DIGITS}f} (n={self.n})"
+        return out + (f" {MIXED_MARK}" if self.mixed else "")
+
+
+@dataclass
+class BoardRow:
+    """A leaderboard row: the group-key values shown, provenance, and cells keyed by (column, bits).
+
+    ``identity`` is the row's experiment identity (canonical JSON without ``head.bits``/``dataset.*``)
+    for identity rows of the default grouping, else None.
+    """
+
+    keys: tuple[str, ...]
+    source: str  # "local" or the publication
+    cells: dict[tuple[str, int], Cell] = field(default_factory=dict)
+    identity: str | None = None
+
+    @property
+    def published(self) -> bool:
+        return self.source != "local"
+
+    @property
+    def label(self) -> str:
+        return " / ".join(self.keys)
+
+
+@dataclass(frozen=True)
+class DataColumn:
+    """A dataset column (before bits): ``label`` is the header text without `` <bits>-bit``.
+
+    ``settings`` are the ``short=value`` dataset settings that set it apart from other columns of the
+    same dataset; ``custom`` is the first 8 chars of the data checksum for runs not on the official
+    data (else ""), ``checksum`` then the whole ``data_checksum``; ``skipped`` the distinct
+    ``skipped`` counts of its runs.
+    """
+
+    label: str
+    dataset: str
+    settings: tuple[str, ...] = ()
+    custom: str = ""
+    checksum: str = ""
+    skipped: tuple[int, ...] = ()
+
+    @property
+    def plain(self) -> bool:
+        return not self.settings and not self.custom
+
+
+@dataclass
+class Leaderboard:
+    """The pivoted table for one metric (build with :func:`build_leaderboard`, render with :func:`render`).
+
+    ``columns`` are (dataset column label, bits); ``data_columns`` describes each dataset column label.
+    """
+
+    metric: str
+    group: tuple[str, ...]
+    columns: list[tuple[str, int]]
+    rows: list[BoardRow]
+    notes: list[str]
+    local_rows: int = 0
+    published_rows: int = 0
+    data_columns: dict[str, DataColumn] = field(default_factory=dict)
+
+    def column_label(self, column: tuple[str, int]) -> str:
+        return f"{column[0]} {column[1]}-bit"
+
+    def cell(self, key: str, dataset: str, bits: int) -> Cell | None:
+        """The cell of the row whose first key is ``key`` (test/inspection helper); ``dataset`` is the
+        column label (``ucf101``, ``ucf101 (custom lists 1a2b3c4d)``, ...)."""
+        for row in self.rows:
+            if row.keys[0] == key:
+                return row.cells.get((dataset, bits))
+        return None
+
+    def row(self, key: str) -> BoardRow | None:
+        """The row whose first key is ``key`` (None if there is none)."""
+        return next((r for r in self.rows if r.keys[0] == key), None)

@@ -1,0 +1,126 @@
+"""Rendering a leaderboard as text: markdown (GitHub pipe table), csv, LaTeX (tabular) or html.
+
+Every format shows the same cells, best marks and notes; nothing here writes the results table
+(:func:`write_text_atomic` writes rendered output only).
+"""
+from __future__ import annotations
+
+import csv
+import html
+import io
+import os
+from pathlib import Path
+
+from ..atomic import write_text_atomic as _write_atomic
+from ..contract import parse_metric_spec
+from ..errors import ResultsError
+from .board import MIXED_MARK, PUBLISHED_MARK, Cell, Leaderboard
+
+__all__ = ["FORMATS", "EXTENSIONS", "render", "metric_caption", "write_text_atomic", "default_output"]
+
+FORMATS: tuple[str, ...] = ("md", "csv", "latex", "html")
+EXTENSIONS: dict[str, str] = {"md": "md", "csv": "csv", "latex": "tex", "html": "html"}
+
+
+def _latex_escape(text: str) -> str:
+    repl = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+            "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+            "±": r"$\pm$", PUBLISHED_MARK: r"$^\dagger$", MIXED_MARK: r"$^\ddagger$", "–": "--"}
+    return "".join(repl.get(ch, ch) for ch in text)
+
+
+def _cell_text(cell: Cell | None, fmt: str) -> str:
+    if cell is None:
+        return {"csv": "", "latex": "--"}.get(fmt, "–")
+    text = cell.text()
+    if fmt == "csv":
+        return text + ("*" if cell.best else "")
+    if fmt == "md":
+        return f"**{text}**" if cell.best else text
+    if fmt == "html":
+        text = html.escape(text)
+        return f"<b>{text}</b>" if cell.best else text
+    text = _latex_escape(text)
+    return rf"\textbf{{{text}}}" if cell.best else text
+
+
+def render(board: Leaderboard, fmt: str = "md", *, caption: str = "", source: str = "") -> str:
+    """The leaderboard as text: ``md`` (GitHub pipe table), ``csv``, ``latex`` (tabular) or ``html``.
+
+    ``caption`` describes the metric convention; ``source`` names the results file (both optional).
+    """
+    from tabulate import tabulate
+
+    if fmt not in FORMATS:
+        raise ResultsError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    headers = list(board.group) + [board.column_label(c) for c in board.columns]
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(headers + ["source"])
+        for row in board.rows:
+            writer.writerow(list(row.keys) + [_cell_text(row.cells.get(c), fmt) for c in board.columns]
+                            + [row.source])
+        return buf.getvalue()
+
+    def key_text(k: str) -> str:
+        return html.escape(k) if fmt == "html" else _latex_escape(k) if fmt == "latex" else k
+
+    body = [[key_text(k) for k in row.keys] + [_cell_text(row.cells.get(c), fmt) for c in board.columns]
+            for row in board.rows]
+    title = f"hashbench leaderboard — metric {board.metric}"
+    meta = f"{board.local_rows} local rows" + (f" from {source}" if source else "") + \
+        f", {board.published_rows} published rows"
+    align = ["left"] * len(board.group) + ["right"] * len(board.columns)
+    if fmt == "md":
+        table = tabulate(body, headers=headers, tablefmt="github", colalign=align, disable_numparse=True)
+        parts = [f"# {title}", ""] + ([caption, ""] if caption else []) + [table, ""]
+        parts += [f"- {n}" for n in board.notes] + [f"- {meta}.", ""]
+        return "\n".join(parts)
+    if fmt == "html":
+        hdr = [html.escape(h) for h in headers]
+        table = tabulate(body, headers=hdr, tablefmt="unsafehtml", colalign=align, disable_numparse=True)
+        parts = [f"<h1>{html.escape(title)}</h1>"]
+        if caption:
+            parts.append(f"<p>{html.escape(caption)}</p>")
+        parts.append(table)
+        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in board.notes + [meta])
+                     + "</ul>")
+        return "\n".join(parts) + "\n"
+    hdr = [_latex_escape(h) for h in headers]
+    table = tabulate(body, headers=hdr, tablefmt="latex_raw", colalign=align, disable_numparse=True)
+    lines = [f"% {title}"] + ([f"% {caption}"] if caption else []) + [table, "", r"{\footnotesize"]
+    lines += [_latex_escape(n) + r"\par" for n in board.notes + [meta]]
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def metric_caption(metric: str) -> str:
+    """One line describing ``metric`` from its plugin's docstring summary ("" if unknown)."""
+    from .. import registry
+    from ..errors import HashbenchError
+
+    base = metric
+    parsed = parse_metric_spec(metric)
+    try:
+        reg = registry()
+        if metric not in reg.names("metric") and parsed is not None:
+            base = parsed.registered
+        summary = reg.get("metric", base).summary
+    except HashbenchError:
+        return ""
+    return f"Metric `{metric}`: {summary}" if summary else ""
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` via a temp file in the same directory + os.replace (never half-written)."""
+    path = Path(path)
+    try:
+        return _write_atomic(path, text)
+    except OSError as exc:
+        raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def default_output(results_path: str | os.PathLike[str], fmt: str) -> Path:
+    """Where the leaderboard goes without --out: ``LEADERBOARD.<ext>`` next to the results table."""
+    return Path(results_path).parent / f"LEADERBOARD.{EXTENSIONS[fmt]}"

@@ -1,0 +1,88 @@
+"""Building an experiment's components: dataset, model (backbone + head), loss and metrics, with the
+context values injected, and the contract checked on two real clips before anything is written."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+from ..config import Experiment
+from ..contract import Registry
+from ..contract.checks import check_batch
+from ..errors import ConfigError, ContractError, DataError
+from ..failures import ComponentRef, component_refs, plugin_refs
+from ..train.model import HashModel, build_hash_model
+
+__all__ = ["Built", "build_components", "head_bits", "component_context", "check_query_batch"]
+
+
+@dataclass
+class Built:
+    """Every component of an experiment, built and checked (what `hashbench validate` reports).
+
+    ``metrics`` are ``(label, metric)`` pairs, built once: every evaluation of the run scores with them.
+    """
+
+    dataset: Any
+    model: HashModel
+    loss: torch.nn.Module
+    metrics: list[tuple[str, Any]]
+    bits: int
+    device: torch.device
+    components: list[ComponentRef] = field(default_factory=list)
+
+    def to_device(self) -> None:
+        """Move the model (and a loss with parameters or buffers) to :attr:`device`."""
+        self.model.to(self.device)
+        if isinstance(self.loss, torch.nn.Module):
+            self.loss.to(self.device)
+
+
+def head_bits(experiment: Experiment, prefix: str = "") -> int:
+    """The code length ``head.bits`` (ConfigError, after ``prefix``, unless an integer in 1..4096)."""
+    bits = experiment.head.get("bits")
+    if not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 4096:
+        raise ConfigError(f"{prefix}head.bits: expected an integer code length such as 48, got {bits!r}")
+    return bits
+
+
+def component_context(experiment: Experiment, device: Any, bits: int, dataset: Any = None) -> dict[str, Any]:
+    """The context values handed to factories: ``seed``, ``device``, ``bits``, and once the dataset is
+    built ``num_classes``, ``multi_label``, ``num_frames`` (see :data:`hashbench.contract.CONTEXT_NAMES`)."""
+    context: dict[str, Any] = {"seed": experiment.seed, "device": str(device), "bits": bits}
+    if dataset is not None:
+        context.update(num_classes=int(dataset.num_classes), multi_label=bool(dataset.multi_label),
+                       num_frames=int(dataset.num_frames))
+    return context
+
+
+def build_components(experiment: Experiment, registry: Registry, device: torch.device) -> Built:
+    """Build dataset, model, loss and metrics with context injection; errors name the table/key."""
+    bits = head_bits(experiment, f"{experiment.source}: " if experiment.source else "")
+    dataset = registry.build("dataset", experiment.dataset, where="dataset",
+                             **component_context(experiment, device, bits))
+    context = component_context(experiment, device, bits, dataset)
+    model = build_hash_model(registry, experiment.backbone, experiment.head, **context)
+    loss = registry.build("loss", experiment.loss, where="loss", **context)
+    metrics = [registry.build_metric(spec) for spec in experiment.eval.metrics]
+    refs = component_refs(registry, [("dataset", experiment.dataset["name"], dataset),
+                                     ("backbone", experiment.backbone["name"], model.backbone),
+                                     ("head", experiment.head["name"], model.head),
+                                     ("loss", experiment.loss["name"], loss)])
+    return Built(dataset, model, loss, metrics, bits, device, refs + plugin_refs(registry.plugin_manager))
+
+
+def check_query_batch(built: Built, query: Sequence[Any]) -> None:
+    """Forward two query clips through backbone, head and loss one by one (contract check, no grad)."""
+    n = len(query)
+    if n < 2:
+        raise DataError(f"the query split has {n} clip(s); at least 2 are needed")
+    items = [query[i] for i in (0, 1)]
+    clips = torch.stack([torch.as_tensor(c) for c, _ in items]).to(built.device)
+    labels = torch.stack([torch.as_tensor(label) for _, label in items]).to(built.device)
+    if clips.dtype != torch.uint8 or clips.dim() != 5 or clips.shape[1] != 3:
+        raise ContractError(f"{built.components[0].describe()} gave clips {tuple(clips.shape[1:])}"
+                            f" {clips.dtype}; the contract is uint8 (3, T, H, W)")
+    with torch.random.fork_rng(devices=[]):
+        check_batch(built.model, built.loss, clips, labels, built.bits, built.components, backward=False)

@@ -1,0 +1,316 @@
+"""run_experiment(): build -> check -> train -> encode -> evaluate -> record. Orchestration only.
+
+Everything that can fail on bad input (plugins, data, contract, results table) is built and checked
+before the run directory exists, so such a failure leaves nothing behind. Once the directory exists
+(see :mod:`hashbench.results.rundir` for its files) the run ends ``finished``, ``failed`` (with the message,
+phase, epoch and time) or ``interrupted`` (SIGINT/SIGTERM), never ``running``. Exceptions from plugin
+code, the disk or memory are explained as one-line :class:`~hashbench.errors.HashbenchError`
+(:mod:`hashbench.failures`); anything else is a bug and propagates as it is.
+
+The pieces it orchestrates: :mod:`~hashbench.run.build` (components), :mod:`~hashbench.run.selection`
+(splits and the reported epoch), :mod:`~hashbench.run.evaluator` (encode and score),
+:mod:`~hashbench.run.state` (what a checkpoint holds), :mod:`~hashbench.run.provenance` (row and record)
+and :mod:`hashbench.train` (the loops).
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..codes import save_codes
+from ..config import Experiment
+from ..contract import Registry
+from ..device import device_description, torch_device
+from ..errors import ConfigError, DataError, HashbenchError, RunInterrupted
+from ..failures import explain
+from ..results import append_run_rows, check_table, metric_rows
+from ..results.identity import experiment_identity, identity_json
+from ..results.rundir import RunDir, iter_runs, mark, now_iso, safe_name, write_json
+from ..train.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
+from ..train.engine import Precision, drops_last_batch, make_loader, seed_everything, train_epoch
+from ..train.optim import make_optimizer, make_scheduler
+from ..train.progress import NullReporter, Position, Reporter
+from .build import Built, build_components, check_query_batch
+from .evaluator import Evaluator
+from .provenance import new_record, results_row
+from .selection import Splits, reported_epoch, selection_label, selection_metric
+from .state import TrainState
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RunContext", "RunResult", "run_experiment", "find_resumable"]
+
+
+@dataclass
+class RunContext:
+    """What lifecycle hooks receive: identity and location of the run."""
+
+    run_id: str
+    run_dir: Path
+    experiment: Experiment
+    device: str
+
+
+@dataclass
+class RunResult:
+    """Outcome of one run: where it lives, the reported metrics and the epoch they come from."""
+
+    run_id: str
+    run_dir: Path
+    metrics: dict[str, float]
+    epoch: int
+    selection: str
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    appended: int = 0
+
+
+def find_resumable(runs_dir: Path, experiment: Experiment, config_hash: str | None = None) -> RunDir:
+    """Latest unfinished run directory of this experiment with the same config hash.
+
+    It resumes from its checkpoint, or from epoch 1 when it stopped before writing one.
+    """
+    config_hash = config_hash or experiment.config_hash()
+    folder = Path(runs_dir) / safe_name(experiment.name)
+    candidates = []
+    for run in iter_runs(Path(runs_dir)):
+        if run.path.parent != folder:
+            continue
+        try:
+            record = run.read_record()
+        except DataError:
+            continue
+        if record.get("row", {}).get("config_hash") == config_hash and record.get("status") != "finished":
+            candidates.append(run)
+    if not candidates:
+        raise ConfigError(f"--resume: no unfinished run of {experiment.name!r} with config hash "
+                          f"{config_hash} under {folder}; run without --resume to start one")
+    return candidates[-1]
+
+
+def run_experiment(experiment: Experiment, registry: Registry, *, runs_dir: Path = Path("runs"),
+                   results_path: Path | None = Path("results/results.csv"), resume: bool = False,
+                   reporter: Reporter | None = None) -> RunResult:
+    """Train, encode and evaluate one experiment; write its run directory and results rows.
+
+    ``results_path=None`` skips the results table. Returns the reported metrics (selected epoch).
+    Raises HashbenchError (the run, if it started, is marked ``failed``) or RunInterrupted (marked
+    ``interrupted``); any other exception is a bug (the run is marked ``failed`` too).
+    """
+    reporter = reporter or NullReporter()
+    if results_path is not None:
+        check_table(results_path)
+    device = torch_device(experiment.device)
+    seed_everything(experiment.seed)
+    built = build_components(experiment, registry, device)
+    built.to_device()
+    try:
+        splits = Splits.load(built.dataset, experiment)
+        check_query_batch(built, splits.query)
+        info = {k: str(v) for k, v in dict(built.dataset.info()).items()}
+    except HashbenchError:
+        raise
+    except Exception as exc:
+        explained = explain(exc, built.components, "while loading the data")
+        if explained is None:
+            raise
+        raise explained from exc
+    config_hash = experiment.config_hash()
+    identity = identity_json(experiment_identity(experiment, registry))
+    run = find_resumable(runs_dir, experiment, config_hash) if resume else \
+        RunDir.create(runs_dir, experiment.name, config_hash)
+    metric = selection_metric(experiment.eval, [label for label, _ in built.metrics])
+    device_text = device_description(built.device)
+    selection = selection_label(experiment.eval.select, metric)
+    row = results_row(experiment, built, info, run_id=run.run_id, selection=selection, config_hash=config_hash,
+                      identity=identity, device=device_text)
+    hooks = registry.plugin_manager.hook if registry.plugin_manager else None
+    session = _Session(experiment, built, splits, run, new_record(row, built, info), metric,
+                       RunContext(run.run_id, run.path, experiment, device_text), hooks, results_path, reporter)
+    return session.execute(resume)
+
+
+class _Session:
+    """One run in its directory: its record, the epochs, and the rows it ends with."""
+
+    def __init__(self, experiment: Experiment, built: Built, splits: Splits, run: RunDir, record: dict[str, Any],
+                 select_metric: str, context: RunContext, hooks: Any, results_path: Path | None,
+                 reporter: Reporter) -> None:
+        self.experiment, self.built, self.splits, self.run = experiment, built, splits, run
+        self.record, self.row = record, record["row"]
+        self.select_metric, self.context, self.hooks = select_metric, context, hooks
+        self.results_path, self.reporter = results_path, reporter
+        self.position = Position()
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+    def execute(self, resume: bool) -> RunResult:
+        """Run in the directory with its log file; whatever happens, the record ends with a status."""
+        handler = logging.FileHandler(self.run.log_path)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger = logging.getLogger("hashbench")
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        try:
+            return self._execute(resume)
+        except KeyboardInterrupt as exc:
+            signal_name = getattr(exc, "signal_name", "SIGINT")
+            mark(self.run, self.record, "interrupted",
+                 {"epoch": self.position.epoch, "phase": self.position.phase, "time": now_iso(),
+                  "signal": signal_name})
+            log.warning("run %s interrupted (%s) %s", self.run.run_id, signal_name, self.position.describe())
+            raise RunInterrupted(f"interrupted in epoch {self.position.epoch}", epoch=self.position.epoch,
+                                 run_dir=self.run.path, signal_name=signal_name) from None
+        except BaseException as exc:
+            explained = explain(exc, self.built.components, self.position.describe(),
+                                self.experiment.train.batch_size)
+            message = str(explained) if explained is not None else f"{type(exc).__name__}: {exc}"
+            mark(self.run, self.record, "failed",
+                 {"message": message, "type": type(explained or exc).__name__, "phase": self.position.phase,
+                  "epoch": self.position.epoch, "step": self.position.step, "time": now_iso()})
+            log.error("run %s failed %s: %s", self.run.run_id, self.position.describe(), message)
+            if explained is None:
+                raise
+            explained.run_dir, explained.epoch = self.run.path, self.position.epoch
+            if explained is exc:
+                raise
+            raise explained from exc
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
+
+    def _execute(self, resume: bool) -> RunResult:
+        exp, built, train_cfg = self.experiment, self.built, self.experiment.train
+        write_json(self.run.config_path, exp.to_dict())
+        optimizer = make_optimizer(built.model, train_cfg.optimizer)
+        state = TrainState(optimizer, make_scheduler(optimizer, train_cfg.scheduler),
+                           Precision(built.device, train_cfg.amp))
+        evaluator = Evaluator(built, exp.eval.batch_size or train_cfg.batch_size, train_cfg.num_workers,
+                              state.precision, self.reporter, self.position)
+        if resume:
+            self._restore(state)
+        self.record["status"] = "running"
+        self.record.pop("error", None)
+        self.record.pop("interrupted", None)
+        self.run.write_record(self.record)
+        if self.hooks:
+            self.hooks.hashbench_run_start(run=self.context)
+        n_train = len(self.splits.train)  # type: ignore[arg-type]
+        log.info("run %s: %s on %s, %d train / %d query / %d database clips", self.run.run_id, exp.name,
+                 self.row["device"], n_train, len(self.splits.query), len(self.splits.database))
+        if drops_last_batch(n_train, train_cfg.batch_size):
+            self._note(f"each epoch drops its last training batch of {n_train % train_cfg.batch_size} clip"
+                       f" ({n_train} clips, batch_size {train_cfg.batch_size}): BatchNorm and pairwise losses"
+                       " need at least 2")
+        t_train = time.perf_counter()
+        for epoch in range(state.start_epoch, train_cfg.epochs + 1):
+            self._epoch(epoch, state, evaluator)
+        self.record["timings"]["train_seconds"] = time.perf_counter() - t_train - evaluator.seconds
+        return self._finish(state, evaluator)
+
+    # -- steps ----------------------------------------------------------------------------------------
+    def _restore(self, state: TrainState) -> None:
+        """Load the checkpoint of the run being resumed (every piece must fit this experiment); a run
+        stopped before its first checkpoint starts again from epoch 1 in its directory."""
+        path = self.run.checkpoint_path
+        self.position.phase = "resuming"
+        previous = self.run.read_record()
+        self.record["resumed"] = previous.get("resumed", []) + [{"time": now_iso()}]
+        if not path.is_file():
+            self.record["resumed"][-1]["from_epoch"] = 1
+            self._note(f"resumed run {self.run.run_id} from epoch 1 (it stopped before its first checkpoint)")
+            return
+        state.restore(self.built.model, load_checkpoint(path, map_location=self.built.device), path)
+        self.record["started"] = previous.get("started", self.record["started"])
+        self.record["epochs"] = previous.get("epochs", [])[: state.start_epoch - 1]
+        self.record["evaluations"] = [e for e in previous.get("evaluations", []) if e["epoch"] < state.start_epoch]
+        self.record["resumed"][-1]["from_epoch"] = state.start_epoch
+        self._note(f"resumed run {self.run.run_id} from epoch {state.start_epoch}")
+
+    def _epoch(self, epoch: int, state: TrainState, evaluator: Evaluator) -> None:
+        exp, built, train_cfg = self.experiment, self.built, self.experiment.train
+        loader = make_loader(self.splits.train, train_cfg.batch_size, train_cfg.num_workers, built.device,
+                             shuffle_seed=exp.seed * 100_003 + epoch, drop_small_last=True)
+        stats = train_epoch(built.model, built.loss, loader, state.optimizer, state.precision, built.device,
+                            self.reporter, epoch, train_cfg.epochs, train_cfg.skip_zero_loss,
+                            train_cfg.grad_clip, position=self.position)
+        lr = state.optimizer.param_groups[0]["lr"]
+        if state.scheduler is not None:
+            state.scheduler.step()
+        logs = {"epoch": epoch, "loss": stats.loss, "clips_per_s": stats.clips_per_s, "seconds": stats.seconds,
+                "skipped_steps": stats.skipped_steps, "lr": lr}
+        self.record["epochs"].append(logs)
+        log.info("epoch %d/%d loss %.4f (%.1f clips/s)", epoch, train_cfg.epochs, stats.loss, stats.clips_per_s)
+        if epoch % train_cfg.eval_every == 0 or epoch == train_cfg.epochs:
+            self._evaluate(epoch, state, evaluator)
+        self.position.phase = "saving the checkpoint"
+        save_checkpoint(self.run.checkpoint_path, state.checkpoint(built.model, epoch))
+        self.run.write_record(self.record)
+        if self.hooks:  # after the checkpoint: a hook that stops the run leaves a resumable epoch behind
+            self.position.phase = "running the epoch-end hooks"
+            self.hooks.hashbench_epoch_end(run=self.context, epoch=epoch, logs=logs)
+
+    def _evaluate(self, epoch: int, state: TrainState, evaluator: Evaluator) -> None:
+        select = self.experiment.eval.select
+        if select == "val":
+            scores = evaluator.score(*evaluator.codes(self.splits.val_query, self.splits.val_database, "val "))
+            split_name = "validation"
+        else:
+            codes = evaluator.codes(self.splits.query, self.splits.database, "")
+            scores = evaluator.score(*codes)
+            split_name = "test"
+            state.last_test = (epoch, scores, codes)
+        if select in ("val", "test") and state.best.offer(epoch, scores[self.select_metric]):
+            save_checkpoint(self.run.best_path, {"model": self.built.model.state_dict(), "epoch": epoch})
+        self.record["evaluations"].append({"epoch": epoch, "split": split_name, "metrics": scores})
+        log.info("epoch %d %s: %s", epoch, split_name, _fmt(scores))
+        self.reporter.evaluated(epoch, split_name, scores)
+        if self.hooks:
+            self.hooks.hashbench_evaluated(run=self.context, epoch=epoch, split=split_name, metrics=scores)
+
+    def _finish(self, state: TrainState, evaluator: Evaluator) -> RunResult:
+        built = self.built
+        final_eval_start = evaluator.seconds
+        last_test_epoch = state.last_test[0] if state.last_test is not None else None
+        epoch_used, source = reported_epoch(self.experiment.eval.select, self.experiment.train.epochs, state.best,
+                                            last_test_epoch)
+        if source == "last_test":
+            _, metrics, codes = state.last_test  # type: ignore[misc]
+        else:
+            if source == "best":
+                load_state_strict(built.model, load_checkpoint(self.run.best_path, built.device)["model"],
+                                  str(self.run.best_path))
+            codes = evaluator.codes(self.splits.query, self.splits.database, "")
+            metrics = evaluator.score(*codes)
+        self.position.phase, self.position.epoch = "recording the results", epoch_used
+        self.record["timings"]["eval_seconds"] = evaluator.seconds
+        self.record["timings"]["final_eval_seconds"] = evaluator.seconds - final_eval_start
+        qc, ql, dc, dl = codes
+        save_codes(self.run.codes_path, query_codes=qc, query_labels=ql, db_codes=dc, db_labels=dl,
+                   query_ids=np.asarray(built.dataset.video_ids("query")),
+                   db_ids=np.asarray(built.dataset.video_ids("database")))
+        save_checkpoint(self.run.model_path, {"model": built.model.state_dict(), "epoch": epoch_used})
+        write_json(self.run.metrics_path, metrics)
+        self.row.update(time=now_iso(), epoch=epoch_used)
+        rows = metric_rows(self.row, metrics)
+        appended = append_run_rows(self.results_path, rows) if self.results_path is not None else 0
+        self.record.update(status="finished", finished=now_iso(), metrics=metrics)
+        self.run.write_record(self.record)
+        for leftover in (self.run.checkpoint_path, self.run.best_path):  # optimizer state: resume only
+            leftover.unlink(missing_ok=True)
+        log.info("run %s finished: %s (epoch %d, selection %s)", self.run.run_id, _fmt(metrics), epoch_used,
+                 self.row["selection"])
+        if self.hooks:
+            self.hooks.hashbench_run_end(run=self.context, metrics=metrics)
+        return RunResult(self.run.run_id, self.run.path, metrics, epoch_used, self.row["selection"], rows, appended)
+
+    def _note(self, text: str) -> None:
+        log.info("%s", text)
+        self.reporter.note(text)
+
+
+def _fmt(metrics: Mapping[str, float]) -> str:
+    return ", ".join(f"{k}={v:.4f}" for k, v in metrics.items())

@@ -1,0 +1,54 @@
+"""The training state a run checkpoints and resumes: optimizer, scheduler, precision (its gradient
+scaler), the epoch to start from, the best epoch so far and the last test evaluation."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from ..errors import CheckpointError
+from ..train.checkpoint import load_state_strict
+from ..train.engine import Precision
+from .selection import Best
+
+__all__ = ["TrainState"]
+
+
+@dataclass
+class TrainState:
+    """Optimizer, scheduler and precision, plus where training resumes and the best epoch so far."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    precision: Precision
+    start_epoch: int = 1
+    best: Best = field(default_factory=Best)
+    last_test: Optional[tuple[int, dict[str, float], tuple[np.ndarray, ...]]] = None
+
+    def checkpoint(self, model: torch.nn.Module, epoch: int) -> dict[str, Any]:
+        """What ``checkpoint.pt`` holds after ``epoch``."""
+        return {
+            "model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
+            "scaler": self.precision.scaler.state_dict() if self.precision.scaler is not None else {},
+            "epoch": epoch, "best_value": float(self.best.value), "best_epoch": int(self.best.epoch),
+        }
+
+    def restore(self, model: torch.nn.Module, saved: dict[str, Any], path: Path) -> None:
+        """Load a checkpoint written by :meth:`checkpoint`; every piece must fit (CheckpointError)."""
+        load_state_strict(model, saved.get("model"), f"{path} (model)")
+        try:
+            self.optimizer.load_state_dict(saved["optimizer"])
+            if self.scheduler is not None and saved.get("scheduler"):
+                self.scheduler.load_state_dict(saved["scheduler"])
+            if self.precision.scaler is not None and saved.get("scaler"):
+                self.precision.scaler.load_state_dict(saved["scaler"])
+        except (KeyError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{path}: the optimizer or scheduler state does not fit this experiment"
+                                  f" ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''});"
+                                  " start a new run without --resume") from exc
+        self.start_epoch = int(saved["epoch"]) + 1
+        self.best = Best(float(saved.get("best_value", -np.inf)), int(saved.get("best_epoch", 0)))

@@ -1,0 +1,53 @@
+"""Dry check of an experiment: every component builds, data loads, one forward/backward. No training."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from ..config import Experiment
+from ..contract import Registry
+from ..contract.checks import check_batch
+from ..device import resolve_device
+from ..errors import HashbenchError
+from ..failures import explain
+from .build import build_components
+
+
+def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str, Any]:
+    """Build everything on the CPU, push a few training clips through model and loss forward and
+    backward (each component's contract checked on its own); return a summary.
+
+    Raises HashbenchError subclasses (ConfigError, PluginError, ContractError, DataError, ...) on the
+    first problem.
+    """
+    resolve_device(experiment.device)  # a cuda request without a GPU is a clear error here too
+    built = build_components(experiment, registry, torch.device("cpu"))
+    dataset = built.dataset
+    try:
+        sizes = {name: len(dataset.split(name)) for name in ("train", "query", "database")}
+        train = dataset.split("train")
+        n = sizes["train"]
+        picks = sorted({i for i in (0, 1, n // 2, n // 2 + 1, n - 2, n - 1) if 0 <= i < n})  # pairs at 3 places
+        items = [train[i] for i in picks]
+        clips = torch.stack([torch.as_tensor(c) for c, _ in items])
+        labels = torch.stack([torch.as_tensor(lbl) for _, lbl in items])
+    except HashbenchError:
+        raise
+    except Exception as exc:
+        explained = explain(exc, built.components, "while loading training clips")
+        if explained is None:
+            raise
+        raise explained from exc
+    report = check_batch(built.model, built.loss, clips, labels, built.bits, built.components, backward=True)
+    return {
+        "dataset": f"{experiment.dataset['name']}: {sizes['train']} train / {sizes['query']} query / "
+                   f"{sizes['database']} database clips, {dataset.num_classes} classes, "
+                   f"clip {tuple(clips.shape[1:])} uint8",
+        "model": f"{experiment.backbone['name']} + {experiment.head['name']}: "
+                 f"{sum(p.numel() for p in built.model.parameters()):,} parameters, features "
+                 f"{report.features[1:]}, codes {report.codes[1:]}",
+        "loss": f"{experiment.loss['name']} = {report.loss:.4f} on {len(items)} clips, gradient norm "
+                f"{report.grad_norm:.3g}",
+        "metrics": ", ".join(label for label, _ in built.metrics),
+    }

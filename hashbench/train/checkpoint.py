@@ -1,0 +1,92 @@
+"""Checkpoints: atomic ``torch.save`` (a full disk is told as such), strict loading with a key listing.
+
+:func:`save_checkpoint` writes through a temporary file and ``os.replace``, so an interrupted write
+never leaves a half checkpoint; :func:`load_state_strict` loads a state dict only when every key and
+shape fits, naming the missing, unexpected and mis-shaped keys otherwise.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import atomic_path
+from ..errors import CheckpointError
+from ..failures import os_error
+
+__all__ = ["save_checkpoint", "load_checkpoint", "load_state_strict", "key_listing"]
+
+
+class _RecordingFile:
+    """A binary file whose first OSError is kept: torch's zip writer reports write failures as a bare
+    RuntimeError, so this is how a full disk is still told as "No space left on device"."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+        self.error: OSError | None = None
+
+    def write(self, data: Any) -> int:
+        try:
+            return self.handle.write(data)
+        except OSError as exc:
+            self.error = self.error or exc
+            raise
+
+    def flush(self) -> None:
+        self.handle.flush()
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    """``torch.save`` to a temporary file in the same folder, then atomically replace ``path``.
+
+    ResourceError naming ``path`` when the disk refuses (the old file, if any, stays as it was).
+    """
+    recorder: _RecordingFile | None = None
+    try:
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as handle:
+                recorder = _RecordingFile(handle)
+                torch.save(state, recorder)
+    except OSError as exc:
+        raise os_error(exc, "while writing a checkpoint", path=path) from exc
+    except RuntimeError as exc:
+        if recorder is None or recorder.error is None:
+            raise
+        raise os_error(recorder.error, "while writing a checkpoint", path=path) from exc
+
+
+def load_state_strict(module: torch.nn.Module, state: Any, where: str) -> None:
+    """Load ``state`` into ``module`` strictly; CheckpointError listing missing, unexpected and
+    mis-shaped keys (at most 12 of each) when it does not fit."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{where}: holds no state dict for the model")
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [f"{k} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+                  for k in state if k in expected and hasattr(state[k], "shape")
+                  and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or mismatched:
+        raise CheckpointError(f"{where}: does not fit this model; " + "; ".join(
+            key_listing(label, keys) for label, keys in (
+                ("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
+            if keys))
+    module.load_state_dict(state, strict=True)
+
+
+def key_listing(label: str, keys: list[str], limit: int = 12) -> str:
+    """``missing keys (3): a, b, c`` with at most ``limit`` names shown."""
+    more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
+    return f"{label} ({len(keys)}): {', '.join(keys[:limit])}{more}"
+
+
+def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"{path}: cannot load checkpoint ({type(exc).__name__}: {exc})") from exc
+

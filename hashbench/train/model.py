@@ -1,0 +1,71 @@
+"""HashModel = backbone + hash head; binarisation of relaxed codes."""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..contract import Registry
+from ..errors import ContractError
+
+__all__ = ["HashModel", "binarize", "build_hash_model", "DEFAULT_MEAN", "DEFAULT_STD"]
+
+#: The original repo's normalisation (mean/std of its frames), in 0-255 pixel units.
+DEFAULT_MEAN = (0.434 * 255, 0.405 * 255, 0.378 * 255)
+DEFAULT_STD = (0.152 * 255, 0.149 * 255, 0.157 * 255)
+
+
+class HashModel(nn.Module):
+    """``(B, 3, T, H, W)`` float clips -> relaxed codes ``(B, bits)`` in [-1, 1]."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        mean = getattr(backbone, "input_mean", DEFAULT_MEAN)
+        std = getattr(backbone, "input_std", DEFAULT_STD)
+        self.register_buffer("input_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1),
+                             persistent=False)
+        self.register_buffer("input_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1),
+                             persistent=False)
+
+    def normalize(self, clips_uint8: torch.Tensor) -> torch.Tensor:
+        """uint8 clips ``(B,3,T,H,W)`` in 0-255 -> float clips normalised as the backbone expects."""
+        return (clips_uint8.float() - self.input_mean) / self.input_std
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(clips))
+
+    @torch.no_grad()
+    def encode(self, clips_uint8: torch.Tensor) -> torch.Tensor:
+        """uint8 clips -> binary codes ``(B, bits)`` as int8 in {-1, 0, +1} (0 only for exact zeros)."""
+        return binarize(self(self.normalize(clips_uint8)))
+
+
+def binarize(relaxed: torch.Tensor) -> torch.Tensor:
+    """``sign`` of relaxed codes as int8 (the original repo's behaviour; an exact 0 stays 0)."""
+    return torch.sign(relaxed.float()).to(torch.int8)
+
+
+def build_hash_model(registry: Registry, backbone_table: Mapping[str, Any],
+                     head_table: Mapping[str, Any], **context: Any) -> HashModel:
+    """Build backbone then head (``feature_dim`` injected from the backbone) into a HashModel."""
+    backbone = registry.build("backbone", backbone_table, **context)
+    if not isinstance(backbone, nn.Module):
+        component = registry.get("backbone", str(backbone_table.get("name")))
+        raise ContractError(f"backbone {component.name!r} ({component.dist} {component.version}) built"
+                            f" {type(backbone).__name__!r}, not a torch.nn.Module")
+    feature_dim = getattr(backbone, "feature_dim", None)
+    if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
+        component = registry.get("backbone", str(backbone_table.get("name")))
+        raise ContractError(f"backbone {component.name!r} ({component.dist} {component.version}) does not"
+                            f" expose a positive int `feature_dim` (got {feature_dim!r}); the contract asks for"
+                            " its output width")
+    head_context = {k: v for k, v in context.items() if k != "bits"}
+    head = registry.build("head", head_table, feature_dim=feature_dim, **head_context)
+    if not isinstance(head, nn.Module):
+        component = registry.get("head", str(head_table.get("name")))
+        raise ContractError(f"head {component.name!r} ({component.dist} {component.version}) built"
+                            f" {type(head).__name__!r}, not a torch.nn.Module")
+    return HashModel(backbone, head)

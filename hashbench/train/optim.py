@@ -1,0 +1,29 @@
+"""Optimizer and learning-rate scheduler, built from the validated ``[train]`` settings.
+
+The names (``sgd``, ``adam``, ``adamw``; ``none``, ``step``, ``cosine``), the ``torch.optim`` class each
+stands for and their keys are owned by :mod:`hashbench.config.schema` (``OPTIMIZERS``,
+``SCHEDULERS``), which validates them; here they are only built: every value, ``step_size`` included,
+comes from the validated config (no default is filled in here).
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+
+from ..config import OptimizerConfig, SchedulerConfig
+
+__all__ = ["make_optimizer", "make_scheduler"]
+
+
+def make_optimizer(model: torch.nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
+    """``config.torch_name`` (SGD, Adam, AdamW) over the model's trainable parameters with ``config.kwargs()``."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    return getattr(torch.optim, config.torch_name)(trainable, **config.kwargs())
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, config: SchedulerConfig) -> Optional[Any]:
+    """The per-epoch LR schedule ``config`` describes (StepLR, CosineAnnealingLR), or None for ``none``."""
+    if config.torch_name is None:
+        return None
+    return getattr(torch.optim.lr_scheduler, config.torch_name)(optimizer, **config.kwargs())
