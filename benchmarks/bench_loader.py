@@ -65,7 +65,7 @@ def build_data(base: Path, count: int) -> tuple[Path, Path, list[Path], list[int
     """Replicate the nine clips to ``count`` videos; extract every frame of each clip as JPEG once."""
     from PIL import Image
 
-    from hashbench.video import decode_all
+    from hashbench.data.video import decode_all
 
     sources = sorted(VIDEOS.iterdir())
     root, jpegs = base / "videos", base / "jpegs"

@@ -10,8 +10,14 @@
     ├── CheckpointError     a checkpoint or weight file does not load into the model
     ├── ResultsError        the results table is malformed or cannot be written
     ├── TrainingError       training diverged (a NaN or infinite loss)
-    └── ResourceError       the machine said no: disk full, unwritable path, out of memory
+    ├── ResourceError       the machine said no: disk full, unwritable path, out of memory
+    └── MissingExtraError   an optional extra is not installed (faiss for search, matplotlib for plots)
     RunInterrupted          (a KeyboardInterrupt) SIGINT or SIGTERM stopped a run; the CLI exits 130
+
+``HashbenchError`` itself is raised only by the CLI, for a combination of options it cannot act on
+(``hashbench search`` without ``--id``/``--video``, an unknown ``--status``). A plugin's factory may
+raise ``ValueError`` for a bad key value (it becomes a ConfigError naming the table); anything else a
+plugin raises becomes a PluginError naming the component (:mod:`hashbench.failures`).
 
 Any other exception escaping hashbench is a bug in hashbench: the CLI shows its traceback and asks
 for a report. Errors raised inside a run carry the run directory and epoch once the run has recorded
@@ -23,7 +29,7 @@ from pathlib import Path
 from typing import Optional
 
 __all__ = ["HashbenchError", "ConfigError", "PluginError", "ContractError", "DataError", "CheckpointError",
-           "ResultsError", "TrainingError", "ResourceError", "RunInterrupted"]
+           "ResultsError", "TrainingError", "ResourceError", "MissingExtraError", "RunInterrupted"]
 
 
 class HashbenchError(Exception):
@@ -65,6 +71,10 @@ class TrainingError(HashbenchError):
 
 class ResourceError(HashbenchError):
     """The environment refused: no space left, a path that cannot be written, out of (GPU) memory."""
+
+
+class MissingExtraError(HashbenchError):
+    """An optional extra is not installed; the message gives the ``pip install 'hashbench[...]'`` line."""
 
 
 class RunInterrupted(KeyboardInterrupt):

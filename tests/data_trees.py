@@ -119,7 +119,7 @@ def write_frames(src: str, folder: Path, ext: str = ".jpg", max_frames: int | No
     """Decode real clip ``src`` and write its frames as ``00001.jpg``... into ``folder``; return the count."""
     from PIL import Image
 
-    from hashbench.video import decode_all
+    from hashbench.data.video import decode_all
 
     frames = decode_all(VIDEOS / src, size)
     if max_frames:

@@ -1,4 +1,4 @@
-"""`hashbench data prepare` and `hashbench data check` (thin: build the dataset, call hashbench.data)."""
+"""`hashbench data prepare` and `hashbench data check` (parse, call :mod:`hashbench.data`, print)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -22,22 +22,14 @@ def _build(dataset: str, root: Path, cache: Optional[Path], frames: int, size: s
            options: List[str]) -> Any:
     from .. import registry
     from ..config import parse_override
-    from ..data.transforms import parse_size
-    from ..errors import DataError
+    from ..data import media_dataset
 
-    table: dict[str, Any] = {"name": dataset, "root": str(root), "num_frames": frames,
-                             "resize": list(parse_size(size, "--size")), "crop": 0}  # crop: not stored
-    if cache is not None:
-        table["cache"] = str(cache)
-    if lists is not None:
-        table["lists"] = str(lists)
+    parsed: dict[str, Any] = {}
     for text in options:
         keys, value = parse_override(text)
-        table[".".join(keys)] = value
-    ds = registry().build("dataset", table, where="dataset")
-    if not hasattr(ds, "media_plan"):
-        raise DataError(f"dataset {dataset!r} is not read from video files; there is nothing to prepare or check")
-    return ds
+        parsed[".".join(keys)] = value
+    return media_dataset(registry(), dataset, root, num_frames=frames, size=size, cache=cache, lists=lists,
+                         options=parsed)
 
 
 @data_app.command("prepare")
@@ -57,10 +49,10 @@ def prepare(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
         TimeRemainingColumn
 
-    from ..data.prepare import default_workers
+    from ..device import decode_workers
 
     ds = _build(dataset, root, cache, frames, size, lists, set_)
-    n_workers = default_workers() if workers is None else workers
+    n_workers = decode_workers() if workers is None else workers
     _say(f"{dataset}: {len(ds.all_videos)} listed videos -> {ds.cache_dir} "
                   f"({frames} frames at {ds.resize[0]}x{ds.resize[1]}, {n_workers} workers)")
     if "sampled_lists" in ds.provenance:
@@ -118,7 +110,7 @@ def check(
     """
     from rich.markup import escape
 
-    from ..data.check import check_dataset
+    from ..data import check_dataset
 
     ds = _build(dataset, root, cache, frames, size, lists, set_)
     report = check_dataset(ds)

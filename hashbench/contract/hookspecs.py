@@ -21,10 +21,15 @@ dataset   ``factory(**table, **context) -> object`` with
           ``split(name) -> torch.utils.data.Dataset`` for name in ``train``/``query``/``database``,
           whose items are ``(clip uint8 tensor (3, T, H, W), label)`` with label an ``int`` or a
           multi-hot float tensor ``(C,)``; ``video_ids(name) -> list[str]`` (stable ids, one per item);
-          ``info() -> dict[str, str]``: provenance recorded in results rows (e.g. ``split``,
-          ``lists_sha256``).
+          ``info() -> dict[str, str]``: provenance recorded in results rows (``split``,
+          ``data_checksum``, ``data_origin`` = official / custom / generated, ``skipped``).
+          Optional: ``clip_geometry() -> {"num_frames": T, "resize": [H, W] or None, "crop": int or
+          None}``, how a video file becomes one of its clips (frames sampled, resized, centre-cropped);
+          recorded in the run's ``record.json`` so that ``hashbench search --video`` encodes a new
+          video the same way. ``hashbench.data.VideoDataset`` implements all of this.
 metric    ``factory(**params) -> callable(query_codes, query_labels, db_codes, db_labels) -> float``
-          on packed codes (``hashbench.codes.PackedCodes``). A metric registered as ``"name@k"`` is
+          on packed codes (``hashbench.codes.PackedCodes``); subclass
+          ``hashbench.eval.metrics.Metric`` to share the ranking pass of the reference metrics. A metric registered as ``"name@k"`` is
           asked for as ``"name@100"`` (k=100); ``"name@r"`` as ``"name@r2"`` (r=2).
 """
 from __future__ import annotations

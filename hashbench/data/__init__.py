@@ -1,21 +1,77 @@
-"""Real video data: list files, frame sampling, the uint8 clip cache, prepare/check, torch Datasets.
+"""The public toolkit for dataset plugins: list files, video decoding, the clip cache, torch Datasets.
 
-Modules (torch is imported only by ``torch_dataset`` and ``VideoDataset.split``):
+A dataset plugin (see the dataset contract in :mod:`hashbench.contract.hookspecs`) imports from here
+(``from hashbench.data import VideoDataset, ListedVideo, read_list``), and from
+:mod:`hashbench.contract` and :mod:`hashbench.errors`; nothing else of hashbench. Every name below is
+public and kept stable; the submodules are implementation.
 
-- ``sampling``       ``sample_indices(n, T)``: the original ``round(i * n / T)`` frame choice
-- ``lists``          tolerant list-file parsing, ``safe_relpath`` (paths stay inside the root), checksums
-- ``locate``         finds listed media on disk despite case / ``@``-``#`` / frames-vs-video differences
-- ``media``          ``read_media``: one clip ``(T, H, W, 3)`` from a video file or a frame folder
-- ``cache``          the memory-mappable clip cache (``ClipCache`` to read, ``CacheWriter`` to write)
-- ``prepare``        decode a dataset into the cache in worker processes, resumable, with a report
-- ``check``          lists / disk / cache against the official counts
-- ``transforms``     size parsing and crops of uint8 clips (normalisation happens on the device)
-- ``torch_dataset``  ``ClipDataset``: items ``(uint8 (3, T, h, w), label)``
-- ``video_dataset``  ``VideoDataset``: the dataset contract for real datasets (used by plugins)
-- ``memory``         ``ClipArrayDataset``: an in-memory split (generated datasets)
+Building a real dataset (``hashbench_ref``'s ucf101, hmdb51, jhmdb, frames, folder do exactly this):
+
+``VideoDataset``      the dataset contract for a collection of videos or frame folders under a root:
+                      give it the class names and the split lists as ``ListedVideo`` records; it serves
+                      ``split()`` from the clip cache or decodes on demand, checksums the lists used,
+                      reports missing videos, and tells ``hashbench data prepare/check`` what to do
+``ListedVideo``       one list entry: relative path (the stable video id), label, where it was listed,
+                      and a problem (a refused path) if any
+``default_cache_root``where the clip cache of a root lives (``cache`` key, ``$HASHBENCH_CACHE``, or
+                      ``<root>/.hashbench-cache``)
+
+Reading split lists:
+
+``read_list``         a list file as ``ListLine`` records (CRLF, BOM, trailing spaces, blank lines
+                      tolerated); ``read_text_lines`` the same as plain lines
+``ListLine``          one non-empty line: file, line number, whitespace-separated fields, ``where``
+``path_and_label``    the ``path [label]`` of a line (label required or optional)
+``safe_relpath``      a listed path as a path relative to the root; DataError if it leaves the root
+``entries_checksum``  sha256 of ``{split: [(video id, label)]}`` (line ends and names do not change it)
+
+Clips and files:
+
+``read_video_clip``   ``num_frames`` frames of a video file, uniformly sampled, resized (PyAV)
+``read_media``        the same from a video file or a folder of frame images
+``is_video_file``     whether a path has a video extension (``VIDEO_EXTENSIONS``)
+``sample_indices``    the original repo's frame choice ``round(i * n / T)``
+``parse_size``        ``(H, W)`` from ``"128x171"``, ``[128, 171]`` or a single int (``DEFAULT_RESIZE``,
+                      ``DEFAULT_CROP`` are the original repo's)
+``ClipArrayDataset``  an in-memory split of uint8 clips ``(N, 3, T, H, W)`` with labels and ids, for
+                      generated datasets (imports torch; loaded on first use)
+``write_text_atomic`` write a text file atomically (drawn split lists, class files)
+
+For ``hashbench data prepare`` / ``check`` (used by the CLI):
+
+``media_dataset``     build a dataset plugin for preparing or checking its clip cache
+``check_dataset``     lists, disk and cache against the official counts
 """
 from __future__ import annotations
 
-from .sampling import sample_indices
+from typing import Any
 
-__all__ = ["sample_indices"]
+from ..atomic import write_text_atomic
+from .build import media_dataset
+from .check import CheckReport, check_dataset
+from .lists import ListLine, entries_checksum, path_and_label, read_list, read_text_lines, safe_relpath
+from .media import read_media
+from .sampling import sample_indices
+from .transforms import DEFAULT_CROP, DEFAULT_RESIZE, parse_size
+from .video import VIDEO_EXTENSIONS, ClipInfo, is_video_file, read_video_clip
+from .video_dataset import ListedVideo, VideoDataset, default_cache_root
+
+__all__ = [
+    "VideoDataset", "ListedVideo", "default_cache_root",
+    "read_list", "read_text_lines", "ListLine", "path_and_label", "safe_relpath", "entries_checksum",
+    "read_video_clip", "read_media", "ClipInfo", "is_video_file", "VIDEO_EXTENSIONS", "sample_indices",
+    "parse_size", "DEFAULT_RESIZE", "DEFAULT_CROP", "ClipArrayDataset", "write_text_atomic",
+    "media_dataset", "check_dataset", "CheckReport",
+]
+
+_LAZY = {"ClipArrayDataset": "memory"}  # torch-importing: loaded on first use
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

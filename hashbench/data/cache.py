@@ -44,11 +44,6 @@ def format_dir(cache_root: Path | str, num_frames: int, size: Tuple[int, int]) -
     return Path(cache_root) / f"t{num_frames}_{size[0]}x{size[1]}"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    write_text_atomic(path, text)
-
-
 def source_stamp(path: Path) -> dict[str, int]:
     """Size and mtime (ns) of a media file or frame folder, to notice changed sources on resume."""
     st = path.stat()
@@ -113,7 +108,7 @@ class CacheWriter:
                             "choose another with --cache or HASHBENCH_CACHE") from None
         existing = _read_format(self.directory)
         if existing is None:
-            write_atomic(self.directory / FORMAT, json.dumps(fmt.to_json(), indent=1) + "\n")
+            write_text_atomic(self.directory / FORMAT, json.dumps(fmt.to_json(), indent=1) + "\n")
         elif existing != fmt:
             raise DataError(f"{self.directory} holds clips of {existing.num_frames} frames at "
                             f"{existing.size[0]}x{existing.size[1]}, not {fmt.num_frames} at "
@@ -202,7 +197,7 @@ class CacheWriter:
                 bad[key] = record.get("reason", "?")
         index = {**self.format.to_json(), "root": self.root, "shards": shards, "videos": videos, "bad": bad}
         path = self.directory / INDEX
-        write_atomic(path, json.dumps(index, sort_keys=True) + "\n")
+        write_text_atomic(path, json.dumps(index, sort_keys=True) + "\n")
         return path
 
 

@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from ..video import VIDEO_EXTENSIONS
+from .video import VIDEO_EXTENSIONS
 
 
 def normalize_name(name: str) -> str:

@@ -7,7 +7,7 @@ from typing import Optional, Tuple
 import numpy as np
 
 from ..errors import DataError
-from ..video import ClipInfo, read_video_clip
+from .video import ClipInfo, read_video_clip
 from .sampling import sample_indices
 
 #: Image extensions of frame folders (lower case).

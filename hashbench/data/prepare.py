@@ -9,7 +9,6 @@ that are missing on disk and list paths that leave the dataset root.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -21,7 +20,8 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DataError, HashbenchError
-from .cache import REPORT, CacheFormat, CacheWriter, source_stamp, write_atomic
+from ..atomic import write_text_atomic
+from .cache import REPORT, CacheFormat, CacheWriter, source_stamp
 
 log = logging.getLogger(__name__)
 
@@ -255,14 +255,7 @@ def write_report(report: PrepareReport) -> Path:
     lines += [p.line() for p in report.bad]
     lines += [p.line() for p in report.problems]
     path = report.cache_dir / REPORT
-    write_atomic(path, "\n".join(lines) + "\n")
+    write_text_atomic(path, "\n".join(lines) + "\n")
     return path
 
 
-def default_workers() -> int:
-    """Decoding processes by default: the CPUs this process may use, at most 16."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:
-        cpus = os.cpu_count() or 1
-    return max(1, min(16, cpus))

@@ -253,6 +253,11 @@ class VideoDataset:
         """Stable ids (paths as listed, relative to the root) of ``split(name)``'s items, in order."""
         return list(self._resolve(name).ids)
 
+    def clip_geometry(self) -> dict[str, Any]:
+        """``{"num_frames": T, "resize": [H, W], "crop": side or None}``: how a video becomes a clip (the
+        optional part of the dataset contract; recorded in ``record.json``, used by ``search --video``)."""
+        return {"num_frames": self.num_frames, "resize": list(self.resize), "crop": self.crop}
+
     def info(self) -> dict[str, str]:
         """Provenance for results rows: ``split``, ``data_checksum`` (of the lists used), source, counts."""
         resolved = {s: self._resolve(s) for s in SPLITS}

@@ -10,7 +10,7 @@ video id and label come from ``codes.npz``. Index kinds:
 - ``ivf``: ``IndexBinaryIVF`` with ``nlist`` Hamming k-means cells, ``nprobe`` probed (approximate).
 
 Queries are video ids of the run (its query split, else its database) or video files encoded with the
-run's model (its checkpoint and the clip geometry of its dataset table). Results within a query are
+run's model (its weights and the clip geometry its dataset reported, recorded in ``record.json``). Results within a query are
 ordered by (distance, database index), i.e. ties in database order like the metrics.
 """
 from __future__ import annotations
@@ -25,23 +25,24 @@ import numpy as np
 
 from ..atomic import atomic_path
 from ..codes import PackedCodes, load_codes, pack_codes
-from ..errors import CheckpointError, DataError, HashbenchError
+from ..contract import key_modes
+from ..errors import CheckpointError, DataError, MissingExtraError
 from ..results.rundir import RunDir
 from ..suggest import did_you_mean
 
 __all__ = ["INDEX_KINDS", "INSTALL_HINT", "import_faiss", "build_index", "save_index", "load_index",
-           "search_index", "RunSearch", "Hit", "encode_video", "RunVideos", "label_text"]
+           "search_index", "RunSearch", "Hit", "encode_video", "clip_geometry_of_run", "RunVideos", "label_text"]
 
 INDEX_KINDS = ("flat", "hash", "ivf")
 INSTALL_HINT = "faiss is not installed; install the search extra: pip install 'hashbench[search]'"
 
 
 def import_faiss() -> Any:
-    """The ``faiss`` module, or a HashbenchError saying how to install it."""
+    """The ``faiss`` module, or a MissingExtraError saying how to install it."""
     try:
         import faiss  # noqa: F401
     except ImportError:
-        raise HashbenchError(INSTALL_HINT) from None
+        raise MissingExtraError(INSTALL_HINT) from None
     return faiss
 
 
@@ -239,11 +240,25 @@ class RunSearch(RunVideos):
         return out
 
 
-def _clip_geometry(dataset: dict[str, Any]) -> tuple[tuple[int, int], int | None]:
-    """(resize H x W, square crop or None) of the run's dataset table (real datasets, moving_digits)."""
+def clip_geometry_of_run(record: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """``{"num_frames": T, "resize": [H, W] or None, "crop": side or None}`` of a run's clips: what its
+    dataset reported (``clip_geometry()``, recorded in ``record.json``), else :func:`_legacy_clip_geometry`."""
+    recorded = record.get("clip_geometry")
+    if isinstance(recorded, dict) and recorded.get("num_frames"):
+        return recorded
+    row = record.get("row", {})
+    frames = int(row.get("frames") or config["dataset"].get("num_frames", 32))
+    return _legacy_clip_geometry(config["dataset"], frames)
+
+
+def _legacy_clip_geometry(dataset: dict[str, Any], frames: int) -> dict[str, Any]:
+    """The clip geometry of a run recorded before datasets reported theirs (hashbench 0.1, no
+    ``clip_geometry`` in ``record.json``): guessed from the dataset table the way the reference datasets
+    read it — moving_digits' square ``size`` without crop, else ``resize`` (default 128x171) and
+    ``crop`` (default 112). Only for those old runs; new runs record what their dataset says."""
     if "size" in dataset and "resize" not in dataset:  # moving_digits: square frames, no crop
         side = int(dataset["size"])
-        return (side, side), None
+        return {"num_frames": frames, "resize": [side, side], "crop": None}
     resize = dataset.get("resize", (128, 171))
     if isinstance(resize, str):
         try:
@@ -252,28 +267,32 @@ def _clip_geometry(dataset: dict[str, Any]) -> tuple[tuple[int, int], int | None
             raise DataError(f"dataset.resize {resize!r}: expected 'HxW' such as '128x171'") from None
         resize = (h, w)
     crop = dataset.get("crop", 112)
-    return (int(resize[0]), int(resize[1])), (int(crop) if crop else None)
+    return {"num_frames": frames, "resize": [int(resize[0]), int(resize[1])], "crop": int(crop) if crop else None}
 
 
 def encode_video(run_dir: str | os.PathLike[str], video: str | os.PathLike[str],
                  device: str = "cpu") -> PackedCodes:
     """Encode one video file with a run's model (1 code): same frame count, resize and centre crop as the
-    run's dataset; weights from ``model.pt`` (the reported epoch; older runs: ``best.pt``/``checkpoint.pt``)."""
+    run's dataset (:func:`clip_geometry_of_run`); weights from ``model.pt`` (the reported epoch; older runs:
+    ``best.pt``/``checkpoint.pt``), so the backbone is rebuilt without its ``weights`` keys (see
+    :func:`hashbench.contract.identity_keys`)."""
     import torch
 
     from .. import registry
     from ..train.checkpoint import load_checkpoint
     from ..train.model import build_hash_model
-    from ..video import read_video_clip
+    from ..data.video import read_video_clip
 
     run = RunDir(Path(run_dir)).require("run directory")
     config, record = run.read_config(), run.read_record()
-    row = record.get("row", {})
+    geometry = clip_geometry_of_run(record, config)
     bits = int(config["head"]["bits"])
-    frames = int(row.get("frames") or config["dataset"].get("num_frames", 32))
-    backbone = {k: v for k, v in config["backbone"].items() if k != "pretrained"}  # weights come next
+    frames = int(geometry["num_frames"])
+    reg = registry()
+    modes = key_modes(reg.get("backbone", str(config["backbone"]["name"])).factory)
+    backbone = {k: v for k, v in config["backbone"].items() if modes.get(k) != "weights"}  # model.pt replaces them
     context = {"bits": bits, "num_frames": frames, "seed": int(config.get("seed", 0)), "device": device}
-    model = build_hash_model(registry(), backbone, config["head"], **context)
+    model = build_hash_model(reg, backbone, config["head"], **context)
     checkpoint = run.weights_path()
     state = load_checkpoint(checkpoint, map_location=device)
     try:
@@ -281,10 +300,11 @@ def encode_video(run_dir: str | os.PathLike[str], video: str | os.PathLike[str],
     except (KeyError, RuntimeError) as exc:
         raise CheckpointError(f"{checkpoint}: does not fit the run's model ({str(exc).splitlines()[0]})") from None
     model.to(device).eval()
-    resize, crop = _clip_geometry(config["dataset"])
+    resize = tuple(geometry["resize"]) if geometry.get("resize") else None
+    crop = geometry.get("crop")
     clip, _ = read_video_clip(video, frames, size=resize)  # (T, H, W, 3) uint8
     if crop:
-        top, left = (resize[0] - crop) // 2, (resize[1] - crop) // 2
+        top, left = (clip.shape[1] - crop) // 2, (clip.shape[2] - crop) // 2
         clip = clip[:, top:top + crop, left:left + crop]
     tensor = torch.from_numpy(np.ascontiguousarray(clip)).permute(3, 0, 1, 2).unsqueeze(0).to(device)
     with torch.no_grad():

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from ..atomic import atomic_path
-from ..errors import HashbenchError, ResultsError
+from ..errors import MissingExtraError, ResultsError
 
 if TYPE_CHECKING:
     from .board import Leaderboard
@@ -38,8 +38,8 @@ def _figure(width: float, height: float) -> Any:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise HashbenchError("plotting needs matplotlib; install it with: pip install 'hashbench[plot]'"
-                             ) from None
+        raise MissingExtraError("plotting needs matplotlib; install it with: pip install 'hashbench[plot]'"
+                                ) from None
     fig = Figure(figsize=(width, height), dpi=DPI)
     FigureCanvasAgg(fig)
     return fig

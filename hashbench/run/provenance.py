@@ -14,7 +14,6 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-from .. import __version__
 from ..config import Experiment
 from ..results.rundir import now_iso
 from .build import Built
@@ -39,6 +38,8 @@ def results_row(experiment: Experiment, built: Built, info: Mapping[str, str], *
                 config_hash: str, identity: str, device: str) -> dict[str, Any]:
     """The results row of a run (every column but ``metric``/``value``; ``time`` and ``epoch`` are set
     when it finishes)."""
+    from .. import __version__
+
     return {
         "run_id": run_id, "time": "", "experiment": experiment.name, "method": experiment.method,
         "dataset": str(experiment.dataset["name"]), "split": info.get("split", ""),
@@ -53,12 +54,17 @@ def results_row(experiment: Experiment, built: Built, info: Mapping[str, str], *
 
 
 def new_record(row: dict[str, Any], built: Built, info: Mapping[str, str]) -> dict[str, Any]:
-    """A run's ``record.json`` as it starts (status ``running``)."""
-    return {
+    """A run's ``record.json`` as it starts (status ``running``); ``clip_geometry`` when the dataset
+    reports it (the optional ``clip_geometry()`` of the dataset contract)."""
+    record = {
         "row": row, "status": "running", "started": now_iso(), "epochs": [], "evaluations": [],
         "timings": {}, "metrics": {}, "dataset_info": dict(info), "python": platform.python_version(),
         "class_names": [str(c) for c in getattr(built.dataset, "class_names", [])],
     }
+    geometry = getattr(built.dataset, "clip_geometry", None)
+    if callable(geometry):
+        record["clip_geometry"] = dict(geometry())
+    return record
 
 
 def _int_or_none(text: Optional[str]) -> Optional[int]:

@@ -157,6 +157,18 @@ def test_search_by_id_and_by_video_file(finished_run):
     assert [h["distance"] for h in out["queries"][0]["hits"]] == sorted(truth.tolist())[:3]
     assert [h["id"] for h in out["queries"][0]["hits"]] == [codes["db_ids"][i] for i in
                                                             np.argsort(truth, kind="stable")[:3]]
+    # the clip geometry the dataset reported is recorded; a run recorded before that (hashbench 0.1)
+    # falls back to reading the dataset table, with the same code
+    record_path = Path(run_dir) / "record.json"
+    recorded = record_path.read_text()
+    record = json.loads(recorded)
+    assert record["clip_geometry"] == {"num_frames": 8, "resize": [32, 32], "crop": None}
+    del record["clip_geometry"]
+    record_path.write_text(json.dumps(record))
+    try:
+        np.testing.assert_array_equal(encode_video(run_dir, video).words, code.words)
+    finally:
+        record_path.write_text(recorded)
 
 
 def test_search_without_faiss_says_how_to_install(tmp_path):

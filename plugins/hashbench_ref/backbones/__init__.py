@@ -9,7 +9,7 @@ from hashbench.contract import identity_keys
 NORMALIZATION_NAMES = ("c3d_retrieval", "kinetics")
 
 
-@identity_keys(basename=("pretrained",))
+@identity_keys(weights=("pretrained",))
 def r3d18(pretrained: Optional[str] = None, normalization: str = "c3d_retrieval", width: int = 64,
           shortcut_grad: bool = False) -> Any:
     """3D ResNet-18 of Hara et al. (shortcut A), averaged over time and space to 512-d.

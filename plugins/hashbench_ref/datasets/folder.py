@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hashbench.data.video_dataset import ListedVideo, VideoDataset
+from hashbench.data import ListedVideo, VideoDataset, is_video_file
 from hashbench.errors import ConfigError, DataError
-from hashbench.video import is_video_file
 
 from .splits import Common, rank
 

@@ -9,8 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from hashbench.data.lists import read_list
-from hashbench.data.video_dataset import VideoDataset
+from hashbench.data import VideoDataset, read_list
 from hashbench.errors import DataError
 
 from .splits import Common, read_path_label_list, union

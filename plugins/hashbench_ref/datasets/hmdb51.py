@@ -10,8 +10,7 @@ import re
 from pathlib import Path
 from typing import Optional
 
-from hashbench.data.lists import path_and_label, read_list
-from hashbench.data.video_dataset import ListedVideo, VideoDataset
+from hashbench.data import ListedVideo, VideoDataset, path_and_label, read_list
 from hashbench.errors import DataError
 
 from .splits import Common, check_split, listed, lists_dir, shipped_dir, union

@@ -16,9 +16,7 @@ import logging
 from pathlib import Path
 from typing import Optional
 
-from hashbench.data.cache import write_atomic
-from hashbench.data.lists import read_text_lines
-from hashbench.data.video_dataset import ListedVideo, VideoDataset, default_cache_root
+from hashbench.data import ListedVideo, VideoDataset, default_cache_root, read_text_lines, write_text_atomic
 from hashbench.errors import ConfigError, DataError
 
 from .hmdb51 import read_id_lists
@@ -115,7 +113,7 @@ def _load_or_draw(root: Path, out_dir: Path, names: dict[str, str], everything: 
     try:
         for split, path in paths.items():
             write_list(path, drawn[split])
-        write_atomic(out_dir / "classes.txt", "".join(f"{name}\n" for name in classes))
+        write_text_atomic(out_dir / "classes.txt", "".join(f"{name}\n" for name in classes))
         log.info("jhmdb: wrote the sampled lists to %s", out_dir)
     except OSError as exc:
         log.warning("jhmdb: could not write the sampled lists to %s (%s); set sampled_lists to a writable "

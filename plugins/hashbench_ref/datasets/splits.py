@@ -6,9 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional, Sequence, Tuple
 
-from hashbench.data.lists import ListLine, path_and_label, read_list, safe_relpath
-from hashbench.data.transforms import parse_size
-from hashbench.data.video_dataset import ListedVideo
+from hashbench.data import ListedVideo, ListLine, parse_size, path_and_label, read_list, safe_relpath
 from hashbench.errors import ConfigError, DataError
 
 #: The official lists shipped with the reference plugins (bytes as the dataset authors published them).
@@ -104,7 +102,7 @@ def rank(seed: int, name: str) -> str:
 
 def write_list(path: Path, videos: Sequence[ListedVideo]) -> None:
     """Write ``path label`` lines atomically (the format :func:`read_path_label_list` reads)."""
-    from hashbench.data.cache import write_atomic
+    from hashbench.data import write_text_atomic
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, "".join(f"{v.vid} {v.label}\n" for v in videos))
+    write_text_atomic(path, "".join(f"{v.vid} {v.label}\n" for v in videos))

@@ -1,4 +1,4 @@
-"""hashbench.video: decoding the nine real clips, their quirks, and clear errors for bad files."""
+"""hashbench.data.video: decoding the nine real clips, their quirks, and clear errors for bad files."""
 from __future__ import annotations
 
 import json
@@ -10,7 +10,7 @@ import pytest
 from data_trees import RATRACE, SHARED, SOCCER_23, TURNK, VIDEOS
 from hashbench.data.sampling import sample_indices
 from hashbench.errors import DataError
-from hashbench.video import decode_all, open_container, read_video_clip, truncated
+from hashbench.data.video import decode_all, open_container, read_video_clip, truncated
 
 FACTS = {v["file"]: v for v in json.loads((SHARED / "videos_decode_facts.json").read_text())["videos"]}
 

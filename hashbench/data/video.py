@@ -21,7 +21,8 @@ from typing import Any, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
+from .sampling import sample_indices
 
 log = logging.getLogger(__name__)
 
@@ -93,8 +94,6 @@ def read_video_clip(path: Path | str, num_frames: int, size: Optional[Tuple[int,
     Raises DataError for files that cannot be opened, have no video stream, decode no frame, fail
     mid-stream, or decode clearly fewer frames than their header (truncated) unless ``allow_truncated``.
     """
-    from .data.sampling import sample_indices
-
     path = Path(path)
     if num_frames < 1:
         raise DataError(f"num_frames must be >= 1, got {num_frames}")
@@ -175,6 +174,4 @@ def decode_all(path: Path | str, size: Optional[Tuple[int, int]] = None) -> np.n
 
 def sample_frames(frames: Sequence[Any], num_frames: int) -> list[Any]:
     """Pick ``num_frames`` items of ``frames`` with the original sampler (see ``sample_indices``)."""
-    from .data.sampling import sample_indices
-
     return [frames[i] for i in sample_indices(len(frames), num_frames)]
