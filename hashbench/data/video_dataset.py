@@ -1,5 +1,8 @@
 """VideoDataset: the dataset contract (see :mod:`hashbench.contract.hookspecs`) for real video collections.
 
+(About 300 lines, one class: serving the splits, provenance, prepare and check all read the same
+resolved lists, so they stay together.)
+
 A dataset plugin parses its split lists into :class:`ListedVideo` records and hands them, with the
 class names, to :class:`VideoDataset`, which then
 

@@ -1,8 +1,10 @@
 """Evaluation: scoring binary codes by Hamming ranking, exactly, under named conventions.
 
 - :mod:`~hashbench.eval.relevance`: who is relevant to whom (same class, or a shared positive);
-- :mod:`~hashbench.eval.ranking`: the ranking pass, per-query integer statistics shared by every
-  metric (numba / numpy / torch backends; the compiled kernel is :mod:`~hashbench.eval._kernels`);
+- :mod:`~hashbench.eval.ranking`: the ranking pass, per-query integer statistics
+  (:mod:`~hashbench.eval.stats`) shared by every metric, on one of three backends:
+  :mod:`~hashbench.eval.rank_numba` (the compiled kernel is :mod:`~hashbench.eval._kernels`),
+  :mod:`~hashbench.eval.rank_numpy`, :mod:`~hashbench.eval.rank_torch`;
 - :mod:`~hashbench.eval.tie_aware`: closed forms of the expected AP over orderings of ties;
 - :mod:`~hashbench.eval.metrics`: the metric definitions (:class:`Metric` and the reference metrics;
   public, for metric plugins);

@@ -1,5 +1,8 @@
 """Retrieval search over a finished run's database with a FAISS binary index (the ``search`` extra).
 
+(About 300 lines: the index (build, save, load, query), a run's videos and labels, and encoding a new
+video the way the run read its clips — everything ``hashbench search`` needs, and nothing else uses.)
+
 The index is built from the run's packed database codes (``codes.npz``) and saved beside them as
 ``<run_dir>/index-<kind>.faiss`` (written atomically); FAISS row ``i`` is database item ``i``, whose
 video id and label come from ``codes.npz``. Index kinds:

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 
-from .ranking import RankStats
+from .stats import RankStats
 
 logger = logging.getLogger(__name__)
 

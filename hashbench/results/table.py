@@ -1,5 +1,8 @@
 """The results table ``results/results.csv``: its columns and the one way rows are written (appended).
 
+(About 300 lines: the all-or-nothing append — lock, one write, fsync, truncate back — and the upgrade
+of 0.1 tables are spelled out here, next to the columns they write.)
+
 ``results.csv`` is tidy: one row per (run, metric) with the columns :data:`RESULT_COLUMNS`, in that
 order, written with the :mod:`csv` module (one physical line per row; fields never contain newlines).
 Rows are only ever *appended* (:func:`append_rows`): under an exclusive lock on ``<path>.lock``, all

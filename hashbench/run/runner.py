@@ -1,5 +1,8 @@
 """run_experiment(): build -> check -> train -> encode -> evaluate -> record. Orchestration only.
 
+(About 300 lines: one run's lifecycle in its directory — the record, statuses, resume, the epoch loop
+and the final rows; every step it calls lives in another module.)
+
 Everything that can fail on bad input (plugins, data, contract, results table) is built and checked
 before the run directory exists, so such a failure leaves nothing behind. Once the directory exists
 (see :mod:`hashbench.results.rundir` for its files) the run ends ``finished``, ``failed`` (with the message,

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import hashbench.eval.metrics as M
-import hashbench.eval.ranking as ranking
+import hashbench.eval.rank_numpy as rank_numpy
 from hashbench.codes import pack_codes
 from hashbench.eval.metrics import (MapAtK, MapTie, MapTieAtK, MeanAP, PrecisionAtK, PrecisionAtRadius,
                                RecallAtK, RecallAtRadius, compute_stats, pr_curve,
@@ -181,7 +181,7 @@ def test_every_metric_matches_brute_force(backend, case, k, r, block, empty, sor
     }
     with pytest.MonkeyPatch.context() as patch:
         # force the per-query stable counting sort instead of the (segment x distance) table
-        patch.setattr(ranking, "SEGMENT_TABLE_LIMIT", -1e9 if sorted_path else 2.0)
+        patch.setattr(rank_numpy, "SEGMENT_TABLE_LIMIT", -1e9 if sorted_path else 2.0)
         results, stats = score_metrics(list(metrics.values()), qc, ql, dc, dl, block=block, device="cpu",
                                        backend=backend)
     ref = brute(qc, ql, dc, dl, k, r)

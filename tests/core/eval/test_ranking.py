@@ -1,6 +1,6 @@
-"""hashbench.eval.ranking: the ranking pass gives identical integer statistics for every block size, thread
-count, path and backend (numba, numpy, torch); kernel selection (HASHBENCH_KERNEL), numba missing or
-without a cache directory, fork-started workers and threads."""
+"""hashbench.eval.ranking and its backends (rank_numpy, rank_numba, rank_torch): identical integer
+statistics for every block size, thread count, path and backend; kernel selection (HASHBENCH_KERNEL),
+numba missing or without a cache directory, fork-started workers and threads."""
 from __future__ import annotations
 
 import subprocess
@@ -12,7 +12,7 @@ import torch
 from helpers import ROOT
 
 import hashbench.eval.metrics as M
-import hashbench.eval.ranking as ranking
+import hashbench.eval.rank_numpy as rank_numpy
 from hashbench.errors import ConfigError
 from hashbench.eval.metrics import MapAtK, MapTie, MeanAP, compute_stats, score_metrics
 
@@ -45,9 +45,9 @@ def test_statistics_identical_across_block_sizes_backends_and_paths(monkeypatch)
         runs += [compute_stats(qc, ql, dc, dl, needs, block=b, workers=w, backend="numba", dedup=False)
                  for b, w in ((1, 1), (2, 2), (None, None))]
         runs.append(compute_stats(qc, ql, dc, dl, needs, block=4, dedup=False))
-        monkeypatch.setattr(ranking, "SEGMENT_TABLE_LIMIT", -1e9)
+        monkeypatch.setattr(rank_numpy, "SEGMENT_TABLE_LIMIT", -1e9)
         runs.append(compute_stats(qc, ql, dc, dl, needs, block=7, backend="numpy"))
-        monkeypatch.setattr(ranking, "SEGMENT_TABLE_LIMIT", 2.0)
+        monkeypatch.setattr(rank_numpy, "SEGMENT_TABLE_LIMIT", 2.0)
         for other in runs:
             np.testing.assert_array_equal(other.hist_all, ref.hist_all)
             np.testing.assert_array_equal(other.hist_rel, ref.hist_rel)
