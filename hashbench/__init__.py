@@ -46,8 +46,11 @@ def build_model(backbone_table: Mapping[str, Any], head_table: Mapping[str, Any]
 
 
 def score(query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any,
-          metrics: Sequence[str | Mapping[str, Any]] = ("map",)) -> dict[str, float]:
-    """Score codes (±1, 0/1, real-valued -> sign, or packed) with named metrics, e.g. ``["map@100"]``."""
+          metrics: Sequence[str | Mapping[str, Any]] | None = None) -> dict[str, float]:
+    """Score codes (±1, 0/1, real-valued -> sign, or packed) with named metrics, e.g. ``["map@100"]``
+    (default: ``["map"]``, :data:`hashbench.config.DEFAULT_METRIC`)."""
+    from .config import DEFAULT_METRIC
     from .eval.evaluation import score_codes
 
-    return score_codes(registry(), query_codes, query_labels, db_codes, db_labels, metrics)
+    chosen = [DEFAULT_METRIC] if metrics is None else metrics
+    return score_codes(registry(), query_codes, query_labels, db_codes, db_labels, chosen)

@@ -6,6 +6,7 @@ from typing import List, Optional
 
 import typer
 
+from ..config import DEFAULT_METRIC
 from ..errors import ResultsError
 from ._app import MARKUP, app, console, err_console
 
@@ -15,7 +16,7 @@ app.add_typer(plot_app, name="plot")
 
 DEFAULT_PUBLISHED = Path("results") / "published.csv"
 
-_METRIC = typer.Option("map", "--metric", "-m", help="One metric (one convention) per table, e.g."
+_METRIC = typer.Option(DEFAULT_METRIC, "--metric", "-m", help="One metric (one convention) per table, e.g."
                        " map, map@100, map_tie.")
 _DATASETS = typer.Option(None, "--datasets", help="Datasets to show, comma-separated (repeatable).")
 _BITS = typer.Option(None, "--bits", help="Code lengths to show, comma-separated (repeatable).")
@@ -73,7 +74,7 @@ def _default_view(metric: str, datasets: Optional[List[str]], bits: Optional[Lis
     """Whether the call asks for the unfiltered default table (the one LEADERBOARD.md holds)."""
     from ..results.board import DEFAULT_GROUP
 
-    return (metric == "map" and not _split(datasets) and not _split(bits) and not _split_where(where)
+    return (metric == DEFAULT_METRIC and not _split(datasets) and not _split(bits) and not _split_where(where)
             and tuple(_split([group])) == DEFAULT_GROUP and fmt == "md" and not no_published)
 
 

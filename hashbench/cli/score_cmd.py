@@ -9,6 +9,7 @@ from typing import Any, List, Optional
 import typer
 from rich.table import Table
 
+from ..config import DEFAULT_METRIC
 from ._app import app, console
 
 _METRICS_HELP = ("Metric spec, repeatable: map, map@100, map_over_k@100, map_tie, map_tie@100,"
@@ -53,7 +54,7 @@ def score(
     query_labels: str = typer.Option(..., "--query-labels", help="Query labels: (N,) class ids or (N, C) multi-hot."),
     db_codes: str = typer.Option(..., "--db-codes", help="Database codes (same forms as --query-codes)."),
     db_labels: str = typer.Option(..., "--db-labels", help="Database labels."),
-    metric: List[str] = typer.Option(["map"], "--metric", "-m", help=_METRICS_HELP),
+    metric: List[str] = typer.Option([DEFAULT_METRIC], "--metric", "-m", help=_METRICS_HELP),
     bits: Optional[int] = typer.Option(None, "--bits", min=1, help="Code length, for packed uint8/uint64 codes."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
     device: str = typer.Option("auto", "--device", help=_DEVICE_HELP),

@@ -72,6 +72,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
+from ..config import DEFAULT_METRIC
 from ..errors import ResultsError
 from .board import DEFAULT_GROUP, DIGITS, MIXED_MARK, PUBLISHED_MARK, BoardRow, Cell, DataColumn, Leaderboard
 from .columns import dataset_columns, dataset_order, dataset_ranks
@@ -122,7 +123,7 @@ def _group_order(key: tuple[str, ...], group: Sequence[str]) -> tuple:
 
 
 def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" = None, *,
-                      metric: str = "map", datasets: Sequence[str] | None = None,
+                      metric: str = DEFAULT_METRIC, datasets: Sequence[str] | None = None,
                       bits: Sequence[int] | None = None, where: Iterable[str] | Mapping[str, set[str]] = (),
                       group: Sequence[str] = DEFAULT_GROUP) -> Leaderboard:
     """Pivot ``results`` (from :func:`hashbench.results.read_results`) and ``published`` rows for ``metric``.
