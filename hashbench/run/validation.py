@@ -11,6 +11,7 @@ from ..contract.checks import check_batch
 from ..device import resolve_device
 from ..errors import HashbenchError
 from ..failures import explain
+from ..train.engine import seed_everything
 from .build import build_components
 
 
@@ -22,6 +23,7 @@ def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str,
     first problem.
     """
     resolve_device(experiment.device)  # a cuda request without a GPU is a clear error here too
+    seed_everything(experiment.seed)  # the same initial weights as the run: a reproducible report
     built = build_components(experiment, registry, torch.device("cpu"))
     dataset = built.dataset
     try:
