@@ -9,6 +9,10 @@
 - :mod:`~hashbench.contract.binding`: how a table and the context become a factory's arguments;
 - :mod:`~hashbench.contract.registry`: plugin loading (one entry point at a time) and the component
   tables;
+- :mod:`~hashbench.contract.protocols`: typed protocols of backbone, head, dataset, metric, and
+  :class:`RunInfo`, what lifecycle hooks receive;
+- :mod:`~hashbench.contract.losses`: :class:`HashLoss`, the base class of losses (one override point,
+  ``compute_loss``), :class:`LossBatch` and :class:`MemoryBank` (imports torch; loaded on first use);
 - :mod:`~hashbench.contract.checks`: the contract checked on a real batch, one component at a time
   (imports torch; loaded on first use of :func:`check_batch` / :class:`BatchReport`).
 
@@ -22,6 +26,7 @@ from .binding import bind_parameters
 from .hookspecs import PROJECT, Factories, hookimpl, hookspec
 from .keys import IDENTITY_ATTRIBUTE, identity_keys, key_modes
 from .names import CONTEXT_NAMES, CONTEXT_ORIGINS, KINDS, TABLE_OWNED, MetricSpec, parse_metric_spec
+from .protocols import Backbone, Dataset, EpochAware, Head, Metric, RunInfo
 from .registry import DISABLE_ENV, REFERENCE_DIST, BrokenPlugin, Component, Registry, load_registry
 
 __all__ = [
@@ -30,10 +35,14 @@ __all__ = [
     "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "MetricSpec", "parse_metric_spec",
     "bind_parameters",
     "Registry", "Component", "BrokenPlugin", "load_registry", "DISABLE_ENV", "REFERENCE_DIST",
+    "Backbone", "Head", "Dataset", "Metric", "EpochAware", "RunInfo",
+    "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss",
     "check_batch", "BatchReport",
 ]
 
-_LAZY = {"check_batch": "checks", "BatchReport": "checks"}  # torch-importing: loaded on first use
+_LAZY = {"check_batch": "checks", "BatchReport": "checks",  # torch-importing: loaded on first use
+         "HashLoss": "losses", "LossBatch": "losses", "MemoryBank": "losses", "one_hot_labels": "losses",
+         "call_loss": "losses"}
 
 
 def __getattr__(name: str) -> Any:

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import torch
 
 from ..errors import ContractError, HashbenchError
+from .losses import call_loss
 from ..failures import ComponentRef, explain, first_line
 
 __all__ = ["BatchReport", "check_batch"]
@@ -49,7 +50,8 @@ def _guard(components: Sequence[ComponentRef], kind: str, what: str, call: Any) 
 
 
 def check_batch(model: Any, loss_fn: Any, clips_u8: torch.Tensor, labels: torch.Tensor, bits: int,
-                components: Sequence[ComponentRef] = (), backward: bool = False) -> BatchReport:
+                components: Sequence[ComponentRef] = (), backward: bool = False,
+                indices: torch.Tensor | None = None) -> BatchReport:
     """Check backbone ``(B,3,T,H,W) -> (B, feature_dim)``, head ``-> (B, bits)`` and loss ``-> scalar``.
 
     ``clips_u8``: uint8 ``(B, 3, T, H, W)`` with B >= 2. With ``backward``, the model is in train mode
@@ -76,7 +78,10 @@ def check_batch(model: Any, loss_fn: Any, clips_u8: torch.Tensor, labels: torch.
             shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
             raise ContractError(f"{_ref(components, 'head')} returned {shape} for {batch} feature rows;"
                                 f" the contract is real-valued codes (B, bits) = ({batch}, {bits})")
-        loss = _guard(components, "loss", "forward", lambda: loss_fn(codes.float(), labels))
+        if indices is None:
+            indices = torch.arange(batch, device=codes.device)
+        loss = _guard(components, "loss", "forward",
+                      lambda: call_loss(loss_fn, codes.float(), labels, indices, features.float()))
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or loss.dim() > 1:
             shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
             raise ContractError(f"{_ref(components, 'loss')} returned {shape}; the contract is a scalar"

@@ -4,7 +4,7 @@ A plugin is a module registered under the ``hashbench`` entry-point group that i
 these hooks with ``@hashbench.hookimpl``. Registration hooks return ``{name: factory}``; a factory is a
 plain callable whose keyword parameters ARE the keys of that component's TOML table. Context values are
 injected by parameter name when the factory declares them: ``bits``, ``feature_dim``, ``num_classes``,
-``multi_label``, ``num_frames``, ``device``, ``seed``. Keep factory modules free of heavy imports
+``multi_label``, ``num_frames``, ``num_train`` (clips the run trains on), ``device``, ``seed``. Keep factory modules free of heavy imports
 (import torch inside the factory) so that ``hashbench plugins`` stays fast.
 
 Component shapes (duck-typed):
@@ -12,10 +12,17 @@ Component shapes (duck-typed):
 backbone  ``factory(**table, **context) -> nn.Module``: float clips ``(B, 3, T, H, W)`` -> features
           ``(B, D)``. Attributes: ``feature_dim: int``; ``input_mean``/``input_std``: 3-tuples in
           0-255 pixel units that the engine uses to normalise uint8 clips on the device.
-head      ``factory(feature_dim, bits, **table) -> nn.Module``: ``(B, D)`` -> relaxed codes
-          ``(B, bits)`` in [-1, 1]; the binary code is ``sign`` of it.
+          Declaring ``input_mean``/``input_std`` is required (no fallback): it is the normalisation its
+          weights expect.
+head      ``factory(feature_dim, bits, **table) -> nn.Module``: ``(B, D)`` -> real-valued codes
+          ``(B, bits)``; the binary code is their ``sign``.
 loss      ``factory(**table, **context) -> nn.Module``: ``(codes (B, bits), labels)`` -> scalar;
-          labels are int64 ``(B,)`` or multi-hot float ``(B, C)``.
+          labels are int64 ``(B,)`` or multi-hot float ``(B, C)``. Subclass
+          ``hashbench.contract.HashLoss`` and implement ``compute_loss(batch)``; a loss may declare
+          ``needs_indices`` (memory banks of the training split, with ``num_train``), ``needs_features``,
+          own parameters (optimised at ``lr * lr_multiplier``, checkpointed) and ``classify``.
+Heads, backbones and losses may define ``on_epoch_start(epoch, epochs)`` (1-based), called before
+every epoch and again after ``--resume`` (continuation schedules).
 dataset   ``factory(**table, **context) -> object`` with
           ``num_classes: int``, ``class_names: list[str]``, ``multi_label: bool``, ``num_frames: int``,
           ``split(name) -> torch.utils.data.Dataset`` for name in ``train``/``query``/``database``,
@@ -34,9 +41,12 @@ metric    ``factory(**params) -> callable(query_codes, query_labels, db_codes, d
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import pluggy
+
+if TYPE_CHECKING:
+    from .protocols import RunInfo
 
 __all__ = ["PROJECT", "hookspec", "hookimpl", "Factories", "hashbench_backbones", "hashbench_heads",
            "hashbench_losses", "hashbench_datasets", "hashbench_metrics", "hashbench_run_start",
@@ -76,20 +86,22 @@ def hashbench_metrics() -> Factories:
 
 
 @hookspec
-def hashbench_run_start(run: Any) -> None:
-    """A run begins. ``run`` has ``run_id``, ``run_dir`` (Path), ``experiment`` and ``device``."""
+def hashbench_run_start(run: "RunInfo") -> None:
+    """A run begins. ``run`` is a :class:`hashbench.contract.RunInfo`: ``run_id``, ``run_dir`` (Path),
+    ``experiment``, ``device``, ``rank``/``world_size`` and ``resumed_from`` (the epoch a ``--resume``
+    continues from, else None)."""
 
 
 @hookspec
-def hashbench_epoch_end(run: Any, epoch: int, logs: Mapping[str, float]) -> None:
+def hashbench_epoch_end(run: "RunInfo", epoch: int, logs: Mapping[str, float]) -> None:
     """An epoch (1-based) finished; ``logs`` holds at least ``loss`` and ``clips_per_s``."""
 
 
 @hookspec
-def hashbench_evaluated(run: Any, epoch: int, split: str, metrics: Mapping[str, float]) -> None:
+def hashbench_evaluated(run: "RunInfo", epoch: int, split: str, metrics: Mapping[str, float]) -> None:
     """Codes were scored at ``epoch`` on ``split`` (``validation`` or ``test``)."""
 
 
 @hookspec
-def hashbench_run_end(run: Any, metrics: Mapping[str, float]) -> None:
+def hashbench_run_end(run: "RunInfo", metrics: Mapping[str, float]) -> None:
     """A run finished; ``metrics`` are the reported test metrics of the selected epoch."""

@@ -18,11 +18,12 @@ __all__ = ["KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "MetricSp
 #: The component kinds, one registration hook each.
 KINDS = ("backbone", "head", "loss", "dataset", "metric")
 #: Values hashbench injects into factories that ask for them by parameter name.
-CONTEXT_NAMES = ("bits", "feature_dim", "num_classes", "multi_label", "num_frames", "device", "seed")
+CONTEXT_NAMES = ("bits", "feature_dim", "num_classes", "multi_label", "num_frames", "num_train", "device", "seed")
 #: Where each context value comes from (named when a table tries to set one).
 CONTEXT_ORIGINS = {
     "bits": "head.bits", "feature_dim": "the backbone", "num_classes": "the dataset",
-    "multi_label": "the dataset", "num_frames": "dataset.num_frames", "device": "the top-level device",
+    "multi_label": "the dataset", "num_frames": "dataset.num_frames",
+    "num_train": "the size of the training split", "device": "the top-level device",
     "seed": "the top-level seed",
 }
 #: Context names that a kind's own table defines (the head sets ``bits``, the dataset ``num_frames``).

@@ -13,8 +13,10 @@ from ..contract.checks import check_batch
 from ..errors import ConfigError, ContractError, DataError
 from ..failures import ComponentRef, component_refs, plugin_refs
 from ..train.model import HashModel, build_hash_model
+from .selection import training_size
 
-__all__ = ["Built", "build_components", "head_bits", "component_context", "check_query_batch"]
+__all__ = ["Built", "build_components", "head_bits", "component_context", "check_query_batch", "asks_for",
+           "num_train_for"]
 
 
 @dataclass
@@ -47,14 +49,32 @@ def head_bits(experiment: Experiment, prefix: str = "") -> int:
     return bits
 
 
-def component_context(experiment: Experiment, device: Any, bits: int, dataset: Any = None) -> dict[str, Any]:
+def component_context(experiment: Experiment, device: Any, bits: int, dataset: Any = None,
+                      num_train: int | None = None) -> dict[str, Any]:
     """The context values handed to factories: ``seed``, ``device``, ``bits``, and once the dataset is
-    built ``num_classes``, ``multi_label``, ``num_frames`` (see :data:`hashbench.contract.CONTEXT_NAMES`)."""
+    built ``num_classes``, ``multi_label``, ``num_frames`` and ``num_train`` (the clips the run trains
+    on; see :data:`hashbench.contract.CONTEXT_NAMES`)."""
     context: dict[str, Any] = {"seed": experiment.seed, "device": str(device), "bits": bits}
     if dataset is not None:
         context.update(num_classes=int(dataset.num_classes), multi_label=bool(dataset.multi_label),
                        num_frames=int(dataset.num_frames))
+    if num_train is not None:
+        context["num_train"] = int(num_train)
     return context
+
+
+def asks_for(registry: Registry, kind: str, name: str, parameter: str) -> bool:
+    """Whether plugin ``name``'s factory has a parameter ``parameter`` (a context value it wants)."""
+    import inspect
+
+    return parameter in inspect.signature(registry.get(kind, name).factory).parameters
+
+
+def num_train_for(experiment: Experiment, registry: Registry, dataset: Any) -> int | None:
+    """The ``num_train`` context for the loss, when its factory asks for it (resolves the train split)."""
+    if not asks_for(registry, "loss", str(experiment.loss["name"]), "num_train"):
+        return None
+    return training_size(len(dataset.split("train")), experiment.eval)
 
 
 def build_components(experiment: Experiment, registry: Registry, device: torch.device) -> Built:
@@ -62,7 +82,7 @@ def build_components(experiment: Experiment, registry: Registry, device: torch.d
     bits = head_bits(experiment, f"{experiment.source}: " if experiment.source else "")
     dataset = registry.build("dataset", experiment.dataset, where="dataset",
                              **component_context(experiment, device, bits))
-    context = component_context(experiment, device, bits, dataset)
+    context = component_context(experiment, device, bits, dataset, num_train_for(experiment, registry, dataset))
     model = build_hash_model(registry, experiment.backbone, experiment.head, **context)
     loss = registry.build("loss", experiment.loss, where="loss", **context)
     metrics = [registry.build_metric(spec) for spec in experiment.eval.metrics]
@@ -84,5 +104,8 @@ def check_query_batch(built: Built, query: Sequence[Any]) -> None:
     if clips.dtype != torch.uint8 or clips.dim() != 5 or clips.shape[1] != 3:
         raise ContractError(f"{built.components[0].describe()} gave clips {tuple(clips.shape[1:])}"
                             f" {clips.dtype}; the contract is uint8 (3, T, H, W)")
+    import copy
+
+    loss = copy.deepcopy(built.loss)  # a memory bank or any state of the loss stays as built
     with torch.random.fork_rng(devices=[]):
-        check_batch(built.model, built.loss, clips, labels, built.bits, built.components, backward=False)
+        check_batch(built.model, loss, clips, labels, built.bits, built.components, backward=False)

@@ -17,6 +17,7 @@ and :mod:`hashbench.train` (the loops).
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import numpy as np
 
 from ..codes import save_codes
 from ..config import Experiment
-from ..contract import Registry
+from ..contract import Registry, RunInfo
 from ..device import device_description, torch_device
 from ..errors import ConfigError, DataError, HashbenchError, RunInterrupted
 from ..failures import explain
@@ -35,28 +36,19 @@ from ..results import append_run_rows, check_table, metric_rows
 from ..results.identity import experiment_identity, identity_json
 from ..results.rundir import RunDir, iter_runs, mark, now_iso, safe_name, write_json
 from ..train.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
-from ..train.engine import Precision, drops_last_batch, make_loader, seed_everything, train_epoch
+from ..train.engine import (IndexedDataset, Precision, drops_last_batch, make_loader, seed_everything, start_epoch,
+                            train_epoch, wants)
 from ..train.optim import make_optimizer, make_scheduler
 from ..train.progress import NullReporter, Position, Reporter
 from .build import Built, build_components, check_query_batch
 from .evaluator import Evaluator
 from .provenance import new_record, results_row
 from .selection import Splits, reported_epoch, selection_label, selection_metric
-from .state import TrainState
+from .state import TrainState, loss_state
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunContext", "RunResult", "run_experiment", "find_resumable"]
-
-
-@dataclass
-class RunContext:
-    """What lifecycle hooks receive: identity and location of the run."""
-
-    run_id: str
-    run_dir: Path
-    experiment: Experiment
-    device: str
+__all__ = ["RunResult", "run_experiment", "find_resumable"]
 
 
 @dataclass
@@ -133,7 +125,7 @@ def run_experiment(experiment: Experiment, registry: Registry, *, runs_dir: Path
                       identity=identity, device=device_text)
     hooks = registry.plugin_manager.hook if registry.plugin_manager else None
     session = _Session(experiment, built, splits, run, new_record(row, built, info), metric,
-                       RunContext(run.run_id, run.path, experiment, device_text), hooks, results_path, reporter)
+                       RunInfo(run.run_id, run.path, experiment, device_text), hooks, results_path, reporter)
     return session.execute(resume)
 
 
@@ -141,7 +133,7 @@ class _Session:
     """One run in its directory: its record, the epochs, and the rows it ends with."""
 
     def __init__(self, experiment: Experiment, built: Built, splits: Splits, run: RunDir, record: dict[str, Any],
-                 select_metric: str, context: RunContext, hooks: Any, results_path: Path | None,
+                 select_metric: str, context: RunInfo, hooks: Any, results_path: Path | None,
                  reporter: Reporter) -> None:
         self.experiment, self.built, self.splits, self.run = experiment, built, splits, run
         self.record, self.row = record, record["row"]
@@ -188,13 +180,14 @@ class _Session:
     def _execute(self, resume: bool) -> RunResult:
         exp, built, train_cfg = self.experiment, self.built, self.experiment.train
         write_json(self.run.config_path, exp.to_dict())
-        optimizer = make_optimizer(built.model, train_cfg.optimizer)
+        optimizer = make_optimizer(built.model, train_cfg.optimizer, built.loss)
         state = TrainState(optimizer, make_scheduler(optimizer, train_cfg.scheduler),
                            Precision(built.device, train_cfg.amp))
         evaluator = Evaluator(built, exp.eval.batch_size or train_cfg.batch_size, train_cfg.num_workers,
                               state.precision, self.reporter, self.position)
         if resume:
             self._restore(state)
+            self.context = dataclasses.replace(self.context, resumed_from=state.start_epoch)
         self.record["status"] = "running"
         self.record.pop("error", None)
         self.record.pop("interrupted", None)
@@ -226,7 +219,7 @@ class _Session:
             self.record["resumed"][-1]["from_epoch"] = 1
             self._note(f"resumed run {self.run.run_id} from epoch 1 (it stopped before its first checkpoint)")
             return
-        state.restore(self.built.model, load_checkpoint(path, map_location=self.built.device), path)
+        state.restore(self.built.model, load_checkpoint(path, map_location=self.built.device), path, self.built.loss)
         self.record["started"] = previous.get("started", self.record["started"])
         self.record["epochs"] = previous.get("epochs", [])[: state.start_epoch - 1]
         self.record["evaluations"] = [e for e in previous.get("evaluations", []) if e["epoch"] < state.start_epoch]
@@ -235,8 +228,10 @@ class _Session:
 
     def _epoch(self, epoch: int, state: TrainState, evaluator: Evaluator) -> None:
         exp, built, train_cfg = self.experiment, self.built, self.experiment.train
-        loader = make_loader(self.splits.train, train_cfg.batch_size, train_cfg.num_workers, built.device,
+        train = IndexedDataset(self.splits.train) if wants(built.loss, "indices") else self.splits.train
+        loader = make_loader(train, train_cfg.batch_size, train_cfg.num_workers, built.device,
                              shuffle_seed=exp.seed * 100_003 + epoch, drop_small_last=True)
+        start_epoch(built.model, built.loss, epoch, train_cfg.epochs)
         stats = train_epoch(built.model, built.loss, loader, state.optimizer, state.precision, built.device,
                             self.reporter, epoch, train_cfg.epochs, train_cfg.skip_zero_loss,
                             train_cfg.grad_clip, position=self.position)
@@ -250,7 +245,7 @@ class _Session:
         if epoch % train_cfg.eval_every == 0 or epoch == train_cfg.epochs:
             self._evaluate(epoch, state, evaluator)
         self.position.phase = "saving the checkpoint"
-        save_checkpoint(self.run.checkpoint_path, state.checkpoint(built.model, epoch))
+        save_checkpoint(self.run.checkpoint_path, state.checkpoint(built.model, epoch, built.loss))
         self.run.write_record(self.record)
         if self.hooks:  # after the checkpoint: a hook that stops the run leaves a resumable epoch behind
             self.position.phase = "running the epoch-end hooks"
@@ -295,7 +290,8 @@ class _Session:
         save_codes(self.run.codes_path, query_codes=qc, query_labels=ql, db_codes=dc, db_labels=dl,
                    query_ids=np.asarray(built.dataset.video_ids("query")),
                    db_ids=np.asarray(built.dataset.video_ids("database")))
-        save_checkpoint(self.run.model_path, {"model": built.model.state_dict(), "epoch": epoch_used})
+        save_checkpoint(self.run.model_path, {"model": built.model.state_dict(), "loss": loss_state(built.loss),
+                                              "epoch": epoch_used})
         write_json(self.run.metrics_path, metrics)
         self.row.update(time=now_iso(), epoch=epoch_used)
         rows = metric_rows(self.row, metrics)

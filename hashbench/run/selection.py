@@ -13,8 +13,8 @@ from torch.utils.data import Dataset, Subset
 from ..config import EvalConfig, Experiment
 from ..errors import DataError
 
-__all__ = ["SELECTIONS", "selection_metric", "selection_label", "carve_validation", "Splits", "Best",
-           "reported_epoch"]
+__all__ = ["SELECTIONS", "selection_metric", "selection_label", "validation_size", "training_size",
+           "carve_validation", "Splits", "Best", "reported_epoch"]
 
 #: What ``eval.select`` may say.
 SELECTIONS = ("last", "val", "test")
@@ -30,10 +30,20 @@ def selection_label(select: str, metric: str) -> str:
     return {"last": "last", "val": f"best_val:{metric}", "test": f"best_test:{metric}"}[select]
 
 
+def validation_size(n: int, fraction: float) -> int:
+    """How many of ``n`` training clips ``select = "val"`` holds out as validation queries."""
+    return max(1, int(round(n * fraction)))
+
+
+def training_size(n: int, config: EvalConfig) -> int:
+    """How many of the ``n`` clips of the training split the run trains on (``num_train``)."""
+    return n - validation_size(n, config.val_fraction) if config.select == "val" else n
+
+
 def carve_validation(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
     """Split training items into (remaining train = validation database, validation queries)."""
     n = len(train)  # type: ignore[arg-type]
-    n_val = max(1, int(round(n * fraction)))
+    n_val = validation_size(n, fraction)
     if n - n_val < 2:
         raise DataError(f"eval.val_fraction = {fraction} leaves too few training clips ({n} in all)")
     order = np.random.default_rng(seed + 7919).permutation(n)

@@ -14,7 +14,12 @@ from ..train.checkpoint import load_state_strict
 from ..train.engine import Precision
 from .selection import Best
 
-__all__ = ["TrainState"]
+__all__ = ["TrainState", "loss_state"]
+
+
+def loss_state(loss: Any) -> dict[str, Any]:
+    """The loss's state dict (buffers and parameters), or {} for a stateless loss or a plain function."""
+    return loss.state_dict() if isinstance(loss, torch.nn.Module) else {}
 
 
 @dataclass
@@ -28,18 +33,21 @@ class TrainState:
     best: Best = field(default_factory=Best)
     last_test: Optional[tuple[int, dict[str, float], tuple[np.ndarray, ...]]] = None
 
-    def checkpoint(self, model: torch.nn.Module, epoch: int) -> dict[str, Any]:
-        """What ``checkpoint.pt`` holds after ``epoch``."""
+    def checkpoint(self, model: torch.nn.Module, epoch: int, loss: Any = None) -> dict[str, Any]:
+        """What ``checkpoint.pt`` holds after ``epoch``: the loss's state too (memory banks, its own
+        parameters, hash centres), so that ``--resume`` continues exactly."""
         return {
-            "model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "model": model.state_dict(), "loss": loss_state(loss), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "scaler": self.precision.scaler.state_dict() if self.precision.scaler is not None else {},
             "epoch": epoch, "best_value": float(self.best.value), "best_epoch": int(self.best.epoch),
         }
 
-    def restore(self, model: torch.nn.Module, saved: dict[str, Any], path: Path) -> None:
+    def restore(self, model: torch.nn.Module, saved: dict[str, Any], path: Path, loss: Any = None) -> None:
         """Load a checkpoint written by :meth:`checkpoint`; every piece must fit (CheckpointError)."""
         load_state_strict(model, saved.get("model"), f"{path} (model)")
+        if isinstance(loss, torch.nn.Module) and (loss_state(loss) or saved.get("loss")):
+            load_state_strict(loss, saved.get("loss", {}), f"{path} (loss)")
         try:
             self.optimizer.load_state_dict(saved["optimizer"])
             if self.scheduler is not None and saved.get("scheduler"):

@@ -1,7 +1,10 @@
 """Training and encoding loops: mixed precision, data loaders, one epoch, encoding a split.
 
 The engine knows nothing about methods: it receives a HashModel, a loss module and torch Datasets
-whose items are ``(uint8 clip (3,T,H,W), label)``; clips are normalised on the device.
+whose items are ``(uint8 clip (3,T,H,W), label)``; clips are normalised on the device. What a loss
+declares (:class:`hashbench.contract.HashLoss`) decides what it is given: the clips' indices in the
+training split (``needs_indices``), the backbone's features (``needs_features``). Components that
+follow the epoch get :func:`start_epoch`'s call before each one.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ..contract.losses import call_loss, wants
 from ..errors import TrainingError
 from .model import HashModel, binarize
 from .progress import Position, Reporter
@@ -22,7 +26,7 @@ from .progress import Position, Reporter
 log = logging.getLogger(__name__)
 
 __all__ = ["EpochStats", "Precision", "MIN_TRAIN_BATCH", "drops_last_batch", "make_loader", "train_epoch", "encode",
-           "seed_everything"]
+           "seed_everything", "IndexedDataset", "start_epoch", "loss_parameters"]
 
 
 @dataclass
@@ -56,18 +60,19 @@ class Precision:
         return torch.autocast(device_type="cuda", dtype=self.dtype)
 
     def backward_step(self, loss: torch.Tensor, optimizer: torch.optim.Optimizer,
-                      model: torch.nn.Module, grad_clip: float | None) -> None:
+                      parameters: list[torch.nn.Parameter], grad_clip: float | None) -> None:
+        """Backward, optional gradient-norm clipping over ``parameters``, optimizer step."""
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
             if grad_clip:
                 self.scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
             self.scaler.step(optimizer)
             self.scaler.update()
         else:
             loss.backward()
             if grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                torch.nn.utils.clip_grad_norm_(parameters, grad_clip)
             optimizer.step()
 
 
@@ -103,28 +108,70 @@ def make_loader(dataset: Dataset, batch_size: int, num_workers: int, device: tor
                       pin_memory=device.type == "cuda", persistent_workers=False, drop_last=drop_last)
 
 
+class IndexedDataset(Dataset):
+    """Items ``(clip, label, index)``: ``dataset``'s items with their position in it (for memory banks)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[Any, Any, int]:
+        clip, label = self.dataset[index]
+        return clip, label, index
+
+
+def start_epoch(model: torch.nn.Module, loss_fn: Any, epoch: int, epochs: int) -> None:
+    """Call ``on_epoch_start(epoch, epochs)`` on every submodule of ``model`` and on the loss that define it."""
+    for component in list(model.modules()) + [loss_fn]:
+        hook = getattr(component, "on_epoch_start", None)
+        if callable(hook):
+            hook(epoch, epochs)
+
+
+def loss_parameters(loss_fn: Any) -> list[torch.nn.Parameter]:
+    """The loss's own trainable parameters (a classifier, a learnable codebook); [] for a plain function."""
+    if not isinstance(loss_fn, torch.nn.Module):
+        return []
+    return [p for p in loss_fn.parameters() if p.requires_grad]
+
+
 def train_epoch(model: HashModel, loss_fn: torch.nn.Module, loader: DataLoader,
                 optimizer: torch.optim.Optimizer, precision: Precision, device: torch.device,
                 reporter: Reporter, epoch: int, epochs: int, skip_zero_loss: bool = True,
                 grad_clip: float | None = None, position: Position | None = None) -> EpochStats:
     """One pass over ``loader``. A batch whose loss is exactly 0 skips the optimiser step (original).
 
-    Raises TrainingError when the loss becomes NaN or infinite. ``position`` is kept up to date.
+    ``loader`` yields ``(clips, labels)`` or, for a loss that needs them, ``(clips, labels, indices)``
+    (see :class:`IndexedDataset`). Raises TrainingError when the loss becomes NaN or infinite.
+    ``position`` is kept up to date.
     """
     model.train()
+    if isinstance(loss_fn, torch.nn.Module):
+        loss_fn.train()
     position = position if position is not None else Position()
     position.phase, position.epoch, position.step = "training", epoch, 0
     reporter.start_epoch(epoch, epochs, len(loader))
+    parameters = [p for p in model.parameters() if p.requires_grad] + loss_parameters(loss_fn)
+    with_features = wants(loss_fn, "features")
     total_loss, steps, skipped, clips = 0.0, 0, 0, 0
     start = time.perf_counter()
-    for clips_u8, labels in loader:
+    for batch in loader:
+        clips_u8, labels = batch[0], batch[1]
+        indices = batch[2].to(device, non_blocking=True) if len(batch) > 2 else None
         position.step = steps + 1
         clips_u8 = clips_u8.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
+        features = None
         with precision.autocast():
-            codes = model(model.normalize(clips_u8))
-        loss = loss_fn(codes.float(), labels)
+            if with_features:
+                features, codes = model(model.normalize(clips_u8), return_features=True)
+                features = features.float()
+            else:
+                codes = model(model.normalize(clips_u8))
+        loss = call_loss(loss_fn, codes.float(), labels, indices, features)
         value = float(loss.detach())
         if not np.isfinite(value):
             amp = " or set train.amp = false" if precision.enabled else ""
@@ -133,7 +180,7 @@ def train_epoch(model: HashModel, loss_fn: torch.nn.Module, loader: DataLoader,
         if skip_zero_loss and value == 0.0:
             skipped += 1
         else:
-            precision.backward_step(loss, optimizer, model, grad_clip)
+            precision.backward_step(loss, optimizer, parameters, grad_clip)
         total_loss += value
         steps += 1
         clips += clips_u8.shape[0]

@@ -9,22 +9,35 @@ from torch import nn
 from ..contract import Registry
 from ..errors import ContractError
 
-__all__ = ["HashModel", "binarize", "build_hash_model", "DEFAULT_MEAN", "DEFAULT_STD"]
+__all__ = ["HashModel", "binarize", "build_hash_model", "input_normalization"]
 
-#: The original repo's normalisation (mean/std of its frames), in 0-255 pixel units.
-DEFAULT_MEAN = (0.434 * 255, 0.405 * 255, 0.378 * 255)
-DEFAULT_STD = (0.152 * 255, 0.149 * 255, 0.157 * 255)
+
+def input_normalization(backbone: nn.Module, where: str = "the backbone") -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The backbone's declared ``(input_mean, input_std)``: 3 numbers each, in 0-255 pixel units, std > 0.
+
+    ContractError when it declares none or a malformed one: a backbone's weights expect one
+    normalisation, and guessing it silently would train or encode with the wrong one.
+    """
+    mean, std = getattr(backbone, "input_mean", None), getattr(backbone, "input_std", None)
+    try:
+        mean_t, std_t = tuple(float(v) for v in mean), tuple(float(v) for v in std)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        raise ContractError(f"{where} does not declare its input normalisation: set input_mean and input_std"
+                            " (3 numbers each, 0-255 pixel units, RGB) to what its weights expect") from None
+    if len(mean_t) != 3 or len(std_t) != 3 or min(std_t) <= 0:
+        raise ContractError(f"{where} declares input_mean {mean_t} / input_std {std_t}; the contract is"
+                            " 3 numbers each (0-255 pixel units, RGB), std > 0")
+    return mean_t, std_t
 
 
 class HashModel(nn.Module):
-    """``(B, 3, T, H, W)`` float clips -> relaxed codes ``(B, bits)`` in [-1, 1]."""
+    """``(B, 3, T, H, W)`` float clips -> relaxed codes ``(B, bits)``; the binary code is their sign."""
 
     def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
-        mean = getattr(backbone, "input_mean", DEFAULT_MEAN)
-        std = getattr(backbone, "input_std", DEFAULT_STD)
+        mean, std = input_normalization(backbone)
         self.register_buffer("input_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1, 1),
                              persistent=False)
         self.register_buffer("input_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1, 1),
@@ -34,8 +47,11 @@ class HashModel(nn.Module):
         """uint8 clips ``(B,3,T,H,W)`` in 0-255 -> float clips normalised as the backbone expects."""
         return (clips_uint8.float() - self.input_mean) / self.input_std
 
-    def forward(self, clips: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(clips))
+    def forward(self, clips: torch.Tensor, return_features: bool = False) -> Any:
+        """Relaxed codes ``(B, bits)``; with ``return_features`` the pair ``(features (B, D), codes)``."""
+        features = self.backbone(clips)
+        codes = self.head(features)
+        return (features, codes) if return_features else codes
 
     @torch.no_grad()
     def encode(self, clips_uint8: torch.Tensor) -> torch.Tensor:
@@ -57,11 +73,12 @@ def build_hash_model(registry: Registry, backbone_table: Mapping[str, Any],
         raise ContractError(f"backbone {component.name!r} ({component.dist} {component.version}) built"
                             f" {type(backbone).__name__!r}, not a torch.nn.Module")
     feature_dim = getattr(backbone, "feature_dim", None)
+    component = registry.get("backbone", str(backbone_table.get("name")))
     if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
-        component = registry.get("backbone", str(backbone_table.get("name")))
         raise ContractError(f"backbone {component.name!r} ({component.dist} {component.version}) does not"
                             f" expose a positive int `feature_dim` (got {feature_dim!r}); the contract asks for"
                             " its output width")
+    input_normalization(backbone, f"backbone {component.name!r} ({component.dist} {component.version})")
     head_context = {k: v for k, v in context.items() if k != "bits"}
     head = registry.build("head", head_table, feature_dim=feature_dim, **head_context)
     if not isinstance(head, nn.Module):

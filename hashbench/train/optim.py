@@ -16,10 +16,17 @@ from ..config import OptimizerConfig, SchedulerConfig
 __all__ = ["make_optimizer", "make_scheduler"]
 
 
-def make_optimizer(model: torch.nn.Module, config: OptimizerConfig) -> torch.optim.Optimizer:
-    """``config.torch_name`` (SGD, Adam, AdamW) over the model's trainable parameters with ``config.kwargs()``."""
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    return getattr(torch.optim, config.torch_name)(trainable, **config.kwargs())
+def make_optimizer(model: torch.nn.Module, config: OptimizerConfig, loss: Any = None) -> torch.optim.Optimizer:
+    """``config.torch_name`` (SGD, Adam, AdamW) with ``config.kwargs()`` over the model's trainable
+    parameters and, as a second group, the loss's own (a classifier, a codebook) at
+    ``lr * loss.lr_multiplier`` (see :class:`hashbench.contract.HashLoss`)."""
+    kwargs = config.kwargs()
+    groups: list[dict[str, Any]] = [{"params": [p for p in model.parameters() if p.requires_grad]}]
+    if isinstance(loss, torch.nn.Module):
+        own = [p for p in loss.parameters() if p.requires_grad]
+        if own:
+            groups.append({"params": own, "lr": kwargs["lr"] * float(getattr(loss, "lr_multiplier", 1.0))})
+    return getattr(torch.optim, config.torch_name)(groups, **kwargs)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: SchedulerConfig) -> Optional[Any]:

@@ -30,6 +30,8 @@ CONTRACT_ALL = [
     "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "MetricSpec", "parse_metric_spec",
     "bind_parameters",
     "Registry", "Component", "BrokenPlugin", "load_registry", "DISABLE_ENV", "REFERENCE_DIST",
+    "Backbone", "Head", "Dataset", "Metric", "EpochAware", "RunInfo",
+    "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss",
     "check_batch", "BatchReport",
 ]
 ERRORS_ALL = ["HashbenchError", "ConfigError", "PluginError", "ContractError", "DataError", "CheckpointError",

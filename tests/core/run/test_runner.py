@@ -59,7 +59,7 @@ def test_run_writes_run_directory_rows_and_calls_hooks(tiny_toml, tmp_path):
         assert (run_dir / name).is_file(), name
     # a finished run keeps the reported model's weights, not the optimizer state of every epoch
     assert not (run_dir / "checkpoint.pt").exists() and not (run_dir / "best.pt").exists()
-    assert set(load_checkpoint(run_dir / "model.pt")) == {"model", "epoch"}
+    assert set(load_checkpoint(run_dir / "model.pt")) == {"model", "loss", "epoch"}  # no optimizer state
     record = json.loads((run_dir / "record.json").read_text())
     assert record["status"] == "finished" and len(record["epochs"]) == 2
     assert record["class_names"][:2] == ["left", "right"]

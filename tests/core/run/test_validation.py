@@ -41,6 +41,7 @@ def test_problems_are_one_line_errors():
 
     class Wide(torch.nn.Module):
         feature_dim = 8
+        input_mean, input_std = (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
 
         def forward(self, clips):
             return torch.zeros(clips.shape[0], 9)

@@ -15,6 +15,7 @@ from hashbench.train.progress import NullReporter, Position
 
 class Tiny(nn.Module):
     feature_dim = 4
+    input_mean, input_std = (128.0, 128.0, 128.0), (64.0, 64.0, 64.0)
 
     def __init__(self):
         super().__init__()

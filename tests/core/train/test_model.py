@@ -7,16 +7,16 @@ from torch import nn
 
 from hashbench.contract import Component, load_registry
 from hashbench.errors import ContractError
-from hashbench.train.model import DEFAULT_MEAN, DEFAULT_STD, HashModel, binarize, build_hash_model
+from hashbench.train.model import HashModel, binarize, build_hash_model
 
 
 class Flat(nn.Module):
-    def __init__(self, width: int = 4, mean=None):
+    def __init__(self, width: int = 4, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)):
         super().__init__()
         self.feature_dim = width
         self.linear = nn.Linear(3, width)
         if mean is not None:
-            self.input_mean, self.input_std = mean, (2.0, 2.0, 2.0)
+            self.input_mean, self.input_std = mean, std
 
     def forward(self, clips):
         return self.linear(clips.mean(dim=(2, 3, 4)))
@@ -30,14 +30,23 @@ def registry_with(**factories):
     return reg
 
 
-def test_normalisation_uses_the_backbones_mean_and_std_or_the_original_repos():
+def test_normalisation_is_the_backbones_declared_mean_and_std_never_a_guess():
     clips = torch.full((1, 3, 1, 2, 2), 100, dtype=torch.uint8)
-    own = HashModel(Flat(mean=(50.0, 60.0, 70.0)), nn.Identity())
+    own = HashModel(Flat(mean=(50.0, 60.0, 70.0), std=(2.0, 2.0, 2.0)), nn.Identity())
     assert own.normalize(clips)[0, :, 0, 0, 0].tolist() == pytest.approx([25.0, 20.0, 15.0])
-    default = HashModel(Flat(), nn.Identity())
-    expected = [(100 - m) / s for m, s in zip(DEFAULT_MEAN, DEFAULT_STD)]
-    assert default.normalize(clips)[0, :, 0, 0, 0].tolist() == pytest.approx(expected)
-    assert not any("input_mean" in k for k in default.state_dict())  # not persisted in checkpoints
+    assert not any("input_mean" in k for k in own.state_dict())  # not persisted in checkpoints
+    with pytest.raises(ContractError, match=r"does not declare its input normalisation: set input_mean"):
+        HashModel(Flat(mean=None), nn.Identity())
+    with pytest.raises(ContractError, match=r"input_std \(1\.0, 0\.0, 1\.0\); the contract is 3 numbers"):
+        HashModel(Flat(std=(1.0, 0.0, 1.0)), nn.Identity())
+
+
+def test_the_model_returns_features_with_the_codes_when_asked():
+    model = HashModel(Flat(4), nn.Linear(4, 2))
+    clips = torch.rand(3, 3, 2, 4, 4)
+    features, codes = model(clips, return_features=True)
+    assert features.shape == (3, 4) and codes.shape == (3, 2)
+    assert torch.equal(codes, model(clips))
 
 
 def test_binarize_is_the_sign_as_int8_and_encode_uses_it():

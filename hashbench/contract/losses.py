@@ -1,0 +1,215 @@
+"""Base classes for hashing losses: one override point, the batch it receives, and a memory bank.
+
+A loss plugin subclasses :class:`HashLoss` and implements :meth:`HashLoss.compute_loss` only (the way
+PyTorch Metric Learning's losses override ``compute_loss``). The base class checks the shapes,
+turns class ids or multi-hot rows into one-hot float labels, builds the pairwise similarity once,
+and checks that the result is a finite-shaped scalar::
+
+    class MyLoss(HashLoss):
+        def compute_loss(self, batch: LossBatch) -> torch.Tensor:
+            inner = batch.codes @ batch.codes.T / batch.bits          # (B, B)
+            return ((inner - (2 * batch.similarity.float() - 1)) ** 2).mean()
+
+What a loss may declare (class attributes, read by the engine):
+
+- ``needs_indices``: the engine passes ``indices`` (B,) int64, each clip's position in the training
+  split (0 .. ``num_train`` - 1, the ``num_train`` context value): for memory banks of the whole
+  training set (DPSH, HashNet, DSH). Keep banks in :class:`MemoryBank` (registered buffers) so that
+  checkpoints hold them and ``--resume`` restores them exactly.
+- ``needs_features``: the engine passes the backbone's features ``(B, D)`` too (classifiers on them).
+- ``supports_multi_label``: False refuses multi-hot labels with a clear message.
+- ``lr_multiplier`` (instance attribute, default 1.0): the loss's own parameters (a classifier, a
+  learnable codebook) are optimised with the experiment's optimizer at ``lr * lr_multiplier``; they
+  are saved in every checkpoint.
+- :meth:`on_epoch_start` ``(epoch, epochs)`` (1-based epoch) is called before every epoch, also after
+  ``--resume``, so schedules that follow the epoch (HashNet's continuation) resume at the right value.
+  Heads and backbones may define the same method.
+- :meth:`classify` returns class logits ``(B, C)`` for losses that train a classifier; hashbench then
+  reports ``top1``/``top5`` on the query split.
+
+Labels are class ids ``(B,)`` int64 (single-label datasets) or multi-hot ``(B, C)`` float; relevance
+is "same class" or "share a class", as for the metrics.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar, Optional
+
+import torch
+from torch import nn
+
+from ..errors import ContractError
+
+__all__ = ["HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "wants", "call_loss"]
+
+
+def wants(loss_fn: object, what: str) -> bool:
+    """Whether the loss declares ``needs_indices`` / ``needs_features`` (``what`` = indices / features)."""
+    return bool(getattr(loss_fn, f"needs_{what}", False))
+
+
+def call_loss(loss_fn: object, codes: torch.Tensor, labels: torch.Tensor, indices: Optional[torch.Tensor] = None,
+              features: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``loss_fn(codes, labels)``, plus ``indices``/``features`` for a loss that declares it needs them
+    (a loss that is not a :class:`HashLoss` gets the two arguments of the original contract)."""
+    kwargs = {}
+    if wants(loss_fn, "indices"):
+        kwargs["indices"] = indices
+    if wants(loss_fn, "features"):
+        kwargs["features"] = features
+    return loss_fn(codes, labels, **kwargs)  # type: ignore[operator]
+
+
+def one_hot_labels(labels: torch.Tensor, num_classes: int, batch: int, where: str = "loss") -> torch.Tensor:
+    """``(B,)`` class ids or ``(B, C)`` multi-hot -> ``(B, C)`` float32 (ContractError on a bad shape)."""
+    if labels.dim() == 1 and labels.shape[0] == batch:
+        if labels.is_floating_point():
+            labels = labels.long()
+        if batch and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+            raise ContractError(f"{where}: class ids must lie in 0..{num_classes - 1}, got"
+                                f" {int(labels.min())}..{int(labels.max())}")
+        return torch.nn.functional.one_hot(labels, num_classes).float()
+    if labels.dim() == 2 and labels.shape == (batch, num_classes):
+        return (labels > 0).float()
+    raise ContractError(f"{where}: labels must be (B,) class ids or (B, C) multi-hot with B={batch},"
+                        f" C={num_classes}; got {tuple(labels.shape)}")
+
+
+@dataclass
+class LossBatch:
+    """What :meth:`HashLoss.compute_loss` receives (``B`` clips, ``C`` classes).
+
+    ``codes`` (B, bits) float32 relaxed codes as the head returned them (the binary code is their
+    sign); ``onehot`` (B, C) float32 labels (multi-hot for multi-label data); ``class_ids`` (B,) int64
+    for single-label data (None for multi-label); ``indices`` (B,) int64 positions in the training split
+    (when ``needs_indices``); ``features`` (B, D) backbone features (when ``needs_features``).
+    """
+
+    codes: torch.Tensor
+    onehot: torch.Tensor
+    class_ids: Optional[torch.Tensor]
+    multi_label: bool
+    indices: Optional[torch.Tensor] = None
+    features: Optional[torch.Tensor] = None
+    _similarity: Optional[torch.Tensor] = field(default=None, repr=False)
+
+    @property
+    def size(self) -> int:
+        """B, the number of clips."""
+        return int(self.codes.shape[0])
+
+    @property
+    def bits(self) -> int:
+        """The code length."""
+        return int(self.codes.shape[1])
+
+    @property
+    def similarity(self) -> torch.Tensor:
+        """(B, B) bool: the two clips share a class (the diagonal included); computed once."""
+        if self._similarity is None:
+            self._similarity = (self.onehot @ self.onehot.T) > 0
+        return self._similarity
+
+
+class HashLoss(nn.Module):
+    """Base class of hashing losses: ``forward(codes, labels, indices=None, features=None) -> scalar``.
+
+    Subclasses implement :meth:`compute_loss`; see the module docstring for what they may declare.
+    ``num_classes`` (context) is needed to one-hot class ids; ``multi_label`` (context) says which
+    labels the dataset gives.
+    """
+
+    needs_indices: ClassVar[bool] = False
+    needs_features: ClassVar[bool] = False
+    supports_multi_label: ClassVar[bool] = True
+
+    def __init__(self, num_classes: int, multi_label: bool = False, lr_multiplier: float = 1.0) -> None:
+        super().__init__()
+        if multi_label and not self.supports_multi_label:
+            raise ContractError(f"{type(self).__name__} is defined for single-label data only, and this"
+                                " dataset is multi-label")
+        self.num_classes = int(num_classes)
+        self.multi_label = bool(multi_label)
+        self.lr_multiplier = float(lr_multiplier)
+
+    def forward(self, codes: torch.Tensor, labels: torch.Tensor, indices: Optional[torch.Tensor] = None,
+                features: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """Check and normalise the inputs, then :meth:`compute_loss`; the result must be a scalar."""
+        batch = self.make_batch(codes, labels, indices, features)
+        value = self.compute_loss(batch)
+        if not isinstance(value, torch.Tensor) or value.numel() != 1:
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise ContractError(f"{type(self).__name__}.compute_loss returned {shape}; it must return a scalar")
+        return value.reshape(())
+
+    def make_batch(self, codes: torch.Tensor, labels: torch.Tensor, indices: Optional[torch.Tensor] = None,
+                   features: Optional[torch.Tensor] = None) -> LossBatch:
+        """The :class:`LossBatch` of these inputs (shapes checked; labels one-hot on the codes' device)."""
+        name = type(self).__name__
+        if codes.dim() != 2:
+            raise ContractError(f"{name}: codes must be (B, bits), got {tuple(codes.shape)}")
+        size = codes.shape[0]
+        labels = labels.to(codes.device)
+        onehot = one_hot_labels(labels, self.num_classes, size, name)
+        multi = labels.dim() == 2 and self.multi_label  # the dataset says which (as the references do)
+        class_ids: Optional[torch.Tensor] = None
+        if labels.dim() == 1:
+            class_ids = labels.long()
+        elif not multi:
+            if bool((onehot.sum(dim=1) != 1).any()):
+                raise ContractError(f"{name}: the dataset is single-label, but a label row has"
+                                    f" {int(onehot.sum(dim=1).max())} classes")
+            class_ids = onehot.argmax(dim=1)
+        if indices is None and self.needs_indices:
+            raise ContractError(f"{name} needs the clips' indices in the training split (needs_indices)")
+        if indices is not None:
+            indices = indices.to(codes.device).long()
+            if indices.shape != (size,):
+                raise ContractError(f"{name}: indices must be (B,) = ({size},), got {tuple(indices.shape)}")
+        if features is None and self.needs_features:
+            raise ContractError(f"{name} needs the backbone's features (needs_features)")
+        return LossBatch(codes.float(), onehot, class_ids, multi, indices, features)
+
+    def compute_loss(self, batch: LossBatch) -> torch.Tensor:  # pragma: no cover - the override point
+        """The loss of one batch as a scalar tensor with a gradient path to ``batch.codes``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_loss(batch)")
+
+    def on_epoch_start(self, epoch: int, epochs: int) -> None:
+        """Called before epoch ``epoch`` (1-based) of ``epochs``; also after ``--resume``. Default: nothing."""
+
+    def classify(self, codes: torch.Tensor, features: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
+        """Class logits ``(B, C)`` if this loss trains a classifier, else None (the default)."""
+        return None
+
+
+class MemoryBank(nn.Module):
+    """The latest relaxed codes and labels of every training clip, by index (registered buffers).
+
+    ``codes`` (N, bits) and ``labels`` (N, C) float32, zeros until a clip is seen (as the references
+    start). :meth:`update` writes a batch (detached) before the loss reads the bank, as DPSH, HashNet
+    and DSH do. Being buffers, both are saved in checkpoints and restored by ``--resume``.
+    """
+
+    def __init__(self, num_train: int, bits: int, num_classes: int) -> None:
+        super().__init__()
+        if num_train < 1:
+            raise ContractError(f"a memory bank needs the size of the training split (num_train), got {num_train}")
+        self.register_buffer("codes", torch.zeros(num_train, bits))
+        self.register_buffer("labels", torch.zeros(num_train, num_classes))
+
+    @property
+    def size(self) -> int:
+        return int(self.codes.shape[0])
+
+    @torch.no_grad()
+    def update(self, indices: torch.Tensor, codes: torch.Tensor, onehot: torch.Tensor) -> None:
+        """Store ``codes`` (B, bits) and ``onehot`` (B, C) at ``indices`` (B,); later rows win on repeats."""
+        if int(indices.max()) >= self.size or int(indices.min()) < 0:
+            raise ContractError(f"memory bank: index {int(indices.max())} outside the training split"
+                                f" (num_train = {self.size})")
+        self.codes[indices] = codes.detach().to(self.codes.dtype)
+        self.labels[indices] = onehot.detach().to(self.labels.dtype)
+
+    def similarity(self, onehot: torch.Tensor) -> torch.Tensor:
+        """(B, N) bool: clip i of the batch shares a class with bank entry j."""
+        return (onehot @ self.labels.T) > 0
