@@ -38,6 +38,8 @@ Schema (defaults shown)::
     num_workers = 0       # DataLoader worker processes (>= 0)
     skip_zero_loss = true # skip the optimiser step on a batch whose loss is exactly 0 (as the original)
     grad_clip = 1.0       # optional: clip the gradient norm to this value (> 0); unset = no clipping
+    sampler = "shuffle"   # or { name = "pk", classes = P, per_class = K }: every batch P classes x K clips
+                          # (class-balanced, seeded per epoch; batch_size becomes P * K)
 
     [eval]
     metrics = ["map", "map@100", "map_tie", "precision@100"]   # spec strings or tables {name=..., label=...}
@@ -67,11 +69,11 @@ from __future__ import annotations
 from .load import experiment_from_dict, load_experiment
 from .overrides import apply_overrides, expand_env, parse_override
 from .schema import (COMPONENTS, DEFAULT_METRIC, DEFAULT_METRICS, HASH_EXCLUDE, EvalConfig, Experiment,
-                     OptimizerConfig, SchedulerConfig, TrainConfig)
+                     OptimizerConfig, SamplerConfig, SchedulerConfig, TrainConfig)
 from .sweep import expand_sweep, point_names
 
 __all__ = [
-    "Experiment", "TrainConfig", "OptimizerConfig", "SchedulerConfig", "EvalConfig",
+    "Experiment", "TrainConfig", "OptimizerConfig", "SchedulerConfig", "SamplerConfig", "EvalConfig",
     "load_experiment", "experiment_from_dict", "parse_override", "apply_overrides", "expand_env",
     "expand_sweep", "point_names", "COMPONENTS", "DEFAULT_METRICS", "DEFAULT_METRIC", "HASH_EXCLUDE",
 ]

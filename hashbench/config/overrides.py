@@ -117,7 +117,7 @@ def unset_path(document: dict[str, Any], keys: Sequence[str], origin: str) -> No
 def normalize_shorthands(document: dict[str, Any]) -> None:
     train = document.get("train")
     if isinstance(train, dict):
-        for key in ("optimizer", "scheduler"):
+        for key in ("optimizer", "scheduler", "sampler"):
             if isinstance(train.get(key), str):
                 train[key] = {"name": train[key]}
 

@@ -20,7 +20,8 @@ from typing import Any, Mapping
 __all__ = [
     "Experiment", "TrainConfig", "OptimizerConfig", "SchedulerConfig", "EvalConfig", "COMPONENTS",
     "DEFAULT_METRICS", "DEFAULT_METRIC", "HASH_EXCLUDE", "TOP_SCALARS", "TOP_TABLES", "TRAIN_KEYS",
-    "EVAL_KEYS", "NAME_PATTERN", "NAME_MAX", "OPTIMIZERS", "SCHEDULERS", "metric_label",
+    "EVAL_KEYS", "NAME_PATTERN", "NAME_MAX", "OPTIMIZERS", "SCHEDULERS", "metric_label", "SamplerConfig",
+    "SAMPLERS",
 ]
 
 COMPONENTS = ("dataset", "backbone", "head", "loss")
@@ -36,7 +37,9 @@ HASH_EXCLUDE = ("label", "sweep", "device", "train.num_workers", "eval.batch_siz
 TOP_SCALARS = ("name", "seed", "device", "label")
 TOP_TABLES = COMPONENTS + ("train", "eval", "sweep")
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "scheduler", "amp", "eval_every", "num_workers",
-               "skip_zero_loss", "grad_clip")
+               "skip_zero_loss", "grad_clip", "sampler")
+#: Batch samplers: ``shuffle`` (a seeded permutation per epoch, the default) and ``pk`` (P classes x K clips).
+SAMPLERS = ("shuffle", "pk")
 EVAL_KEYS = ("metrics", "select", "val_fraction", "select_metric", "batch_size")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=,@-]*$")
 NAME_MAX = 200
@@ -120,6 +123,17 @@ class SchedulerConfig:
 
 
 @dataclass(frozen=True)
+class SamplerConfig:
+    """``[train].sampler``: ``{ name = "pk", classes = P, per_class = K }``, class-balanced batches of P
+    classes with K clips each (``train.batch_size`` is then P * K). The default ``shuffle`` is kept as
+    None in :class:`TrainConfig`, so experiments without a sampler keep their config hash."""
+
+    name: str = "pk"
+    classes: int = 8
+    per_class: int = 4
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """``[train]``: the engine's training settings (see the module docstring for units and defaults)."""
 
@@ -132,6 +146,7 @@ class TrainConfig:
     num_workers: int = 0
     skip_zero_loss: bool = True
     grad_clip: float | None = None
+    sampler: SamplerConfig | None = None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from ..device import DEVICE_CHOICES, is_device_name
 from ..suggest import closest, did_you_mean
 from .schema import (COMPONENTS, DEFAULT_METRICS, EVAL_KEYS, NAME_MAX, NAME_PATTERN, OPTIMIZERS, SCHEDULERS,
                      TOP_SCALARS, TOP_TABLES, TRAIN_KEYS, EvalConfig, Experiment, OptimizerConfig,
-                     SchedulerConfig, TrainConfig, metric_label)
+                     SAMPLERS, SamplerConfig, SchedulerConfig, TrainConfig, metric_label)
 from .validate import (ErrorContext, check_bool, check_float, check_int, check_keys, check_plain, check_str,
                        check_table, join_path)
 
@@ -81,9 +81,18 @@ def _validate_train(ctx: ErrorContext, table: dict[str, Any]) -> TrainConfig:
     defaults = TrainConfig()
     epochs = check_int(ctx, "train.epochs", table.get("epochs", defaults.epochs), 1)
     grad_clip = table.get("grad_clip")
+    sampler = _validate_sampler(ctx, check_table(ctx, "train.sampler", table.get("sampler", {})))
+    batch_size = check_int(ctx, "train.batch_size", table.get("batch_size", defaults.batch_size), 2)
+    if sampler is not None:
+        per_batch = sampler.classes * sampler.per_class
+        if "batch_size" in table and batch_size != per_batch:
+            ctx.fail("train.batch_size", f"is {batch_size}, but the pk sampler makes batches of classes x per_class"
+                                         f" = {per_batch} clips; remove batch_size or make them agree")
+        batch_size = per_batch
     return TrainConfig(
         epochs=epochs,
-        batch_size=check_int(ctx, "train.batch_size", table.get("batch_size", defaults.batch_size), 2),
+        batch_size=batch_size,
+        sampler=sampler,
         optimizer=_validate_optimizer(ctx, check_table(ctx, "train.optimizer", table.get("optimizer", {}))),
         scheduler=_validate_scheduler(ctx, check_table(ctx, "train.scheduler", table.get("scheduler", {})), epochs),
         amp=check_bool(ctx, "train.amp", table.get("amp", defaults.amp)),
@@ -92,6 +101,27 @@ def _validate_train(ctx: ErrorContext, table: dict[str, Any]) -> TrainConfig:
         skip_zero_loss=check_bool(ctx, "train.skip_zero_loss", table.get("skip_zero_loss", defaults.skip_zero_loss)),
         grad_clip=None if grad_clip is None else check_float(ctx, "train.grad_clip", grad_clip, 0.0, low_open=True),
     )
+
+
+def _validate_sampler(ctx: ErrorContext, table: dict[str, Any]) -> SamplerConfig | None:
+    """None for the default shuffling sampler; a SamplerConfig for ``pk``."""
+    path = "train.sampler"
+    name = check_str(ctx, f"{path}.name", table.get("name", "shuffle"), SAMPLERS)
+    allowed = ("name",) if name == "shuffle" else ("name", "classes", "per_class")
+    for key in table:
+        if key not in allowed:
+            ctx.fail("", f"unknown key {path}.{key} for sampler {name!r}{did_you_mean(key, allowed)};"
+                         f" allowed: {', '.join(allowed)}", at=f"{path}.{key}")
+    if name == "shuffle":
+        return None
+    for key in ("classes", "per_class"):
+        if key not in table:
+            ctx.fail(path, f"the pk sampler needs {key} (P classes x K clips per class in every batch)")
+    classes = check_int(ctx, f"{path}.classes", table["classes"], 1)
+    per_class = check_int(ctx, f"{path}.per_class", table["per_class"], 1)
+    if classes * per_class < 2:
+        ctx.fail(path, f"classes x per_class = {classes * per_class}; a batch needs at least 2 clips")
+    return SamplerConfig(name=name, classes=classes, per_class=per_class)
 
 
 def _validate_optimizer(ctx: ErrorContext, table: dict[str, Any]) -> OptimizerConfig:

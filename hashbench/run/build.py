@@ -84,6 +84,7 @@ def build_components(experiment: Experiment, registry: Registry, device: torch.d
                              **component_context(experiment, device, bits))
     context = component_context(experiment, device, bits, dataset, num_train_for(experiment, registry, dataset))
     model = build_hash_model(registry, experiment.backbone, experiment.head, **context)
+    context["feature_dim"] = int(model.backbone.feature_dim)
     loss = registry.build("loss", experiment.loss, where="loss", **context)
     metrics = [registry.build_metric(spec) for spec in experiment.eval.metrics]
     refs = component_refs(registry, [("dataset", experiment.dataset["name"], dataset),

@@ -15,7 +15,7 @@ from typing import Any, Callable, Sequence
 from ..config import Experiment
 from ..contract import Registry
 from ..errors import HashbenchError
-from .build import component_context, head_bits
+from .build import component_context, head_bits, num_train_for
 
 __all__ = ["check_points"]
 
@@ -62,11 +62,12 @@ def _check(experiment: Experiment, registry: Registry, cache: dict[str, Any]) ->
     seed = experiment.seed if _takes(registry, "dataset", name, "seed") else None
     dataset = _cached(cache, _key("dataset", experiment.dataset, seed),
                       lambda: registry.build("dataset", experiment.dataset, where="dataset", **context))
-    context = component_context(experiment, "cpu", bits, dataset)
+    context = component_context(experiment, "cpu", bits, dataset, num_train_for(experiment, registry, dataset))
     model_key = _key("model", experiment.backbone, experiment.head, context)
     with torch.random.fork_rng(devices=[]):
-        _cached(cache, model_key, lambda: build_hash_model(registry, experiment.backbone, experiment.head,
-                                                           **context))
+        model = _cached(cache, model_key, lambda: build_hash_model(registry, experiment.backbone, experiment.head,
+                                                                   **context))
+        context["feature_dim"] = int(model.backbone.feature_dim)
         _cached(cache, _key("loss", experiment.loss, context),
                 lambda: registry.build("loss", experiment.loss, where="loss", **context))
     for spec in experiment.eval.metrics:

@@ -39,6 +39,7 @@ from ..train.checkpoint import load_checkpoint, load_state_strict, save_checkpoi
 from ..train.engine import (IndexedDataset, Precision, drops_last_batch, make_loader, seed_everything, start_epoch,
                             train_epoch, wants)
 from ..train.optim import make_optimizer, make_scheduler
+from ..train.sampler import PKBatchSampler, labels_of
 from ..train.progress import NullReporter, Position, Reporter
 from .build import Built, build_components, check_query_batch
 from .evaluator import Evaluator
@@ -197,7 +198,7 @@ class _Session:
         n_train = len(self.splits.train)  # type: ignore[arg-type]
         log.info("run %s: %s on %s, %d train / %d query / %d database clips", self.run.run_id, exp.name,
                  self.row["device"], n_train, len(self.splits.query), len(self.splits.database))
-        if drops_last_batch(n_train, train_cfg.batch_size):
+        if train_cfg.sampler is None and drops_last_batch(n_train, train_cfg.batch_size):
             self._note(f"each epoch drops its last training batch of {n_train % train_cfg.batch_size} clip"
                        f" ({n_train} clips, batch_size {train_cfg.batch_size}): BatchNorm and pairwise losses"
                        " need at least 2")
@@ -229,8 +230,12 @@ class _Session:
     def _epoch(self, epoch: int, state: TrainState, evaluator: Evaluator) -> None:
         exp, built, train_cfg = self.experiment, self.built, self.experiment.train
         train = IndexedDataset(self.splits.train) if wants(built.loss, "indices") else self.splits.train
+        sampler = None
+        if train_cfg.sampler is not None:
+            sampler = PKBatchSampler(labels_of(self.splits.train), train_cfg.sampler.classes,
+                                     train_cfg.sampler.per_class, exp.seed, epoch)
         loader = make_loader(train, train_cfg.batch_size, train_cfg.num_workers, built.device,
-                             shuffle_seed=exp.seed * 100_003 + epoch, drop_small_last=True)
+                             shuffle_seed=exp.seed * 100_003 + epoch, drop_small_last=True, batch_sampler=sampler)
         start_epoch(built.model, built.loss, epoch, train_cfg.epochs)
         stats = train_epoch(built.model, built.loss, loader, state.optimizer, state.precision, built.device,
                             self.reporter, epoch, train_cfg.epochs, train_cfg.skip_zero_loss,

@@ -92,12 +92,17 @@ def drops_last_batch(n: int, batch_size: int) -> bool:
 
 
 def make_loader(dataset: Dataset, batch_size: int, num_workers: int, device: torch.device,
-                shuffle_seed: int | None = None, drop_small_last: bool = False) -> DataLoader:
+                shuffle_seed: int | None = None, drop_small_last: bool = False,
+                batch_sampler: Any = None) -> DataLoader:
     """A DataLoader of uint8 clips; shuffled with a generator seeded by ``shuffle_seed`` when given.
 
     ``drop_small_last`` (training) drops a last batch of fewer than :data:`MIN_TRAIN_BATCH` clips;
-    evaluation keeps every clip.
+    evaluation keeps every clip. A ``batch_sampler`` (e.g. :class:`~hashbench.train.sampler.PKBatchSampler`)
+    decides the batches instead.
     """
+    if batch_sampler is not None:
+        return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=num_workers,
+                          pin_memory=device.type == "cuda", persistent_workers=False)
     generator = None
     if shuffle_seed is not None:
         generator = torch.Generator()

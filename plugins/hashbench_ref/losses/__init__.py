@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Optional
 
 from hashbench.errors import ConfigError
 
@@ -41,4 +41,190 @@ def batch_all_triplet(margin: float = 14.0, weighting: str = "original",
     return BatchAllTripletLoss(margin=float(margin), weighting=weighting)
 
 
-FACTORIES: dict = {"batch_all_triplet": batch_all_triplet}
+def _number(key: str, value: object, low: float = 0.0, strict: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value) \
+            or (value <= low if strict else value < low):
+        relation = ">" if strict else ">="
+        raise ConfigError(f"loss.{key}: must be a number {relation} {low:g}, got {value!r}")
+    return float(value)
+
+
+def _choice(key: str, value: object, choices: tuple[str, ...]) -> str:
+    if value not in choices:
+        raise ConfigError(f"loss.{key}: unknown value {value!r}; use one of {', '.join(map(repr, choices))}")
+    return str(value)
+
+
+MEMORIES = ("bank", "batch")
+
+
+def csq(lam: float = 1e-4, apply_tanh: bool = True, bits: int = 64, num_classes: int = 2,
+        multi_label: bool = False, seed: int = 0) -> Any:
+    """Central Similarity Quantization (Yuan et al., CVPR 2020): codes pulled to per-class hash centres.
+
+    Centres: the rows of [H; -H] (H the Hadamard matrix of order ``bits``) when ``bits`` is a power of 2
+    and classes <= 2 * bits; otherwise random centres with exactly bits/2 entries -1 (best of 20
+    draws: min pairwise Hamming > bits/4, mean >= bits/2), drawn from the experiment's seed.
+    Multi-label: the sign of the sum of the label centres (ties broken by a fixed random vector).
+    Loss: BCE((u + 1) / 2, (c + 1) / 2) + ``lam`` * mean((|u| - 1)^2) with u = tanh(codes).
+
+    - ``lam``: weight of the quantisation term (default 1e-4, DeepHash-pytorch's CSQ.py; the CSQ
+      authors' image code uses 0.05, their video code 0).
+    - ``apply_tanh``: squash the codes with tanh first (default true: use the ``linear`` head, as
+      DeepHash-pytorch does; set false after a head that already outputs (-1, 1)).
+    Reference followed: DeepHash-pytorch ``CSQ.py`` (centre rule of the CSQ authors' notebook).
+    """
+    from .csq import CSQLoss
+
+    return CSQLoss(bits, num_classes, multi_label, _number("lam", lam), bool(apply_tanh), seed)
+
+
+def dpsh(alpha: float = 0.1, bits: int = 64, num_classes: int = 2, multi_label: bool = False,
+         num_train: int = 0) -> Any:
+    """Deep Pairwise-Supervised Hashing (Li et al., IJCAI 2016): pairwise likelihood against a memory bank.
+
+    The bank holds the latest codes and labels of every training clip (by index, updated before the
+    loss is computed, zeros until seen). With theta = u U^T / 2 over batch x bank and s = share a
+    label: mean(log(1 + exp(theta)) - s * theta) + ``alpha`` * mean((u - sign(u))^2).
+
+    - ``alpha``: weight of the quantisation term (default 0.1). Use the ``linear`` head.
+    Reference followed: DeepHash-pytorch ``DPSH.py``.
+    """
+    from .dpsh import DPSHLoss
+
+    return DPSHLoss(bits, num_classes, multi_label, num_train, _number("alpha", alpha))
+
+
+def hashnet(alpha: float = 0.1, memory: str = "bank", bits: int = 64, num_classes: int = 2,
+            multi_label: bool = False, num_train: int = 0) -> Any:
+    """HashNet (Cao et al., ICCV 2017): weighted pairwise cross entropy, positives and negatives balanced.
+
+    With d = ``alpha`` * u U^T and s = share a label: log(1 + exp(d)) - s * d, each positive pair
+    weighted by S / S1 and each negative by S / S0 (S1, S0 their counts), summed and divided by S.
+    Pair with the ``scaled_tanh`` head: its continuation (tanh(beta x), beta = sqrt(1 + epoch // 20))
+    is HashNet's.
+
+    - ``alpha``: the sigmoid's scale (default 0.1).
+    - ``memory``: ``"bank"`` (default; pairs of the batch with every training clip's latest code, the
+      paper's and DeepHash-pytorch's formulation until 2022) or ``"batch"`` (pairs within the batch,
+      DeepHash-pytorch's HashNet.py today).
+    Reference followed: DeepHash-pytorch ``HashNet.py`` (the memory-bank version, commit 6fe706c).
+    """
+    from .hashnet import HashNetLoss
+
+    return HashNetLoss(bits, num_classes, multi_label, num_train, _number("alpha", alpha),
+                       _choice("memory", memory, MEMORIES))
+
+
+def dsh(alpha: float = 0.1, margin: Optional[float] = None, memory: str = "bank", bits: int = 64,
+        num_classes: int = 2, multi_label: bool = False, num_train: int = 0) -> Any:
+    """Deep Supervised Hashing (Liu et al., CVPR 2016): contrastive loss on squared distances + a regulariser.
+
+    Similar pairs: d / 2; dissimilar pairs: max(0, margin - d) / 2 (d the squared Euclidean distance),
+    averaged, + ``alpha`` * mean(| |u| - 1 |). Use the ``linear`` head.
+
+    - ``alpha``: weight of the regulariser (default 0.1); ``margin``: default 2 * bits.
+    - ``memory``: ``"bank"`` (default, DeepHash-pytorch: pairs with every training clip's latest code)
+      or ``"batch"`` (pairs within the batch, the paper's formulation).
+    Reference followed: DeepHash-pytorch ``DSH.py``.
+    """
+    from .dsh import DSHLoss
+
+    margin_value = 2.0 * bits if margin is None else _number("margin", margin, strict=True)
+    return DSHLoss(bits, num_classes, multi_label, num_train, _number("alpha", alpha), margin_value,
+                   _choice("memory", memory, MEMORIES))
+
+
+def greedyhash(alpha: float = 0.1, lr_multiplier: float = 1.0, bits: int = 64, num_classes: int = 2,
+               multi_label: bool = False) -> Any:
+    """GreedyHash (Su et al., NeurIPS 2018): classify through the sign, straight-through gradient.
+
+    b = sign(u) (backward: identity); a bias-free linear classifier on b trained with cross entropy
+    (multi-label: the label-smoothed form, FIRe), + ``alpha`` * mean(| (|u| - 1)^3 |). The classifier is
+    the loss's own parameter (in the optimizer at ``lr * lr_multiplier``, in checkpoints). Use the
+    ``linear`` head (the loss binarises).
+
+    - ``alpha``: weight of the cubic regulariser (default 0.1; 1 for ImageNet in the references).
+    Reference followed: DeepHash-pytorch ``GreedyHash.py``; FIRe ``greedyhash.py`` for multi-label.
+    """
+    from .greedyhash import GreedyHashLoss
+
+    return GreedyHashLoss(bits, num_classes, multi_label, _number("alpha", alpha),
+                          _number("lr_multiplier", lr_multiplier, strict=True))
+
+
+ORTHO_MARGINS = ("cos", "arc")
+QUANTISATIONS = ("cs", "l1", "l2")
+
+
+def orthohash(s: float = 8.0, m: float = 0.2, margin_type: str = "cos", quan: float = 0.0,
+              quan_type: str = "cs", learn_codebook: bool = False, lr_multiplier: float = 1.0,
+              bits: int = 64, num_classes: int = 2, multi_label: bool = False, seed: int = 0) -> Any:
+    """OrthoHash (Hoe et al., NeurIPS 2021): one cosine-margin cross entropy against a ±1 codebook.
+
+    The codebook has a random ±1 (Bernoulli) row per class, drawn from the experiment's seed; logits
+    are the cosines between codes and rows, ``s * (cos - m)`` for the true class (``margin_type =
+    "arc"``: ``s * cos(acos + m)``). Multi-label: cross entropy against the normalised multi-hot row
+    (label smoothing). Optional quantisation ``quan`` * (1 - cos(u, sign u)) (``quan_type`` cs; l1,
+    l2). Use the ``bn`` head (Linear + BatchNorm, OrthoHash's hash layer).
+
+    - ``s`` scale (8), ``m`` margin (0.2), ``learn_codebook``: train the codebook (false, as the authors).
+    Reference followed: kamwoh/orthohash ``OrthoHashLoss`` (FIRe's ``orthocos``/``orthoarc`` agree).
+    """
+    from .orthohash import OrthoHashLoss
+
+    return OrthoHashLoss(bits, num_classes, multi_label, _number("s", s, strict=True), _number("m", m),
+                         _choice("margin_type", margin_type, ORTHO_MARGINS), _number("quan", quan),
+                         _choice("quan_type", quan_type, QUANTISATIONS), bool(learn_codebook),
+                         _number("lr_multiplier", lr_multiplier, strict=True), seed)
+
+
+def dpn(m: float = 1.0, p: float = 0.5, adaptive: bool = False, bits: int = 64, num_classes: int = 2,
+        multi_label: bool = False, seed: int = 0, num_train: int = 0) -> Any:
+    """Deep Polarized Network (Fan et al., IJCAI 2020): push every code bit past a margin towards its target.
+
+    Targets: a random ±1 vector per class with exactly ``int(bits * p)`` entries -1, drawn from the
+    experiment's seed; multi-label: the sign of the sum of the label targets. Loss: mean(max(0, m - u * t)).
+    ``adaptive`` (DPN-A): after every epoch the targets become the sign of the class sums of the
+    training codes' polarised bits (a memory bank). Use the ``linear`` head.
+
+    - ``m`` margin (1.0), ``p`` share of -1 entries of a target (0.5).
+    Reference followed: DeepHash-pytorch ``DPN.py``.
+    """
+    from .dpn import DPNLoss
+
+    share = _number("p", p)
+    if not 0.0 < share < 1.0:
+        raise ConfigError(f"loss.p: the share of -1 entries must lie in (0, 1), got {p!r}")
+    return DPNLoss(bits, num_classes, multi_label, _number("m", m, strict=True), share, bool(adaptive), seed,
+                   num_train)
+
+
+CE_INPUTS = ("codes", "features")
+
+
+def cross_entropy(on: str = "codes", quantization: float = 0.0, lr_multiplier: float = 1.0, bits: int = 64,
+                  num_classes: int = 2, multi_label: bool = False, feature_dim: int = 0) -> Any:
+    """Classification: a linear classifier (with bias) on the codes or the backbone's features, cross entropy.
+
+    The objective of video classification projects (pytorch-video-recognition,
+    Video_Classification_ResNet3D); runs with it also report ``top1``/``top5`` on the query split.
+    Multi-label: cross entropy against the normalised multi-hot row.
+
+    - ``on``: ``"codes"`` (default: the classifier reads the head's codes, so hashing learns from
+      classes) or ``"features"`` (the classifier reads the backbone's features: classification
+      fine-tuning, e.g. the first stage of a two-stage recipe).
+    - ``quantization``: weight of an optional mean((|u| - 1)^2) term on the codes (default 0).
+    - ``lr_multiplier``: the classifier's learning rate multiplier (default 1; pytorch-video-recognition
+      uses 10 for its last layer).
+    """
+    from .cross_entropy import CrossEntropyLoss
+
+    return CrossEntropyLoss(bits, num_classes, multi_label, _choice("on", on, CE_INPUTS), feature_dim,
+                            _number("quantization", quantization),
+                            _number("lr_multiplier", lr_multiplier, strict=True))
+
+
+FACTORIES: dict = {"batch_all_triplet": batch_all_triplet, "csq": csq, "dpsh": dpsh, "hashnet": hashnet,
+                   "dsh": dsh, "greedyhash": greedyhash, "orthohash": orthohash, "dpn": dpn,
+                   "cross_entropy": cross_entropy}
