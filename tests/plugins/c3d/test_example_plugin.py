@@ -193,7 +193,7 @@ def test_asking_for_a_component_while_a_plugin_is_broken_names_the_broken_plugin
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     warning, error = proc.stderr.strip().splitlines()  # the load warning, then the one-line error
     assert warning.startswith("plugin hashbench_broken_plugin (hashbench-broken) failed to load: RuntimeError")
-    assert error == ("error: unknown head 'from_broken'; available: tanh; 1 plugin(s) failed to load:"
+    assert error == ("error: unknown head 'from_broken'; available: bn, linear, scaled_tanh, sign_ste, tanh; 1 plugin(s) failed to load:"
                      " hashbench-broken (see `hashbench plugins`)")
 
 
