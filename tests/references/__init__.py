@@ -1,0 +1,1 @@
+"""Independent re-derivations of reference implementations (loops, written from the references' behaviour)."""
