@@ -14,6 +14,7 @@ import re
 import sys
 from typing import Any, Iterable, Mapping, Sequence
 
+from ..contract.names import TABLE_OWNED
 from ..errors import ConfigError
 from .schema import COMPONENTS
 from .validate import ErrorContext, contains_datetime, join_path
@@ -81,11 +82,14 @@ def apply_overrides(document: Mapping[str, Any], overrides: Iterable[str]) -> di
 
 def set_path(document: dict[str, Any], keys: Sequence[str], value: Any, origin: str) -> None:
     """Set ``keys`` to ``value`` (tables created as needed). Setting ``<component>.name`` to another
-    plugin replaces the whole table, so the old plugin's keys do not follow it."""
+    plugin replaces the whole table, so the old plugin's keys do not follow it; the keys the kind's
+    table owns whatever the plugin (:data:`hashbench.contract.TABLE_OWNED`: the head's ``bits``, the
+    dataset's ``num_frames``) stay."""
     if len(keys) == 2 and keys[0] in COMPONENTS and keys[1] == "name":
         table = document.get(keys[0])
         if isinstance(table, dict) and table.get("name") != value:
-            document[keys[0]] = {"name": copy.deepcopy(value)}
+            kept = {k: table[k] for k in TABLE_OWNED.get(keys[0], ()) if k in table}
+            document[keys[0]] = {"name": copy.deepcopy(value), **copy.deepcopy(kept)}
             return
     node = document
     for i, key in enumerate(keys[:-1]):

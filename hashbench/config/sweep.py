@@ -12,6 +12,15 @@ The grid is the cartesian product in file order with the **last key varying fast
 with the values set (tables are created, a swept table replaces the whole table), ``sweep`` cleared,
 and fully validated; an error names the point.
 
+A ``[[sweep.variant]]`` array is one axis whose values set several keys together, e.g. a method's head
+and loss (each variant needs a ``name``, its point name; a component's ``name`` switches the plugin
+first, keeping the keys its kind owns, such as ``head.bits``)::
+
+    [[sweep.variant]]
+    name = "csq"
+    head = { name = "linear" }
+    loss = { name = "csq", lam = 0.0001 }
+
 Points keep the base experiment's ``label`` (if any): the leaderboard names the swept settings in which
 its rows differ (see :mod:`hashbench.results.labels`). Point names (they name ``runs/<name>/``) are ``<name>@<key>=<value>,<key>=<value>``, e.g.
 ``demo@bits=16,margin=8,seed=0``:
@@ -40,7 +49,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from .overrides import normalize_shorthands, set_path
 from .schema import NAME_MAX, Experiment
-from .tables import validate_document
+from .tables import VARIANT, validate_document
 from .validate import ErrorContext
 
 __all__ = ["expand_sweep", "point_names"]
@@ -61,6 +70,9 @@ def expand_sweep(exp: Experiment) -> list[Experiment]:
     for suffix, combo in zip(suffixes, itertools.product(*(exp.sweep[k] for k in keys))):
         doc = copy.deepcopy(base)
         for key, value in zip(keys, combo):
+            if key == VARIANT:
+                _apply_variant(doc, value, file)
+                continue
             set_path(doc, key.split("."), value, origin=f'{file}: sweep."{key}"')
             normalize_shorthands(doc)
         doc["name"] = _point_name(exp.name, suffix)
@@ -69,6 +81,26 @@ def expand_sweep(exp: Experiment) -> list[Experiment]:
     if len(set(names)) != len(names):  # cannot happen by construction; never let runs collide
         raise ConfigError(f"{file}: sweep point names collide: {names}")
     return points
+
+
+def _apply_variant(doc: dict[str, Any], variant: dict[str, Any], file: str) -> None:
+    """Set every key of one ``[[sweep.variant]]`` table; a component's ``name`` first (a new plugin
+    starts from an empty table, keeping what its kind owns, such as the head's ``bits``)."""
+    leaves = _leaves({k: v for k, v in variant.items() if k != "name"})
+    leaves.sort(key=lambda item: not (len(item[0]) == 2 and item[0][1] == "name"))
+    for keys, value in leaves:
+        set_path(doc, keys, value, origin=f"{file}: sweep.variant {variant['name']!r}")
+        normalize_shorthands(doc)
+
+
+def _leaves(table: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[list[str], Any]]:
+    out: list[tuple[list[str], Any]] = []
+    for key, value in table.items():
+        if isinstance(value, dict):
+            out += _leaves(value, prefix + (key,))
+        else:
+            out.append((list(prefix + (key,)), value))
+    return out
 
 
 def point_names(sweep: dict[str, Sequence[Any]]) -> list[str]:

@@ -227,24 +227,54 @@ def _flatten_sweep(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]
     return flat
 
 
+#: The sweep key whose values are tables of keys set together (``[[sweep.variant]]``).
+VARIANT = "variant"
+
+
+def _check_sweep_key(ctx: ErrorContext, dotted: str, where: str, allowed: tuple[str, ...]) -> None:
+    parts = dotted.split(".")
+    if any(not p for p in parts):
+        ctx.fail(where, "is not a dotted key like \"head.bits\"")
+    if parts[0] not in allowed:
+        ctx.fail(where, f"{parts[0]!r} is not a key that can be swept{did_you_mean(parts[0], allowed)};"
+                        f" sweep keys start with one of: {', '.join(allowed)}")
+    if parts[0] in TOP_SCALARS and len(parts) > 1:
+        ctx.fail(where, f"{parts[0]} is a single value, not a table")
+    if parts[0] in ("train", "eval") and len(parts) > 1:
+        known = TRAIN_KEYS if parts[0] == "train" else EVAL_KEYS
+        if parts[1] not in known:
+            ctx.fail(where, f"unknown key {parts[0]}.{parts[1]}{did_you_mean(parts[1], known)}")
+
+
+def _validate_variants(ctx: ErrorContext, values: Any, allowed: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``[[sweep.variant]]``: tables of keys set together, each with a distinct ``name`` (its point name)."""
+    where = "sweep.variant"
+    if not isinstance(values, list) or not values or not all(isinstance(v, dict) for v in values):
+        ctx.fail(where, "expected [[sweep.variant]] tables, each with name = \"...\" and the keys it sets")
+    names: list[str] = []
+    for i, variant in enumerate(values):
+        name = variant.get("name")
+        if not isinstance(name, str) or not name.strip():
+            ctx.fail(f"{where}[{i}]", "needs name = \"...\" (it names the sweep point)")
+        if name in names:
+            ctx.fail(f"{where}[{i}]", f"name {name!r} is used twice")
+        names.append(name)
+        keys = _flatten_sweep({k: v for k, v in variant.items() if k != "name"})
+        if not keys:
+            ctx.fail(f"{where}[{i}]", f"variant {name!r} sets no key")
+        for dotted in keys:
+            _check_sweep_key(ctx, dotted, f"{where}[{i}].{dotted}", allowed)
+    return values
+
+
 def _validate_sweep(ctx: ErrorContext, table: dict[str, Any]) -> dict[str, list[Any]]:
-    sweep = _flatten_sweep(table)
+    sweep = _flatten_sweep({k: v for k, v in table.items() if k != VARIANT})
     allowed = tuple(k for k in TOP_SCALARS + TOP_TABLES if k not in ("name", "sweep"))
     keys = list(sweep)
+    variants = _validate_variants(ctx, table[VARIANT], allowed) if VARIANT in table else None
     for dotted, values in sweep.items():
-        parts = dotted.split(".")
         where = f'sweep."{dotted}"'
-        if any(not p for p in parts):
-            ctx.fail(where, "is not a dotted key like \"head.bits\"")
-        if parts[0] not in allowed:
-            ctx.fail(where, f"{parts[0]!r} is not a key that can be swept{did_you_mean(parts[0], allowed)};"
-                            f" sweep keys start with one of: {', '.join(allowed)}")
-        if parts[0] in TOP_SCALARS and len(parts) > 1:
-            ctx.fail(where, f"{parts[0]} is a single value, not a table")
-        if parts[0] in ("train", "eval") and len(parts) > 1:
-            known = TRAIN_KEYS if parts[0] == "train" else EVAL_KEYS
-            if parts[1] not in known:
-                ctx.fail(where, f"unknown key {parts[0]}.{parts[1]}{did_you_mean(parts[1], known)}")
+        _check_sweep_key(ctx, dotted, where, allowed)
         if not isinstance(values, list) or not values:
             ctx.fail(where, f"expected a non-empty array of values, got {values!r}")
         seen: set[str] = set()
@@ -256,5 +286,7 @@ def _validate_sweep(ctx: ErrorContext, table: dict[str, Any]) -> dict[str, list[
         for other in keys:
             if other != dotted and other.startswith(dotted + "."):
                 ctx.fail(where, f"overlaps sweep key \"{other}\"; sweep one or the other")
+    if variants is not None:
+        sweep = {VARIANT: variants, **sweep}
     return copy.deepcopy(sweep)
 

@@ -195,3 +195,40 @@ def test_points_keep_the_method_label_and_differ_in_identity(tmp_path):
 
     identities = {json.dumps(experiment_identity(p, hashbench.registry()), sort_keys=True) for p in points}
     assert len(identities) == 4  # the two seeds of a (bits, margin) point share one identity
+
+
+# -- [[sweep.variant]]: several keys set together (a method = its head and loss) -------------------------
+VARIANTS = '''seed = [0, 1]
+[[sweep.variant]]
+name = "triplet-10"
+loss = { margin = 10 }
+[[sweep.variant]]
+name = "csq"
+head = { name = "linear" }
+loss = { name = "csq", lam = 0.001 }
+'''
+
+
+def test_variants_are_one_axis_setting_several_keys(tmp_path):
+    points = expand_sweep(load(tmp_path, VARIANTS))
+    assert [p.name for p in points] == ["demo@variant=triplet-10,seed=0", "demo@variant=triplet-10,seed=1",
+                                        "demo@variant=csq,seed=0", "demo@variant=csq,seed=1"]
+    triplet, csq = points[0], points[2]
+    assert triplet.loss == {"name": "batch_all_triplet", "margin": 10} and triplet.head["name"] == "tanh"
+    # switching the plugin drops the old plugin's keys (margin) but keeps what the head table owns (bits)
+    assert csq.loss == {"name": "csq", "lam": 0.001} and csq.head == {"name": "linear", "bits": 48}
+    assert len({p.config_hash() for p in points}) == 4
+
+
+@pytest.mark.parametrize("sweep,message", [
+    ("[[sweep.variant]]\nloss = { margin = 1 }\n", r'sweep.variant\[0\]: needs name = "..."'),
+    ('[[sweep.variant]]\nname = "a"\nloss = { margin = 1 }\n[[sweep.variant]]\nname = "a"\n'
+     'loss = { margin = 2 }\n', r"sweep.variant\[1\]: name 'a' is used twice"),
+    ('[[sweep.variant]]\nname = "a"\n', r"sweep.variant\[0\]: variant 'a' sets no key"),
+    ('[[sweep.variant]]\nname = "a"\nlos = { margin = 1 }\n', r"sweep.variant\[0\].los.margin: 'los' is not a key"
+     r" that can be swept \(did you mean 'loss'\?\)"),
+    ('[[sweep.variant]]\nname = "a"\ntrain = { epoch = 3 }\n', r"unknown key train.epoch \(did you mean 'epochs'\?\)"),
+    ('variant = [1, 2]\n', r"sweep.variant: expected \[\[sweep.variant\]\] tables"),
+])
+def test_bad_variants_are_named(tmp_path, sweep, message):
+    assert re.search(message, sweep_error(tmp_path, sweep)), sweep_error(tmp_path, sweep)
