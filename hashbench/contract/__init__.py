@@ -14,7 +14,11 @@
 - :mod:`~hashbench.contract.losses`: :class:`HashLoss`, the base class of losses (one override point,
   ``compute_loss``), :class:`LossBatch` and :class:`MemoryBank` (imports torch; loaded on first use);
 - :mod:`~hashbench.contract.checks`: the contract checked on a real batch, one component at a time
-  (imports torch; loaded on first use of :func:`check_batch` / :class:`BatchReport`).
+  (imports torch; loaded on first use of :func:`check_batch` / :class:`BatchReport`);
+- :mod:`~hashbench.contract.testing`: the conformance kit, every registered component checked against
+  this contract (``hashbench check-plugins``); :func:`conformance_example` attaches the example table
+  a factory is checked with (torch-free; the kit's checks import torch when they run). Its per-kind
+  functions (``check_loss``...) are imported from ``hashbench.contract.testing`` itself.
 
 Every public name is re-exported here; import them from ``hashbench.contract``.
 """
@@ -28,6 +32,7 @@ from .keys import IDENTITY_ATTRIBUTE, identity_keys, key_modes
 from .names import CONTEXT_NAMES, CONTEXT_ORIGINS, KINDS, TABLE_OWNED, MetricSpec, parse_metric_spec
 from .protocols import Backbone, Dataset, EpochAware, Head, Metric, RunInfo
 from .registry import DISABLE_ENV, REFERENCE_DIST, BrokenPlugin, Component, Registry, load_registry
+from .testing import conformance_example
 
 __all__ = [
     "PROJECT", "hookimpl", "hookspec", "Factories",
@@ -38,11 +43,16 @@ __all__ = [
     "Backbone", "Head", "Dataset", "Metric", "EpochAware", "RunInfo",
     "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss",
     "check_batch", "BatchReport",
+    "conformance_example", "CheckResult", "check_component", "check_registered", "select_components",
+    "assert_conforms",
 ]
 
 _LAZY = {"check_batch": "checks", "BatchReport": "checks",  # torch-importing: loaded on first use
          "HashLoss": "losses", "LossBatch": "losses", "MemoryBank": "losses", "one_hot_labels": "losses",
-         "call_loss": "losses"}
+         "call_loss": "losses",
+         # the conformance kit (its module is torch-free; loaded already for conformance_example)
+         "CheckResult": "testing", "check_component": "testing", "check_registered": "testing",
+         "select_components": "testing", "assert_conforms": "testing"}
 
 
 def __getattr__(name: str) -> Any:

@@ -33,6 +33,8 @@ CONTRACT_ALL = [
     "Backbone", "Head", "Dataset", "Metric", "EpochAware", "RunInfo",
     "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss",
     "check_batch", "BatchReport",
+    "conformance_example", "CheckResult", "check_component", "check_registered", "select_components",
+    "assert_conforms",
 ]
 ERRORS_ALL = ["HashbenchError", "ConfigError", "PluginError", "ContractError", "DataError", "CheckpointError",
               "ResultsError", "TrainingError", "ResourceError", "MissingExtraError", "RunInterrupted"]

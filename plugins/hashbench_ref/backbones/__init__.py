@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from hashbench.errors import ConfigError
-from hashbench.contract import identity_keys
+from hashbench.contract import conformance_example, identity_keys
 
 NORMALIZATION_NAMES = ("c3d_retrieval", "kinetics")
 
 
+@conformance_example({"width": 8})
 @identity_keys(weights=("pretrained",))
 def r3d18(pretrained: Optional[str] = None, normalization: str = "c3d_retrieval", width: int = 64,
           shortcut_grad: bool = False) -> Any:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 from typing import Any, Optional, Sequence, Union
 
-from hashbench.contract import identity_keys
+from hashbench.contract import conformance_example, identity_keys
+
+from . import examples
 
 _DEFAULT_RESIZE = (128, 171)
 #: Keys that say where the data is or how it is read, not which clips: left out of the identity
@@ -36,6 +38,7 @@ def _common(root: str, num_frames: int, resize: Size, crop: Optional[int], augme
 
 
 @identity_keys(ignore=_WHERE_KEYS)
+@conformance_example(examples.ucf101_example)
 def ucf101(root: str, split: int = 1, lists: Optional[str] = None, num_frames: int = 32,
            resize: Size = _DEFAULT_RESIZE, crop: Optional[int] = 112, augment: bool = False,
            cache: Optional[str] = None, source: str = "auto", missing: str = "error") -> Any:
@@ -54,6 +57,7 @@ def ucf101(root: str, split: int = 1, lists: Optional[str] = None, num_frames: i
 
 
 @identity_keys(ignore=_WHERE_KEYS)
+@conformance_example(examples.hmdb51_example)
 def hmdb51(root: str, split: int = 1, lists: Optional[str] = None, num_frames: int = 32,
            resize: Size = _DEFAULT_RESIZE, crop: Optional[int] = 112, augment: bool = False,
            cache: Optional[str] = None, source: str = "auto", missing: str = "error") -> Any:
@@ -72,6 +76,7 @@ def hmdb51(root: str, split: int = 1, lists: Optional[str] = None, num_frames: i
 
 
 @identity_keys(ignore=_WHERE_KEYS)
+@conformance_example(examples.jhmdb_example)
 def jhmdb(root: str, protocol: str = "sampled", split: int = 1, draw_seed: int = 0, train_per_class: int = 10,
           query_per_class: int = 10, database_per_class: int = 20, lists: Optional[str] = None,
           sampled_lists: Optional[str] = None, num_frames: int = 32, resize: Size = _DEFAULT_RESIZE,
@@ -101,6 +106,7 @@ def jhmdb(root: str, protocol: str = "sampled", split: int = 1, draw_seed: int =
 
 
 @identity_keys(ignore=_WHERE_KEYS)
+@conformance_example(examples.frames_example)
 def frames(root: str, train_list: str, query_list: str, database_list: Optional[str] = None,
            classes: Optional[str] = None, num_frames: int = 32, resize: Size = _DEFAULT_RESIZE,
            crop: Optional[int] = 112, augment: bool = False, cache: Optional[str] = None,
@@ -121,6 +127,7 @@ def frames(root: str, train_list: str, query_list: str, database_list: Optional[
 
 
 @identity_keys(ignore=_WHERE_KEYS)
+@conformance_example(examples.folder_example)
 def folder(root: str, query_fraction: float = 0.3, draw_seed: int = 0, num_frames: int = 32,
            resize: Size = _DEFAULT_RESIZE, crop: Optional[int] = 112, augment: bool = False,
            cache: Optional[str] = None, source: str = "auto", missing: str = "error") -> Any:

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from typing import Any, List, Optional, Union
 
+from hashbench.contract import conformance_example
 
+
+@conformance_example({"clips_per_class": 2, "queries_per_class": 1})
 def moving_digits(
     size: int = 32,
     num_frames: int = 8,
