@@ -10,7 +10,7 @@ and checks that the result is a finite-shaped scalar::
             inner = batch.codes @ batch.codes.T / batch.bits          # (B, B)
             return ((inner - (2 * batch.similarity.float() - 1)) ** 2).mean()
 
-What a loss may declare (class attributes, read by the engine):
+What a loss may declare (class attributes, or instance attributes set in ``__init__``; read by the engine):
 
 - ``needs_indices``: the engine passes ``indices`` (B,) int64, each clip's position in the training
   split (0 .. ``num_train`` - 1, the ``num_train`` context value): for memory banks of the whole
@@ -119,8 +119,9 @@ class HashLoss(nn.Module):
     labels the dataset gives.
     """
 
-    needs_indices: ClassVar[bool] = False
-    needs_features: ClassVar[bool] = False
+    #: Class defaults; a loss may also set them per instance (e.g. a memory bank only in one mode).
+    needs_indices: bool = False
+    needs_features: bool = False
     supports_multi_label: ClassVar[bool] = True
 
     def __init__(self, num_classes: int, multi_label: bool = False, lr_multiplier: float = 1.0) -> None:
