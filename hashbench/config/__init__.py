@@ -40,6 +40,8 @@ Schema (defaults shown)::
     grad_clip = 1.0       # optional: clip the gradient norm to this value (> 0); unset = no clipping
     sampler = "shuffle"   # or { name = "pk", classes = P, per_class = K }: every batch P classes x K clips
                           # (class-balanced, seeded per epoch; batch_size becomes P * K)
+    clip_frames = 16      # optional: train on a random window of this many consecutive frames of each
+                          # clip (temporal jitter, seeded per epoch and step); unset = the whole clip
 
     [eval]
     metrics = ["map", "map@100", "map_tie", "precision@100"]   # spec strings or tables {name=..., label=...}
@@ -49,6 +51,8 @@ Schema (defaults shown)::
     val_fraction = 0.1    # share of the training clips held out when select = "val" (0 < x < 0.5)
     select_metric = "map" # the metric "val"/"test" maximises (default: the first metric)
     batch_size = 64       # optional batch size for encoding (default: train.batch_size)
+    clips = 4             # optional: encode each clip as this many consecutive windows and average
+                          # their relaxed codes (and class logits) before the sign; unset = 1
 
     [sweep]               # dotted keys -> non-empty lists; the run is the cartesian grid (see config.sweep)
     "head.bits" = [16, 32, 48, 64]

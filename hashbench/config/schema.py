@@ -37,10 +37,10 @@ HASH_EXCLUDE = ("label", "sweep", "device", "train.num_workers", "eval.batch_siz
 TOP_SCALARS = ("name", "seed", "device", "label")
 TOP_TABLES = COMPONENTS + ("train", "eval", "sweep")
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "scheduler", "amp", "eval_every", "num_workers",
-               "skip_zero_loss", "grad_clip", "sampler")
+               "skip_zero_loss", "grad_clip", "sampler", "clip_frames")
 #: Batch samplers: ``shuffle`` (a seeded permutation per epoch, the default) and ``pk`` (P classes x K clips).
 SAMPLERS = ("shuffle", "pk")
-EVAL_KEYS = ("metrics", "select", "val_fraction", "select_metric", "batch_size")
+EVAL_KEYS = ("metrics", "select", "val_fraction", "select_metric", "batch_size", "clips")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=,@-]*$")
 NAME_MAX = 200
 
@@ -147,6 +147,7 @@ class TrainConfig:
     skip_zero_loss: bool = True
     grad_clip: float | None = None
     sampler: SamplerConfig | None = None
+    clip_frames: int | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class EvalConfig:
     val_fraction: float = 0.1
     select_metric: str | None = None
     batch_size: int | None = None
+    clips: int | None = None
 
     @property
     def metric_labels(self) -> list[str]:

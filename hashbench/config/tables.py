@@ -100,6 +100,8 @@ def _validate_train(ctx: ErrorContext, table: dict[str, Any]) -> TrainConfig:
         num_workers=check_int(ctx, "train.num_workers", table.get("num_workers", defaults.num_workers), 0),
         skip_zero_loss=check_bool(ctx, "train.skip_zero_loss", table.get("skip_zero_loss", defaults.skip_zero_loss)),
         grad_clip=None if grad_clip is None else check_float(ctx, "train.grad_clip", grad_clip, 0.0, low_open=True),
+        clip_frames=None if table.get("clip_frames") is None else
+        check_int(ctx, "train.clip_frames", table["clip_frames"], 1),
     )
 
 
@@ -211,8 +213,11 @@ def _validate_eval(ctx: ErrorContext, table: dict[str, Any]) -> EvalConfig:
     batch_size = table.get("batch_size")
     if batch_size is not None:
         batch_size = check_int(ctx, "eval.batch_size", batch_size, 1)
+    clips = table.get("clips")
+    if clips is not None:
+        clips = check_int(ctx, "eval.clips", clips, 1)
     return EvalConfig(metrics=copy.deepcopy(metrics), select=select, val_fraction=val_fraction,
-                      select_metric=select_metric, batch_size=batch_size)
+                      select_metric=select_metric, batch_size=batch_size, clips=clips)
 
 
 def _flatten_sweep(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -15,6 +15,9 @@
   ``compute_loss``), :class:`LossBatch` and :class:`MemoryBank` (imports torch; loaded on first use);
 - :mod:`~hashbench.contract.checks`: the contract checked on a real batch, one component at a time
   (imports torch; loaded on first use of :func:`check_batch` / :class:`BatchReport`);
+- :mod:`~hashbench.contract.weights`: the known pretrained checkpoints of backbones
+  (:class:`Checkpoint`, :func:`known_checkpoints`), where named files are found and how they are
+  fetched and verified, and the strict state-dict loader every backbone plugin uses;
 - :mod:`~hashbench.contract.testing`: the conformance kit, every registered component checked against
   this contract (``hashbench check-plugins``); :func:`conformance_example` attaches the example table
   a factory is checked with (torch-free; the kit's checks import torch when they run). Its per-kind
@@ -29,27 +32,33 @@ from typing import Any
 from .binding import bind_parameters
 from .hookspecs import PROJECT, Factories, hookimpl, hookspec
 from .keys import IDENTITY_ATTRIBUTE, identity_keys, key_modes
-from .names import CONTEXT_NAMES, CONTEXT_ORIGINS, KINDS, TABLE_OWNED, MetricSpec, parse_metric_spec
+from .names import CONTEXT_NAMES, CONTEXT_ORIGINS, CORE_KEYS, KINDS, TABLE_OWNED, MetricSpec, parse_metric_spec
 from .protocols import Backbone, Dataset, EpochAware, Head, Metric, RunInfo
 from .registry import DISABLE_ENV, REFERENCE_DIST, BrokenPlugin, Component, Registry, load_registry
 from .testing import conformance_example
+from .weights import (WEIGHTS_ENV, Checkpoint, WeightCheck, check_file, checkpoints_of, fetch, key_listing,
+                      known_checkpoints, load_state_dict_strict, locate, read_state_dict, resolve_pretrained,
+                      search_paths, sha256_of)
 
 __all__ = [
     "PROJECT", "hookimpl", "hookspec", "Factories",
     "identity_keys", "key_modes", "IDENTITY_ATTRIBUTE",
-    "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "MetricSpec", "parse_metric_spec",
+    "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "MetricSpec", "parse_metric_spec",
     "bind_parameters",
     "Registry", "Component", "BrokenPlugin", "load_registry", "DISABLE_ENV", "REFERENCE_DIST",
     "Backbone", "Head", "Dataset", "Metric", "EpochAware", "RunInfo",
-    "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss",
+    "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss", "classifies",
     "check_batch", "BatchReport",
     "conformance_example", "CheckResult", "check_component", "check_registered", "select_components",
     "assert_conforms",
+    "Checkpoint", "known_checkpoints", "checkpoints_of", "resolve_pretrained", "locate", "search_paths",
+    "fetch", "sha256_of", "read_state_dict", "load_state_dict_strict", "key_listing", "WEIGHTS_ENV",
+    "WeightCheck", "check_file",
 ]
 
 _LAZY = {"check_batch": "checks", "BatchReport": "checks",  # torch-importing: loaded on first use
          "HashLoss": "losses", "LossBatch": "losses", "MemoryBank": "losses", "one_hot_labels": "losses",
-         "call_loss": "losses",
+         "call_loss": "losses", "classifies": "losses",
          # the conformance kit (its module is torch-free; loaded already for conformance_example)
          "CheckResult": "testing", "check_component": "testing", "check_registered": "testing",
          "select_components": "testing", "assert_conforms": "testing"}

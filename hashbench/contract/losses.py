@@ -40,7 +40,14 @@ from torch import nn
 
 from ..errors import ContractError
 
-__all__ = ["HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "wants", "call_loss"]
+__all__ = ["HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "wants", "call_loss", "classifies"]
+
+
+def classifies(loss_fn: object) -> bool:
+    """Whether the loss trains a classifier: it overrides :meth:`HashLoss.classify` (or, not being a
+    HashLoss, has a ``classify`` method)."""
+    method = getattr(type(loss_fn), "classify", None)
+    return callable(method) and method is not HashLoss.classify
 
 
 def wants(loss_fn: object, what: str) -> bool:

@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "MetricSpec", "parse_metric_spec"]
+__all__ = ["KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "MetricSpec",
+           "parse_metric_spec"]
 
 #: The component kinds, one registration hook each.
 KINDS = ("backbone", "head", "loss", "dataset", "metric")
@@ -28,6 +29,9 @@ CONTEXT_ORIGINS = {
 }
 #: Context names that a kind's own table defines (the head sets ``bits``, the dataset ``num_frames``).
 TABLE_OWNED = {"head": ("bits",), "dataset": ("num_frames",)}
+#: Keys of a component table that hashbench itself reads, whatever the plugin (never passed to it):
+#: ``[backbone] init_from`` starts the backbone from a previous run's (or a checkpoint's) weights.
+CORE_KEYS = {"backbone": ("init_from",)}
 
 _PARAMETRISED = re.compile(r"^(?P<base>[A-Za-z_][\w\-]*)@(?P<r>r?)(?P<value>\d+)$")
 

@@ -20,7 +20,7 @@ from ..failures import first_line
 from ..suggest import did_you_mean
 from . import hookspecs
 from .binding import accepted_parameters, bind_parameters, settable
-from .names import KINDS, TABLE_OWNED, parse_metric_spec
+from .names import CORE_KEYS, KINDS, TABLE_OWNED, parse_metric_spec
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class Registry:
         if not isinstance(table, Mapping) or "name" not in table:
             raise ConfigError(f"[{where}] needs a `name` key naming a {kind} plugin"
                               f" (one of: {', '.join(self.names(kind))})")
-        params = {k: v for k, v in table.items() if k != "name"}
+        params = {k: v for k, v in table.items() if k != "name" and k not in CORE_KEYS.get(kind, ())}
         component = self.get(kind, str(table["name"]))
         kwargs = bind_parameters(component.factory, params, context, where=where,
                                  owned=TABLE_OWNED.get(kind, ()))

@@ -24,7 +24,7 @@ from pathlib import PurePath
 from typing import Any, Mapping
 
 from ..config import COMPONENTS
-from ..contract import CONTEXT_NAMES, TABLE_OWNED, Registry, key_modes
+from ..contract import CONTEXT_NAMES, CORE_KEYS, TABLE_OWNED, Registry, key_modes
 
 __all__ = ["experiment_identity", "component_identity", "identity_json", "NOT_IN_IDENTITY"]
 
@@ -68,7 +68,7 @@ def component_identity(registry: Registry, kind: str, table: Mapping[str, Any]) 
     values.update({k: v for k, v in table.items() if k != "name"})
     out: dict[str, Any] = {f"{kind}.name": name}
     for key in sorted(values):
-        mode = modes.get(key)
+        mode = "basename" if key in CORE_KEYS.get(kind, ()) else modes.get(key)  # init_from: the run id
         if mode == "ignore":
             continue
         value = values[key]

@@ -33,6 +33,7 @@ class Built:
     bits: int
     device: torch.device
     components: list[ComponentRef] = field(default_factory=list)
+    init_from: dict[str, str] = field(default_factory=dict)
 
     def to_device(self) -> None:
         """Move the model (and a loss with parameters or buffers) to :attr:`device`."""
@@ -84,6 +85,7 @@ def build_components(experiment: Experiment, registry: Registry, device: torch.d
                              **component_context(experiment, device, bits))
     context = component_context(experiment, device, bits, dataset, num_train_for(experiment, registry, dataset))
     model = build_hash_model(registry, experiment.backbone, experiment.head, **context)
+    init_from = load_init_from(model.backbone, experiment.backbone.get("init_from"))
     context["feature_dim"] = int(model.backbone.feature_dim)
     loss = registry.build("loss", experiment.loss, where="loss", **context)
     metrics = [registry.build_metric(spec) for spec in experiment.eval.metrics]
@@ -91,7 +93,40 @@ def build_components(experiment: Experiment, registry: Registry, device: torch.d
                                      ("backbone", experiment.backbone["name"], model.backbone),
                                      ("head", experiment.head["name"], model.head),
                                      ("loss", experiment.loss["name"], loss)])
-    return Built(dataset, model, loss, metrics, bits, device, refs + plugin_refs(registry.plugin_manager))
+    return Built(dataset, model, loss, metrics, bits, device, refs + plugin_refs(registry.plugin_manager), init_from)
+
+
+def load_init_from(backbone: torch.nn.Module, source: Any) -> dict[str, str]:
+    """Load ``[backbone] init_from`` into ``backbone``: a run directory (its reported model,
+    ``model.pt``), or a checkpoint file (a run's ``model.pt``/``checkpoint.pt``, whose ``backbone.*``
+    weights are taken, or a state dict of the backbone itself). Strict: CheckpointError listing keys.
+    Returns the provenance recorded in ``record.json`` (empty when there is no ``init_from``)."""
+    if source is None:
+        return {}
+    if not isinstance(source, str) or not source.strip():
+        raise ConfigError(f"backbone.init_from: expected a run directory or a checkpoint file, got {source!r}")
+    from pathlib import Path
+
+    from ..results.rundir import RunDir
+    from ..train.checkpoint import load_checkpoint, load_state_strict
+
+    path = Path(source).expanduser()
+    if path.is_dir():
+        run = RunDir(path)
+        if not run.record_path.is_file():
+            raise DataError(f"backbone.init_from: {path} is not a run directory (no record.json)")
+        file = run.weights_path()
+    elif path.is_file():
+        file = path
+    else:
+        raise DataError(f"backbone.init_from: {path} does not exist; give a run directory"
+                        " (runs/<experiment>/<run_id>) or a checkpoint file")
+    saved = load_checkpoint(file)
+    state = saved.get("model", saved) if isinstance(saved, dict) else saved
+    if isinstance(state, dict) and any(k.startswith("backbone.") for k in state):
+        state = {k[len("backbone."):]: v for k, v in state.items() if k.startswith("backbone.")}
+    load_state_strict(backbone, state, f"backbone.init_from: {file}")
+    return {"path": str(path), "file": str(file), "run_id": path.name if path.is_dir() else ""}
 
 
 def check_query_batch(built: Built, query: Sequence[Any]) -> None:

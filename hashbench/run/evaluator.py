@@ -1,4 +1,9 @@
-"""Encoding a run's query and database splits and scoring them with its metrics (built once); timed."""
+"""Encoding a run's query and database splits and scoring them with its metrics (built once); timed.
+
+When the run's loss trains a classifier, the query split's class logits come with its codes and the
+scores gain ``top1``/``top5`` (:mod:`hashbench.eval.classification`). ``eval.clips`` windows per clip are
+averaged before the sign (and for the logits).
+"""
 from __future__ import annotations
 
 import time
@@ -6,6 +11,8 @@ import time
 import numpy as np
 from torch.utils.data import Dataset
 
+from ..contract.losses import classifies
+from ..eval.classification import classification_scores
 from ..eval.evaluation import evaluate_metrics
 from ..train.engine import Precision, encode
 from ..train.progress import Position, Reporter
@@ -19,10 +26,13 @@ class Evaluator:
     time spent so far (encoding and scoring)."""
 
     def __init__(self, built: Built, batch_size: int, num_workers: int, precision: Precision, reporter: Reporter,
-                 position: Position) -> None:
+                 position: Position, clips: int = 1) -> None:
         self.built = built
         self.batch_size, self.num_workers = batch_size, num_workers
         self.precision, self.reporter, self.position = precision, reporter, position
+        self.clips = clips
+        self.classifier = built.loss if classifies(built.loss) else None
+        self.classification: dict[str, float] = {}
         self.seconds = 0.0
 
     def codes(self, query: Dataset, database: Dataset, prefix: str) -> tuple[np.ndarray, ...]:
@@ -30,18 +40,22 @@ class Evaluator:
         start = time.perf_counter()
         model, device = self.built.model, self.built.device
         self.position.phase = f"encoding the {prefix}query split"
-        qc, ql = encode(model, query, self.batch_size, self.num_workers, device, self.precision,
-                        self.reporter, f"{prefix}query")
+        queries = encode(model, query, self.batch_size, self.num_workers, device, self.precision,
+                         self.reporter, f"{prefix}query", clips=self.clips, classifier=self.classifier)
+        self.classification = {} if queries.logits is None else \
+            classification_scores(queries.logits, queries.labels, queries.window_logits)
         self.position.phase = f"encoding the {prefix}database split"
-        dc, dl = encode(model, database, self.batch_size, self.num_workers, device, self.precision,
-                        self.reporter, f"{prefix}database")
+        db = encode(model, database, self.batch_size, self.num_workers, device, self.precision,
+                    self.reporter, f"{prefix}database", clips=self.clips)
         self.seconds += time.perf_counter() - start
-        return qc, ql, dc, dl
+        return queries.codes, queries.labels, db.codes, db.labels
 
     def score(self, qc: np.ndarray, ql: np.ndarray, dc: np.ndarray, dl: np.ndarray) -> dict[str, float]:
-        """``{label: value}`` of every metric of the run."""
+        """``{label: value}`` of every metric of the run, then the classification accuracy of the codes'
+        query split (when the loss classifies)."""
         start = time.perf_counter()
         self.position.phase = "evaluating"
-        scores = evaluate_metrics(self.built.metrics, qc, ql, dc, dl).values
+        scores = dict(evaluate_metrics(self.built.metrics, qc, ql, dc, dl).values)
+        scores.update(self.classification)
         self.seconds += time.perf_counter() - start
         return scores

@@ -64,6 +64,8 @@ def new_record(row: dict[str, Any], built: Built, info: Mapping[str, str]) -> di
     geometry = getattr(built.dataset, "clip_geometry", None)
     if callable(geometry):
         record["clip_geometry"] = dict(geometry())
+    if built.init_from:
+        record["init_from"] = dict(built.init_from)
     return record
 
 

@@ -185,7 +185,7 @@ class _Session:
         state = TrainState(optimizer, make_scheduler(optimizer, train_cfg.scheduler),
                            Precision(built.device, train_cfg.amp))
         evaluator = Evaluator(built, exp.eval.batch_size or train_cfg.batch_size, train_cfg.num_workers,
-                              state.precision, self.reporter, self.position)
+                              state.precision, self.reporter, self.position, clips=exp.eval.clips or 1)
         if resume:
             self._restore(state)
             self.context = dataclasses.replace(self.context, resumed_from=state.start_epoch)
@@ -239,7 +239,8 @@ class _Session:
         start_epoch(built.model, built.loss, epoch, train_cfg.epochs)
         stats = train_epoch(built.model, built.loss, loader, state.optimizer, state.precision, built.device,
                             self.reporter, epoch, train_cfg.epochs, train_cfg.skip_zero_loss,
-                            train_cfg.grad_clip, position=self.position)
+                            train_cfg.grad_clip, position=self.position, clip_frames=train_cfg.clip_frames,
+                            window_seed=exp.seed * 100_003 + epoch)
         lr = state.optimizer.param_groups[0]["lr"]
         if state.scheduler is not None:
             state.scheduler.step()

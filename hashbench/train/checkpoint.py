@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_path
+from ..contract.weights import key_listing, load_state_dict_strict
 from ..errors import CheckpointError
 from ..failures import os_error
 
@@ -57,28 +58,8 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_state_strict(module: torch.nn.Module, state: Any, where: str) -> None:
-    """Load ``state`` into ``module`` strictly; CheckpointError listing missing, unexpected and
-    mis-shaped keys (at most 12 of each) when it does not fit."""
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{where}: holds no state dict for the model")
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-                  for k in state if k in expected and hasattr(state[k], "shape")
-                  and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or mismatched:
-        raise CheckpointError(f"{where}: does not fit this model; " + "; ".join(
-            key_listing(label, keys) for label, keys in (
-                ("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
-            if keys))
-    module.load_state_dict(state, strict=True)
-
-
-def key_listing(label: str, keys: list[str], limit: int = 12) -> str:
-    """``missing keys (3): a, b, c`` with at most ``limit`` names shown."""
-    more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
-    return f"{label} ({len(keys)}): {', '.join(keys[:limit])}{more}"
+    """Load ``state`` into ``module`` strictly (see :func:`hashbench.contract.weights.load_state_dict_strict`)."""
+    load_state_dict_strict(module, state, where)
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

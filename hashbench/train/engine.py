@@ -12,21 +12,22 @@ import contextlib
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
 from ..contract.losses import call_loss, wants
-from ..errors import TrainingError
+from ..errors import ConfigError, TrainingError
 from .model import HashModel, binarize
 from .progress import Position, Reporter
 
 log = logging.getLogger(__name__)
 
 __all__ = ["EpochStats", "Precision", "MIN_TRAIN_BATCH", "drops_last_batch", "make_loader", "train_epoch", "encode",
-           "seed_everything", "IndexedDataset", "start_epoch", "loss_parameters"]
+           "seed_everything", "IndexedDataset", "start_epoch", "loss_parameters", "Encoded", "windows",
+           "random_window"]
 
 
 @dataclass
@@ -145,12 +146,14 @@ def loss_parameters(loss_fn: Any) -> list[torch.nn.Parameter]:
 def train_epoch(model: HashModel, loss_fn: torch.nn.Module, loader: DataLoader,
                 optimizer: torch.optim.Optimizer, precision: Precision, device: torch.device,
                 reporter: Reporter, epoch: int, epochs: int, skip_zero_loss: bool = True,
-                grad_clip: float | None = None, position: Position | None = None) -> EpochStats:
+                grad_clip: float | None = None, position: Position | None = None,
+                clip_frames: int | None = None, window_seed: int = 0) -> EpochStats:
     """One pass over ``loader``. A batch whose loss is exactly 0 skips the optimiser step (original).
 
     ``loader`` yields ``(clips, labels)`` or, for a loss that needs them, ``(clips, labels, indices)``
-    (see :class:`IndexedDataset`). Raises TrainingError when the loss becomes NaN or infinite.
-    ``position`` is kept up to date.
+    (see :class:`IndexedDataset`). ``clip_frames``: train on a random window of that many frames of
+    each clip (drawn from a generator seeded with ``window_seed``). Raises TrainingError when the loss
+    becomes NaN or infinite. ``position`` is kept up to date.
     """
     model.train()
     if isinstance(loss_fn, torch.nn.Module):
@@ -160,12 +163,15 @@ def train_epoch(model: HashModel, loss_fn: torch.nn.Module, loader: DataLoader,
     reporter.start_epoch(epoch, epochs, len(loader))
     parameters = [p for p in model.parameters() if p.requires_grad] + loss_parameters(loss_fn)
     with_features = wants(loss_fn, "features")
+    window_rng = torch.Generator().manual_seed(window_seed) if clip_frames else None
     total_loss, steps, skipped, clips = 0.0, 0, 0, 0
     start = time.perf_counter()
     for batch in loader:
         clips_u8, labels = batch[0], batch[1]
         indices = batch[2].to(device, non_blocking=True) if len(batch) > 2 else None
         position.step = steps + 1
+        if window_rng is not None:
+            clips_u8 = random_window(clips_u8, clip_frames, window_rng)  # type: ignore[arg-type]
         clips_u8 = clips_u8.to(device, non_blocking=True)
         labels = labels.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
@@ -195,23 +201,66 @@ def train_epoch(model: HashModel, loss_fn: torch.nn.Module, loader: DataLoader,
     return EpochStats(total_loss / max(steps, 1), clips / max(seconds, 1e-9), steps, skipped, seconds)
 
 
+def windows(clips: torch.Tensor, count: int) -> torch.Tensor:
+    """``count`` consecutive windows of ``T // count`` frames of each clip: ``(B, 3, T, H, W)`` ->
+    ``(B * count, 3, T // count, H, W)``, window-major within each clip (a remainder is left out)."""
+    frames = clips.shape[2] // count
+    if frames < 1:
+        raise ConfigError(f"eval.clips = {count} needs clips of at least {count} frames, got {clips.shape[2]}")
+    parts = [clips[:, :, i * frames:(i + 1) * frames] for i in range(count)]
+    return torch.stack(parts, dim=1).flatten(0, 1)
+
+
+def random_window(clips: torch.Tensor, frames: int, generator: torch.Generator) -> torch.Tensor:
+    """A random window of ``frames`` consecutive frames of each clip (``train.clip_frames``), drawn with
+    ``generator`` (seeded per epoch and step, so a resumed run draws the same windows)."""
+    total = clips.shape[2]
+    if frames > total:
+        raise ConfigError(f"train.clip_frames = {frames} is longer than the clips ({total} frames)")
+    starts = torch.randint(0, total - frames + 1, (clips.shape[0],), generator=generator).tolist()
+    return torch.stack([clip[:, s:s + frames] for clip, s in zip(clips, starts)])
+
+
+@dataclass
+class Encoded:
+    """An encoded split: binary ``codes`` (N, bits) int8 and ``labels`` (N,) or (N, C); with a classifier,
+    ``logits`` (N, C) float32 averaged over the clip's windows and ``window_logits`` (N, clips, C)."""
+
+    codes: np.ndarray
+    labels: np.ndarray
+    logits: Optional[np.ndarray] = None
+    window_logits: Optional[np.ndarray] = None
+
+
 @torch.no_grad()
 def encode(model: HashModel, dataset: Dataset, batch_size: int, num_workers: int,
            device: torch.device, precision: Precision, reporter: Reporter,
-           split: str = "") -> tuple[np.ndarray, np.ndarray]:
-    """Binary codes (N, bits) int8 in {-1,0,1} and labels (N,) or (N, C) of every item, in order."""
+           split: str = "", clips: int = 1, classifier: Any = None) -> Encoded:
+    """Codes of every item, in order: ``sign`` of the relaxed codes averaged over ``clips`` consecutive
+    windows of each clip (``eval.clips``; 1 = the whole clip). ``classifier`` (a loss whose
+    ``classify(codes, features)`` returns logits) adds the class logits, averaged the same way."""
     model.eval()
     loader = make_loader(dataset, batch_size, num_workers, device)
     reporter.start_encoding(split, len(dataset))  # type: ignore[arg-type]
-    codes, labels = [], []
+    codes, labels, logits, window_logits = [], [], [], []
     for clips_u8, batch_labels in loader:
         clips_u8 = clips_u8.to(device, non_blocking=True)
+        inputs = windows(clips_u8, clips) if clips > 1 else clips_u8
         with precision.autocast():
-            relaxed = model(model.normalize(clips_u8))
-        codes.append(binarize(relaxed).cpu().numpy())
+            features, relaxed = model(model.normalize(inputs), return_features=True)
+        relaxed = relaxed.float().reshape(clips_u8.shape[0], clips, -1)
+        codes.append(binarize(relaxed.mean(dim=1)).cpu().numpy())
         labels.append(batch_labels.numpy())
+        if classifier is not None:
+            flat = classifier.classify(relaxed.flatten(0, 1), features.float())
+            per_window = flat.float().reshape(clips_u8.shape[0], clips, -1)
+            window_logits.append(per_window.cpu().numpy())
+            logits.append(per_window.mean(dim=1).cpu().numpy())
         reporter.encoded(clips_u8.shape[0])
-    return np.concatenate(codes), np.concatenate(labels)
+    if classifier is None:
+        return Encoded(np.concatenate(codes), np.concatenate(labels))
+    return Encoded(np.concatenate(codes), np.concatenate(labels), np.concatenate(logits),
+                   np.concatenate(window_logits))
 
 
 def seed_everything(seed: int) -> None:

@@ -27,14 +27,17 @@ HASHBENCH_ALL = [
 CONTRACT_ALL = [
     "PROJECT", "hookimpl", "hookspec", "Factories",
     "identity_keys", "key_modes", "IDENTITY_ATTRIBUTE",
-    "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "MetricSpec", "parse_metric_spec",
+    "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "MetricSpec", "parse_metric_spec",
     "bind_parameters",
     "Registry", "Component", "BrokenPlugin", "load_registry", "DISABLE_ENV", "REFERENCE_DIST",
     "Backbone", "Head", "Dataset", "Metric", "EpochAware", "RunInfo",
-    "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss",
+    "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss", "classifies",
     "check_batch", "BatchReport",
     "conformance_example", "CheckResult", "check_component", "check_registered", "select_components",
     "assert_conforms",
+    "Checkpoint", "known_checkpoints", "checkpoints_of", "resolve_pretrained", "locate", "search_paths",
+    "fetch", "sha256_of", "read_state_dict", "load_state_dict_strict", "key_listing", "WEIGHTS_ENV",
+    "WeightCheck", "check_file",
 ]
 ERRORS_ALL = ["HashbenchError", "ConfigError", "PluginError", "ContractError", "DataError", "CheckpointError",
               "ResultsError", "TrainingError", "ResourceError", "MissingExtraError", "RunInterrupted"]

@@ -77,10 +77,55 @@ def test_encode_keeps_item_order_and_is_deterministic():
     net, ds = model(), dataset(7)
     precision = Precision(torch.device("cpu"), True)
     assert not precision.enabled  # mixed precision is for CUDA only
-    codes, labels = encode(net, ds, 3, 0, torch.device("cpu"), precision, NullReporter())
+    encoded = encode(net, ds, 3, 0, torch.device("cpu"), precision, NullReporter())
+    codes, labels = encoded.codes, encoded.labels
     assert codes.shape == (7, 4) and codes.dtype == np.int8 and labels.tolist() == (np.arange(7) % 3).tolist()
+    assert encoded.logits is None
     one = net.encode(torch.stack([ds[i][0] for i in range(7)]))
     np.testing.assert_array_equal(codes, one.numpy())
+
+
+class Classifier:
+    """A loss-like object with ``classify`` (what encode asks of a classifying loss)."""
+
+    def classify(self, codes, features):
+        return torch.cat([codes, -codes], dim=1)
+
+
+def test_encode_with_clips_averages_the_windows_relaxed_codes_before_the_sign():
+    net = model()
+    rng = np.random.default_rng(3)
+    ds = ClipArrayDataset(rng.integers(0, 255, (5, 3, 6, 4, 4), dtype=np.uint8), np.arange(5) % 2)
+    cpu, precision = torch.device("cpu"), Precision(torch.device("cpu"), False)
+    encoded = encode(net, ds, 2, 0, cpu, precision, NullReporter(), clips=3, classifier=Classifier())
+    clips = torch.stack([ds[i][0] for i in range(5)])
+    with torch.no_grad():
+        relaxed = [net(net.normalize(clips[:, :, 2 * w:2 * w + 2])) for w in range(3)]  # windows of 2 frames
+    expected = torch.sign(torch.stack(relaxed).mean(dim=0)).to(torch.int8)
+    np.testing.assert_array_equal(encoded.codes, expected.numpy())
+    assert encoded.window_logits.shape == (5, 3, 8) and encoded.logits.shape == (5, 8)
+    np.testing.assert_allclose(encoded.logits, encoded.window_logits.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(encoded.window_logits[:, 1, :4], relaxed[1].numpy(), rtol=1e-5, atol=1e-6)
+    # one window is the whole clip: the plain encoding
+    whole = encode(net, ds, 2, 0, cpu, precision, NullReporter())
+    np.testing.assert_array_equal(whole.codes, net.encode(clips).numpy())
+
+
+def test_random_training_windows_are_seeded_and_windows_must_fit():
+    from hashbench.errors import ConfigError
+    from hashbench.train.engine import random_window, windows
+
+    clips = torch.arange(2 * 3 * 8).reshape(2, 3, 8, 1, 1).to(torch.uint8)
+    a = random_window(clips, 3, torch.Generator().manual_seed(4))
+    b = random_window(clips, 3, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and a.shape == (2, 3, 3, 1, 1)
+    start = int(a[0, 0, 0, 0, 0])
+    assert a[0, 0, :, 0, 0].tolist() == [start, start + 1, start + 2]  # consecutive frames
+    with pytest.raises(ConfigError, match="train.clip_frames = 9 is longer than the clips"):
+        random_window(clips, 9, torch.Generator())
+    assert windows(clips, 4).shape == (8, 3, 2, 1, 1)
+    with pytest.raises(ConfigError, match="eval.clips = 9 needs clips of at least 9 frames"):
+        windows(clips, 9)
 
 
 def test_seed_everything_makes_torch_and_numpy_repeat():
