@@ -78,3 +78,35 @@ def dsh_loss(u, y, ind, U, Y, alpha, margin):
             total = total + (torch.clamp(margin - dist, min=0) / 2 if dissimilar else dist / 2)
     reg = sum((u[i, k].abs() - 1).abs() for i in range(b) for k in range(u.shape[1]))
     return total / (b * n) + alpha * reg / u.numel()
+
+
+def hashnet_batch_loss(x, y, alpha, scale):
+    """DeepHash-pytorch HEAD's HashNet.py: u = tanh(scale x); the same weighting over batch x batch pairs,
+    the gradient through both codes of a pair."""
+    u = torch.tanh(scale * x)
+    b = u.shape[0]
+    sims = [[float(y[i] @ y[j]) > 0 for j in range(b)] for i in range(b)]
+    s1 = sum(v for r in sims for v in r)
+    s0 = b * b - s1
+    s = s0 + s1
+    total = 0.0
+    for i in range(b):
+        for j in range(b):
+            d = alpha * (u[i] @ u[j])
+            sim = 1.0 if sims[i][j] else 0.0
+            e = _softplus_stable(d) - sim * d
+            total = total + e * (s / s1 if sims[i][j] else s / s0)
+    return total / s
+
+
+def dsh_batch_loss(u, y, alpha, margin):
+    """The paper's DSH: contrastive over batch x batch pairs (both codes with a gradient) + alpha * mean(| |u| - 1 |)."""
+    b = u.shape[0]
+    total = 0.0
+    for i in range(b):
+        for j in range(b):
+            dist = ((u[i] - u[j]) ** 2).sum()
+            dissimilar = float(y[i] @ y[j]) == 0
+            total = total + (torch.clamp(margin - dist, min=0) / 2 if dissimilar else dist / 2)
+    reg = sum((u[i, k].abs() - 1).abs() for i in range(b) for k in range(u.shape[1]))
+    return total / (b * b) + alpha * reg / u.numel()

@@ -101,7 +101,8 @@ def hashnet(alpha: float = 0.1, memory: str = "bank", bits: int = 64, num_classe
 
     With d = ``alpha`` * u U^T and s = share a label: log(1 + exp(d)) - s * d, each positive pair
     weighted by S / S1 and each negative by S / S0 (S1, S0 their counts), summed and divided by S.
-    Pair with the ``scaled_tanh`` head: its continuation (tanh(beta x), beta = sqrt(1 + epoch // 20))
+    Pair with the ``scaled_tanh`` head: its continuation (tanh(beta x), beta = sqrt(1 + (epoch - 1) // 20),
+    1-based epochs)
     is HashNet's.
 
     - ``alpha``: the sigmoid's scale (default 0.1).

@@ -1,0 +1,131 @@
+"""dpsh: value, gradient and memory-bank parity with the loop re-derivation of DeepHash-pytorch's DPSH.py,
+over single steps and multi-batch sequences, single- and multi-label; the bank's state_dict round trip."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+import hashbench
+from hashbench.errors import ConfigError, ContractError
+
+from references.banks import dpsh_loss
+
+RTOL, ATOL = 1e-5, 1e-6
+BITS, CLASSES, NUM_TRAIN = 12, 4, 20
+# overlapping indices over consecutive batches (never repeated within a batch, as a sampler gives them)
+SEQUENCE = [[0, 1, 2, 3, 4, 5], [4, 5, 6, 7, 8, 9], [8, 9, 0, 1, 15, 19], [3, 5, 7, 11, 13, 19]]
+
+
+def build(num_train: int = NUM_TRAIN, multi_label: bool = False, **table):
+    return hashbench.registry().build("loss", {"name": "dpsh", **table}, bits=BITS, num_classes=CLASSES,
+                                      multi_label=multi_label, num_train=num_train)
+
+
+def train_labels(multi_label: bool, seed: int = 0) -> torch.Tensor:
+    """A fixed label for every training clip: class ids (N,) or multi-hot (N, C) (some rows with 2-3 labels)."""
+    g = torch.Generator().manual_seed(seed)
+    if not multi_label:
+        return torch.randint(0, CLASSES, (NUM_TRAIN,), generator=g)
+    hot = (torch.rand(NUM_TRAIN, CLASSES, generator=g) < 0.35).float()
+    hot[torch.arange(NUM_TRAIN), torch.randint(0, CLASSES, (NUM_TRAIN,), generator=g)] = 1.0
+    return hot
+
+
+def onehot(labels: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.one_hot(labels, CLASSES).float() if labels.dim() == 1 else labels.float()
+
+
+def codes_for(step: int, batch: int, scale: float = 1.5) -> torch.Tensor:
+    g = torch.Generator().manual_seed(1000 + step)
+    return torch.randn(batch, BITS, generator=g) * scale
+
+
+def value_and_grad(fn, x: torch.Tensor):
+    x = x.detach().clone().requires_grad_(True)
+    value = fn(x)
+    value.backward()
+    return value.detach(), x.grad
+
+
+@pytest.mark.parametrize("multi_label", [False, True], ids=["single", "multi"])
+@pytest.mark.parametrize("alpha", [0.1, 1.0])
+def test_one_batch_equals_the_reference(multi_label, alpha):
+    labels = train_labels(multi_label)
+    ind = torch.tensor([2, 7, 11, 3, 19, 0, 5])
+    x = codes_for(0, len(ind))
+    loss = build(multi_label=multi_label, alpha=alpha)
+    value, grad = value_and_grad(lambda u: loss(u, labels[ind], indices=ind), x)
+    U, Y = torch.zeros(NUM_TRAIN, BITS), torch.zeros(NUM_TRAIN, CLASSES)
+    expected, expected_grad = value_and_grad(lambda u: dpsh_loss(u, onehot(labels[ind]), ind, U, Y, alpha), x)
+    assert value.item() == pytest.approx(expected.item(), rel=RTOL)
+    torch.testing.assert_close(grad, expected_grad, rtol=RTOL, atol=ATOL)
+    assert torch.equal(loss.bank.codes, U) and torch.equal(loss.bank.labels, Y)
+
+
+@pytest.mark.parametrize("multi_label", [False, True], ids=["single", "multi"])
+def test_multi_batch_sequence_matches_the_reference_and_its_bank(multi_label):
+    labels = train_labels(multi_label, seed=3)
+    loss = build(multi_label=multi_label)
+    U, Y = torch.zeros(NUM_TRAIN, BITS), torch.zeros(NUM_TRAIN, CLASSES)
+    values = []
+    for step, index in enumerate(SEQUENCE):
+        ind = torch.tensor(index)
+        x = codes_for(step, len(ind))
+        value, grad = value_and_grad(lambda u: loss(u, labels[ind], indices=ind), x)
+        expected, expected_grad = value_and_grad(lambda u: dpsh_loss(u, onehot(labels[ind]), ind, U, Y, 0.1), x)
+        assert value.item() == pytest.approx(expected.item(), rel=RTOL), step
+        torch.testing.assert_close(grad, expected_grad, rtol=RTOL, atol=ATOL)
+        assert torch.equal(loss.bank.codes, U) and torch.equal(loss.bank.labels, Y), step
+        assert not loss.bank.codes.requires_grad
+        values.append(value.item())
+    # the bank matters: rows written by earlier batches change later values
+    seen = sorted({i for index in SEQUENCE for i in index})
+    assert torch.equal((loss.bank.labels.sum(dim=1) > 0).nonzero().flatten(), torch.tensor(seen))
+    fresh = build(multi_label=multi_label)
+    ind = torch.tensor(SEQUENCE[-1])
+    assert fresh(codes_for(len(SEQUENCE) - 1, len(ind)), labels[ind], indices=ind).item() != pytest.approx(values[-1])
+
+
+def test_state_dict_round_trip_restores_the_bank_and_the_next_step():
+    labels = train_labels(False)
+    loss = build()
+    for step, index in enumerate(SEQUENCE[:3]):
+        ind = torch.tensor(index)
+        loss(codes_for(step, len(ind)), labels[ind], indices=ind)
+    state = loss.state_dict()
+    assert set(state) == {"bank.codes", "bank.labels"}
+    copy = build()
+    copy.load_state_dict(state)
+    assert torch.equal(copy.bank.codes, loss.bank.codes) and torch.equal(copy.bank.labels, loss.bank.labels)
+    ind = torch.tensor(SEQUENCE[3])
+    x = codes_for(3, len(ind))
+    assert torch.equal(copy(x, labels[ind], indices=ind), loss(x, labels[ind], indices=ind))
+    with pytest.raises(RuntimeError):  # a bank of another training split does not fit
+        build(num_train=NUM_TRAIN + 1).load_state_dict(state)
+
+
+def test_class_ids_and_one_hot_rows_give_the_same_loss():
+    labels = train_labels(False)
+    ind = torch.tensor(SEQUENCE[0])
+    x = codes_for(0, len(ind))
+    assert torch.equal(build()(x, labels[ind], indices=ind), build()(x, onehot(labels[ind]), indices=ind))
+
+
+def test_needs_indices_and_a_bank_of_the_training_split():
+    loss = build()
+    assert loss.needs_indices is True and loss.bank.size == NUM_TRAIN
+    with pytest.raises(ContractError, match="indices"):
+        loss(codes_for(0, 4), torch.tensor([0, 1, 2, 3]))
+    with pytest.raises(ContractError, match="outside the training split"):
+        loss(codes_for(0, 2), torch.tensor([0, 1]), indices=torch.tensor([0, NUM_TRAIN]))
+    with pytest.raises(ContractError, match="num_train"):
+        build(num_train=0)
+    with pytest.raises(ConfigError, match="loss.alpha"):
+        build(alpha=-1.0)
+
+
+def test_double_codes_are_computed_in_float32_against_a_float32_bank():
+    loss = build()
+    ind = torch.tensor([1, 2, 3])
+    value = loss(codes_for(0, 3).double(), torch.tensor([0, 1, 1]), indices=ind)
+    assert value.dtype == torch.float32 and loss.bank.codes.dtype == torch.float32
