@@ -50,7 +50,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, TypeVar, Union
 
-from ..errors import HashbenchError, PluginError
+from ..errors import HashbenchError, MissingExtraError, PluginError
 from ..failures import first_line
 from .binding import accepted_parameters, settable
 from .names import CONTEXT_NAMES, KINDS, TABLE_OWNED
@@ -66,6 +66,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 Example = Union[Mapping[str, Any], Callable[[Path], Mapping[str, Any]]]
 #: The attribute :func:`conformance_example` sets on a factory.
 EXAMPLE_ATTRIBUTE = "__hashbench_conformance_example__"
+CLIP_ATTRIBUTE = "__hashbench_conformance_clip__"
 #: The context values the kit injects (what a run would derive from its dataset, backbone and head).
 KIT_CONTEXT: Dict[str, Any] = {"bits": 8, "feature_dim": 16, "num_classes": 4, "multi_label": False,
                                "num_frames": 4, "num_train": 16, "seed": 0, "device": "cpu"}
@@ -85,19 +86,25 @@ ORIGINS = ("official", "custom", "generated")
 RTOL, ATOL = 1e-5, 1e-6
 
 
-def conformance_example(example: Example) -> Callable[[F], F]:
+def conformance_example(example: Example, *, clip: Optional[Sequence[int]] = None) -> Callable[[F], F]:
     """Attach an example table to a factory, for the conformance kit (and nothing else).
 
     ``example`` is a table (``{"root": ...}``, without ``name``) or a callable receiving a temporary
     folder (``pathlib.Path``, empty, removed after the checks) and returning the table, e.g. after
     writing a tiny dataset tree into it. Needed only for factories with keys that have no default.
+    ``clip``: for a backbone that takes only some clip shapes, the ``(T, H, W)`` it is checked on
+    (default :data:`CLIP`'s ``(4, 32, 32)``); ``num_frames`` reaches the factory as T.
     """
     if not (isinstance(example, Mapping) or callable(example)):
         raise TypeError(f"conformance_example: expected a table (mapping) or a callable(folder) -> table,"
                         f" got {type(example).__name__}")
+    if clip is not None and (len(clip) != 3 or not all(isinstance(v, int) and v >= 1 for v in clip)):
+        raise TypeError(f"conformance_example: clip must be (T, H, W), three positive ints, got {clip!r}")
 
     def mark(factory: F) -> F:
         setattr(factory, EXAMPLE_ATTRIBUTE, example)
+        if clip is not None:
+            setattr(factory, CLIP_ATTRIBUTE, tuple(clip))
         return factory
 
     return mark
@@ -215,6 +222,9 @@ class _Checks:
         except CheckSkipped as exc:
             self.results.append(CheckResult(ref, check, True, str(exc), self.component.dist, skipped=True))
             return True
+        except MissingExtraError as exc:  # an optional dependency absent here: not checkable, not broken
+            self.results.append(CheckResult(ref, check, True, first_line(exc), self.component.dist, skipped=True))
+            return False
         except CheckFailed as exc:
             self.results.append(CheckResult(ref, check, False, str(exc), self.component.dist))
             return False
@@ -280,9 +290,17 @@ def _table(component: Component, table: Optional[Mapping[str, Any]], folder: Pat
     return merged
 
 
+def _clip_of(component: Component) -> Sequence[int]:
+    """(B, T, H, W) a backbone is checked on: its declared ``clip`` with the kit's batch, else CLIP."""
+    declared = getattr(component.factory, CLIP_ATTRIBUTE, None)
+    return (CLIP[0], *declared) if declared else CLIP
+
+
 def _build(component: Component, table: Mapping[str, Any], **overrides: Any) -> Any:
     """Build through a registry holding only ``component`` (the same binding and error rules as a run)."""
     context = {k: v for k, v in KIT_CONTEXT.items() if k in KIND_CONTEXT[component.kind]}
+    if component.kind == "backbone":
+        context["num_frames"] = _clip_of(component)[1]
     context.update(overrides)
     registry = Registry()
     registry.components[component.kind][component.name] = component
@@ -404,7 +422,7 @@ def _backbone_checks(checks: _Checks, component: Component, table: Dict[str, Any
     norm_ok = checks.run("normalisation", normalisation)
     if not (dim_ok and norm_ok):
         return
-    batch, frames, height, width = CLIP
+    batch, frames, height, width = _clip_of(component)
     generator = torch.Generator().manual_seed(0)
     clip = torch.randint(0, 256, (batch, 3, frames, height, width), generator=generator, dtype=torch.uint8)
     mean_t, std_t = state["norm"]

@@ -202,7 +202,7 @@ CASES = {
                                r"loss\.margn: unknown key \(did you mean 'margin'\?\); allowed keys: margin, weighting$"),
     "context-key-in-table": Case(lambda ws: _run(ws, ws.tiny(backbone='name = "r3d18"\nwidth = 8\nnum_frames = 8')),
                                  r"backbone\.num_frames: set by hashbench from dataset\.num_frames, not a key of"
-                                 r" \[backbone\]; remove it \(allowed keys: normalization, pretrained,"),
+                                 r" \[backbone\]; remove it \(allowed keys: [a-z0-9_, ]*\bnormalization, pretrained, shortcut"),
     "wrong-type": Case(lambda ws: _run(ws, ws.tiny(), "--set", 'train.epochs="two"'),
                        r"train\.epochs: expected an integer, got 'two'"),
     "unset-missing-key": Case(lambda ws: _run(ws, ws.tiny(), "--unset", "backbone.pretrained"),

@@ -166,6 +166,38 @@ class TinyBackbone(nn.Module):
         return self.conv(clips).mean(dim=(2, 3, 4))
 
 
+def test_a_missing_optional_extra_is_a_skipped_build_not_a_failure():
+    from hashbench.errors import MissingExtraError
+
+    def needs_extra():
+        raise MissingExtraError("backbone x needs timm: pip install 'hashbench[timm]'")
+
+    results = check_backbone(needs_extra)
+    assert [(r.check, r.passed, r.skipped) for r in results] == [("example", True, False), ("builds", True, True)]
+    assert "pip install 'hashbench[timm]'" in results[1].message
+
+
+def test_a_backbone_checked_on_the_clip_it_declares():
+    seen = []
+
+    class FixedClip(TinyBackbone):
+        def forward(self, clips):
+            seen.append(tuple(clips.shape))
+            if tuple(clips.shape[2:]) != (6, 40, 40):
+                raise ValueError(f"takes 6x40x40 clips only, got {tuple(clips.shape)}")
+            return super().forward(clips)
+
+    def fixed(num_frames: int = 0):
+        assert num_frames == 6, num_frames
+        return FixedClip()
+
+    assert "forward" in failures(check_backbone(lambda: FixedClip()))
+    assert not failures(check_backbone(conformance_example({}, clip=(6, 40, 40))(fixed)))
+    assert seen[-1] == (2, 3, 6, 40, 40)
+    with pytest.raises(TypeError, match="clip must be"):
+        conformance_example({}, clip=(6, 40))
+
+
 def test_backbone_checks_catch_missing_normalisation_and_unused_parameters():
     assert not failures(check_backbone(lambda: TinyBackbone()))
     assert "declared" in failures(check_backbone(lambda: TinyBackbone(normalised=False)))["normalisation"]

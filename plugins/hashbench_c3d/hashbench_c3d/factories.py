@@ -5,8 +5,8 @@ import math
 from typing import Any
 
 
-def c3d(width: int = 16, fc_dim: int = 512, dropout: float = 0.5, batch_norm: bool = False) -> Any:
-    """C3D of Tran et al. (8 conv3x3x3 layers, fc6/fc7) with a width multiplier; fc7 feature.
+def c3d_small(width: int = 16, fc_dim: int = 512, dropout: float = 0.5, batch_norm: bool = False) -> Any:
+    """C3D of Tran et al. with a width multiplier, any clip size (teaching example); fc7 feature.
 
     Input float clips ``(B, 3, T, H, W)`` with T >= 1 and H, W >= 16 (e.g. 8x32x32 or 16x112x112);
     output ``(B, fc_dim)``. Keys:
@@ -19,7 +19,8 @@ def c3d(width: int = 16, fc_dim: int = 512, dropout: float = 0.5, batch_norm: bo
       helps when training from scratch).
 
     Pool5 is an adaptive max-pool to (1, 4, 4), so fc6 fits any input size; pools 2-4 use
-    ``ceil_mode`` so that short clips (T < 8) still work.
+    ``ceil_mode`` so that short clips (T < 8) still work. Not the original network: the faithful C3D,
+    which loads the Sports-1M weights, is the reference set's ``c3d`` backbone.
     """
     if isinstance(width, bool) or not isinstance(width, int) or width < 1:
         raise ValueError(f"backbone.width: must be a positive integer, got {width!r}")

@@ -1,7 +1,9 @@
 """C3D (Tran et al., "Learning Spatiotemporal Features with 3D Convolutional Networks", ICCV 2015).
 
 Layer names follow the common PyTorch port (conv1, conv2, conv3a/b, conv4a/b, conv5a/b, fc6, fc7);
-with ``width=64, fc_dim=4096, batch_norm=False`` every parameter has the original C3D shape.
+with ``width=64, fc_dim=4096, batch_norm=False`` every parameter has the original C3D shape. The
+pooling (ceil mode, adaptive pool5) and the RGB input make it a teaching variant, not the original:
+hashbench's reference ``c3d`` backbone is the faithful network that loads the Sports-1M weights.
 """
 from __future__ import annotations
 

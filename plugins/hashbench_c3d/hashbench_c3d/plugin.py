@@ -7,6 +7,6 @@ from hashbench import hookimpl
 @hookimpl
 def hashbench_backbones():
     """Backbones of this package: ``{name: factory}``."""
-    from .factories import c3d
+    from .factories import c3d_small
 
-    return {"c3d": c3d}
+    return {"c3d_small": c3d_small}

@@ -1,82 +1,41 @@
-"""Strict loading of pretrained backbone weights (Hara et al.'s checkpoint format).
+"""Strict loading of pretrained backbone weights, on ``hashbench.contract``'s one loader.
 
-Hara's ``resnet-18-kinetics.pth`` is a dict with ``state_dict`` (keys prefixed ``module.`` by
-DataParallel) plus ``epoch``/``arch``/``optimizer``; its 400-way ``fc.*`` classifier is dropped here.
-Everything else must match the model exactly: missing keys, unexpected keys and shape mismatches are
-a CheckpointError that lists them (never a silent partial load, unlike the original loader).
-BatchNorm ``num_batches_tracked`` counters may be absent (checkpoints from PyTorch < 0.4).
+:func:`hashbench.contract.read_state_dict` reads a file with ``weights_only=True`` (a bare state dict or
+one under ``state_dict``, e.g. Hara's ``{"state_dict": {"module.conv1.weight": ...}, "epoch", ...}``;
+DataParallel's ``module.`` prefix stripped) and :func:`hashbench.contract.load_state_dict_strict` loads it,
+a CheckpointError listing the missing / unexpected / mis-shaped keys when it does not fit (never a silent
+partial load, unlike the original loaders). Here: the source classifier (``fc.*`` for Hara's files) is
+dropped unless kept, and BatchNorm ``num_batches_tracked`` counters may be absent (files written by
+PyTorch < 0.4, like Hara's 2017 ``resnet-18-kinetics.pth``).
 """
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Mapping, Sequence
 
-import torch
-from torch import nn
+from hashbench.contract import load_state_dict_strict, read_state_dict
 
-from hashbench.errors import CheckpointError
+__all__ = ["read_state_dict", "load_state", "load_strict", "COUNTERS"]
 
 log = logging.getLogger(__name__)
 
-_MAX_LISTED = 12
+#: State-dict entries a file may lack (the module keeps its own value).
+COUNTERS = ("num_batches_tracked",)
 
 
-def _listing(label: str, keys: Iterable[str]) -> str:
-    keys = list(keys)
-    shown = ", ".join(keys[:_MAX_LISTED])
-    more = f" ... and {len(keys) - _MAX_LISTED} more" if len(keys) > _MAX_LISTED else ""
-    return f"{label} ({len(keys)}): {shown}{more}"
+def load_state(model: Any, state: Mapping[str, Any], file: Any, *, drop_prefixes: Sequence[str] = ("fc.",),
+               where: str = "backbone.pretrained") -> None:
+    """Load ``state`` (read from ``file``) into ``model`` strictly; keys starting with one of
+    ``drop_prefixes`` are ignored. CheckpointError naming ``where`` and the file, listing the keys."""
+    prefixes = tuple(drop_prefixes)
+    dropped = [k for k in state if prefixes and k.startswith(prefixes)]
+    kept = {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}
+    load_state_dict_strict(model, kept, f"{where}: {Path(file).expanduser()}", ignore_missing=COUNTERS)
+    log.info("loaded %d tensors from %s (ignored %d: %s)", len(kept), file, len(dropped), ", ".join(dropped) or "none")
 
 
-def read_state_dict(path: str | Path, where: str = "backbone.pretrained") -> dict[str, torch.Tensor]:
-    """Read a checkpoint file (``weights_only=True``) -> plain state dict with ``module.`` stripped.
-
-    Accepts Hara's format (``{"state_dict": {...}, ...}``) or a bare state dict.
-    """
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise CheckpointError(f"{where}: weight file not found: {file} (check the path, or remove the key"
-                              " to start from Hara's random initialisation)")
-    try:
-        obj: Any = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt file, or pickled objects that weights_only refuses
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise CheckpointError(f"{where}: cannot read {file} as a weights-only torch checkpoint"
-                              f" ({type(exc).__name__}: {first})") from exc
-    state = obj.get("state_dict", obj) if isinstance(obj, Mapping) else None
-    if not isinstance(state, Mapping) or not state or not all(
-            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-        raise CheckpointError(f"{where}: {file} holds no state dict (expected a dict of tensors, or a dict"
-                              " with a 'state_dict' entry as in Hara's checkpoints)")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in state.items()}
-
-
-def load_strict(model: nn.Module, path: str | Path, *, drop_prefixes: tuple[str, ...] = ("fc.",),
+def load_strict(model: Any, path: Any, *, drop_prefixes: Sequence[str] = ("fc.",),
                 where: str = "backbone.pretrained") -> None:
-    """Load ``path`` into ``model``; keys starting with ``drop_prefixes`` are ignored (Hara's ``fc.``).
-
-    Raises CheckpointError naming the file and listing missing / unexpected / mis-shaped keys.
-    """
-    state = read_state_dict(path, where)
-    dropped = [k for k in state if k.startswith(drop_prefixes)]
-    state = {k: v for k, v in state.items() if not k.startswith(drop_prefixes)}
-    expected = model.state_dict()
-    missing = [k for k in expected if k not in state and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in state if k not in expected]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-                  for k in state if k in expected and state[k].shape != expected[k].shape]
-    if missing or unexpected or mismatched:
-        parts = [_listing(label, keys) for label, keys in (
-            ("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
-            if keys]
-        raise CheckpointError(f"{where}: {Path(path).expanduser()} does not fit this model; "
-                              + "; ".join(parts))
-    try:
-        # A plain dict carries no BatchNorm version metadata, so absent num_batches_tracked are filled.
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        first = (str(exc).strip().splitlines() or [""])[0]
-        raise CheckpointError(f"{where}: {Path(path).expanduser()}: {first}") from exc
-    log.info("loaded %d tensors from %s (ignored %d: %s)", len(state), path, len(dropped),
-             ", ".join(dropped) or "none")
+    """Read ``path`` and load it into ``model`` (see :func:`load_state`)."""
+    load_state(model, read_state_dict(path, where), path, drop_prefixes=drop_prefixes, where=where)

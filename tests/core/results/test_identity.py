@@ -42,6 +42,19 @@ def test_plugin_defaults_are_filled_in_and_context_is_left_out():
     assert identity(loss__weighting="original") == ident
 
 
+def test_keys_a_factory_derives_resolve_to_what_they_derive():
+    """r3d18 leaves normalization/shortcut unset (a named checkpoint's, else its profile's): writing the
+    resolved value is the same experiment, another value or a checkpoint that implies another is not."""
+    ident = identity()
+    assert ident["backbone.normalization"] == "c3d_retrieval" and ident["backbone.shortcut"] == "A"
+    assert identity(backbone__normalization="c3d_retrieval", backbone__shortcut="A") == ident
+    assert identity(backbone__normalization="kinetics") != ident
+    master = identity(backbone__name="r3d50")
+    assert master["backbone.normalization"] == "kinetics_master" and master["backbone.shortcut"] == "B"
+    named = identity(backbone__pretrained="resnet-18-kinetics")
+    assert named["backbone.normalization"] == "kinetics" and named["backbone.shortcut"] == "A"
+
+
 @pytest.mark.parametrize("key,value", [("seed", 5), ("name", "other"), ("device", "auto"), ("label", "mine"),
                                        ("train__num_workers", 0), ("eval__batch_size", 8),
                                        ("eval__metrics", ["map", "map@100"]), ("train__eval_every", 2),

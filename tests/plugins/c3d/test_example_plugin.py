@@ -1,4 +1,5 @@
-"""The example plugin package plugins/hashbench_c3d: a REAL pip install, found by the real CLI.
+"""The example plugin package plugins/hashbench_c3d (backbone ``c3d_small``): a REAL pip install, found by
+the real CLI, beside the reference set's faithful ``c3d`` without a name clash.
 
 Each package is pip-installed (``--target`` a temporary folder, from a copy of its source) and used
 by subprocesses of the CLI with ``PYTHONPATH`` pointing there, so the test venv is never mutated.
@@ -87,32 +88,42 @@ def c3d_target(tmp_path_factory) -> Path:
 
 def test_installed_plugin_is_listed(c3d_target):
     assert (c3d_target / "hashbench_c3d" / "model.py").is_file()
-    assert list(c3d_target.glob("hashbench_c3d-0.1.0.dist-info/entry_points.txt"))
+    assert list(c3d_target.glob("hashbench_c3d-0.2.0.dist-info/entry_points.txt"))
     proc = cli("plugins", paths=[c3d_target])
     assert proc.returncode == 0, proc.stderr
     rows = listed(proc.stdout)
-    assert rows[("backbone", "c3d")] == "hashbench-c3d"
+    assert rows[("backbone", "c3d_small")] == "hashbench-c3d"
+    assert rows[("backbone", "c3d")] == "hashbench"  # the faithful C3D of the reference set: no clash
     assert rows[("backbone", "r3d18")] == "hashbench"
-    assert "C3D of Tran et al." in proc.stdout
+    assert "C3D of Tran et al. with a width multiplier" in proc.stdout
     # ... and without the install folder it is not there: the listing comes from the installation.
-    assert ("backbone", "c3d") not in listed(cli("plugins").stdout)
+    assert ("backbone", "c3d_small") not in listed(cli("plugins").stdout)
+
+
+def test_installed_plugin_passes_the_conformance_kit(c3d_target):
+    proc = cli("check-plugins", "--dist", "hashbench-c3d", "--json", paths=[c3d_target])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["passed"] and report["failed"] == 0
+    assert {r["component"] for r in report["results"]} == {"backbone:c3d_small"}
+    assert {r["dist"] for r in report["results"]} == {"hashbench-c3d"}
 
 
 def test_installed_plugin_builds_through_the_registry(c3d_target):
     script = textwrap.dedent("""\
         import json, sys, torch, hashbench
         reg = hashbench.registry()
-        component = reg.get("backbone", "c3d")
-        model = hashbench.build_model({"name": "c3d", "width": 4, "fc_dim": 32, "batch_norm": True},
+        component = reg.get("backbone", "c3d_small")
+        model = hashbench.build_model({"name": "c3d_small", "width": 4, "fc_dim": 32, "batch_norm": True},
                                       {"name": "tanh", "bits": 16}).eval()
         clips = torch.randint(0, 256, (2, 3, 8, 32, 32), dtype=torch.uint8)
         codes = model(model.normalize(clips))
         try:
-            reg.build("backbone", {"name": "c3d", "widht": 4})
+            reg.build("backbone", {"name": "c3d_small", "widht": 4})
         except hashbench.ConfigError as exc:
             typo = str(exc)
         try:
-            reg.build("backbone", {"name": "c3d", "fc_dim": "32"})
+            reg.build("backbone", {"name": "c3d_small", "fc_dim": "32"})
         except hashbench.ConfigError as exc:
             typo += " | " + str(exc)
         print(json.dumps({"dist": component.dist, "version": component.version,
@@ -125,7 +136,7 @@ def test_installed_plugin_builds_through_the_registry(c3d_target):
                           env=dict(os.environ, PYTHONPATH=str(c3d_target)))
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert (out["dist"], out["version"]) == ("hashbench-c3d", "0.1.0")
+    assert (out["dist"], out["version"]) == ("hashbench-c3d", "0.2.0")
     assert Path(out["file"]).resolve().is_relative_to(c3d_target.resolve())  # the installed copy
     assert out["feature_dim"] == 32 and out["shape"] == [2, 16] and 0 < out["max"] <= 1
     assert out["mean"] == pytest.approx([0.434 * 255, 0.405 * 255, 0.378 * 255])
@@ -147,7 +158,7 @@ def test_plugin_imports_only_the_hook_marker_from_hashbench():
 
 
 TINY_EXPERIMENT = tiny_experiment_text(name="c3d-tiny", epochs=1, size=16, num_frames=4,
-                                       backbone='name = "c3d"\nwidth = 4\nfc_dim = 32', clips_per_class=3,
+                                       backbone='name = "c3d_small"\nwidth = 4\nfc_dim = 32', clips_per_class=3,
                                        queries_per_class=1, batch_size=12, metrics='["map", "map@5"]')
 
 
@@ -161,7 +172,7 @@ def test_tiny_experiment_runs_with_the_plugin_backbone(c3d_target, tmp_path):
                paths=[c3d_target], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = pd.read_csv(results)
-    assert set(rows["backbone"]) == {"c3d"}
+    assert set(rows["backbone"]) == {"c3d_small"}
     assert set(rows["metric"]) == {"map", "map@5"}
     assert rows["value"].between(0, 1).all()
     assert set(rows["experiment"]) == {"c3d-tiny"}
@@ -182,7 +193,7 @@ def test_plugin_that_raises_on_import_is_reported_not_fatal(c3d_target, broken_t
     assert proc.returncode == 0, proc.stderr
     assert re.search(r"broken plugin .*hashbench-broken.*RuntimeError: boom", proc.stdout), proc.stdout
     rows = listed(proc.stdout)
-    assert rows[("backbone", "c3d")] == "hashbench-c3d"
+    assert rows[("backbone", "c3d_small")] == "hashbench-c3d"
     assert rows[("loss", "batch_all_triplet")] == "hashbench"
 
 
@@ -201,29 +212,46 @@ def test_disable_autoload_hides_third_party_plugins(c3d_target, broken_target):
     proc = cli("plugins", paths=[c3d_target, broken_target], env={"HASHBENCH_DISABLE_PLUGIN_AUTOLOAD": "1"})
     assert proc.returncode == 0, proc.stderr
     rows = listed(proc.stdout)
-    assert ("backbone", "c3d") not in rows
+    assert ("backbone", "c3d_small") not in rows
+    assert rows[("backbone", "c3d")] == "hashbench"  # the reference set is not a third-party plugin
     assert "hashbench-broken" not in proc.stdout
     assert rows[("backbone", "r3d18")] == "hashbench"
     assert rows[("head", "tanh")] == "hashbench"
 
 
-def test_two_distributions_with_the_same_backbone_name_is_an_error(c3d_target, tmp_path):
-    source = make_package(tmp_path / "pkg", "hashbench-c3d-fork", "hashbench_c3d_fork", """\
+def fork_package(root: Path, dist: str, module: str, name: str) -> Path:
+    """A distribution registering one backbone called ``name`` (never built)."""
+    return make_package(root, dist, module, f"""\
         from hashbench import hookimpl
 
-        def c3d(width: int = 8):
+        def another(width: int = 8):
             \"\"\"Another C3D.\"\"\"
             raise AssertionError("never built")
 
         @hookimpl
         def hashbench_backbones():
-            return {"c3d": c3d}
+            return {{"{name}": another}}
         """)
-    fork = pip_install(source, tmp_path / "site")
+
+
+def test_two_distributions_with_the_same_backbone_name_is_an_error(c3d_target, tmp_path):
+    fork = pip_install(fork_package(tmp_path / "pkg", "hashbench-c3d-fork", "hashbench_c3d_fork", "c3d_small"),
+                       tmp_path / "site")
     proc = cli("plugins", paths=[c3d_target, fork])
     assert proc.returncode == 2, proc.stdout + proc.stderr
     message = proc.stderr.strip()
-    assert "c3d" in message and "hashbench-c3d " in message and "hashbench-c3d-fork" in message
+    assert "c3d_small" in message and "hashbench-c3d " in message and "hashbench-c3d-fork" in message
+    assert "Traceback" not in proc.stderr and len(message.splitlines()) == 1
+
+
+def test_a_plugin_taking_a_reference_name_is_an_error_too(tmp_path):
+    """Why the example was renamed: registering `c3d` beside the reference set's faithful C3D is a clash."""
+    clash = pip_install(fork_package(tmp_path / "pkg", "hashbench-old-c3d", "hashbench_old_c3d", "c3d"),
+                        tmp_path / "site")
+    proc = cli("plugins", paths=[clash])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    message = proc.stderr.strip()
+    assert "c3d" in message and "hashbench-old-c3d" in message and "hashbench " in message
     assert "Traceback" not in proc.stderr and len(message.splitlines()) == 1
 
 
@@ -232,7 +260,7 @@ def test_c3d_shapes_and_validation(monkeypatch):
     import torch
 
     monkeypatch.syspath_prepend(str(C3D_SOURCE))
-    from hashbench_c3d.factories import c3d
+    from hashbench_c3d.factories import c3d_small as c3d
 
     with torch.device("meta"):  # shapes only: no 78M-parameter allocation
         original = c3d(width=64, fc_dim=4096)

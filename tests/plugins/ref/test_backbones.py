@@ -228,3 +228,37 @@ def test_key_types_are_checked_by_the_registry(key, value, expected):
     """The factory's annotations resolve, so the registry can check TOML value types."""
     with pytest.raises(ConfigError, match=rf"backbone\.{key}: expected {expected}"):
         hashbench.registry().build("backbone", {"name": "r3d18", key: value}, where="backbone")
+
+
+def test_default_init_is_the_2017_code_drawn_in_module_order():
+    """Bit-identity guard of the default r3d18 (the demo's numbers depend on it): every Conv3d, in module
+    order, draws N(0, sqrt(2 / (k_t * k_h * out))) from the global generator; nothing else draws."""
+    torch.manual_seed(11)
+    model = hashbench.registry().build("backbone", {"name": "r3d18", "width": 8})
+    convs = [(name, m) for name, m in model.named_modules() if isinstance(m, torch.nn.Conv3d)]
+    torch.manual_seed(11)
+    fresh = [torch.nn.Conv3d(m.in_channels, m.out_channels, m.kernel_size, bias=False) for _, m in convs]  # their draws
+    for (name, module), conv in zip(convs, fresh):
+        k = conv.weight.shape
+        conv.weight.data.normal_(0.0, math.sqrt(2.0 / (k[2] * k[3] * k[0])))
+        assert torch.equal(module.weight, conv.weight), name
+    assert model.shortcut == "A" and model.init == "hara2017" and model.normalization == "c3d_retrieval"
+    assert not any(".downsample." in key for key in model.state_dict())
+
+
+def test_a_path_keeps_the_default_normalisation_and_a_name_picks_its_own(reference, checkpoint, tmp_path,
+                                                                         monkeypatch):
+    """pretrained = a path (even named like a known file) changes nothing but the weights; the known name
+    resnet-18-kinetics picks its ActivityNet-mean normalisation unless one is set."""
+    by_path = hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": str(checkpoint)})
+    assert by_path.normalization == "c3d_retrieval" and by_path.shortcut == "A" and by_path.checkpoint is None
+    monkeypatch.setenv("HASHBENCH_WEIGHTS", str(checkpoint.parent))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    by_name = hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": "resnet-18-kinetics"})
+    assert by_name.checkpoint == "resnet-18-kinetics" and by_name.normalization == "kinetics"
+    torch.testing.assert_close(by_name.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
+    chosen = hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": "resnet-18-kinetics",
+                                                     "normalization": "c3d_retrieval"})
+    assert chosen.normalization == "c3d_retrieval"
+    with pytest.raises(ConfigError, match=r"backbone\.shortcut: 'B' contradicts the checkpoint 'resnet-18-kinetics'"):
+        hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": "resnet-18-kinetics", "shortcut": "B"})

@@ -1,0 +1,126 @@
+"""C3D (Tran et al. 2015), the full network with the layer names of the Sports-1M port: torch-free factories.
+
+The network (``model.py``) is pytorch-video-recognition's ``C3D_model.py`` layout: ``conv1`` (3->64),
+pool1 (1,2,2), ``conv2`` (128), pool2, ``conv3a``/``conv3b`` (256), pool3, ``conv4a``/``conv4b`` (512),
+pool4, ``conv5a``/``conv5b`` (512), pool5 (2, padding (0,1,1)), ``fc6`` (8192->4096), ``fc7``
+(4096->4096) and, when kept, ``fc8``; ReLU after every layer, dropout 0.5 after fc6 and fc7.
+
+Normalisation: pytorch-video-recognition reads frames with OpenCV (BGR) and subtracts (90, 98, 102)
+from (B, G, R), with no std division. hashbench clips are RGB, so the model declares
+``input_mean = (102, 98, 90)``, ``input_std = (1, 1, 1)`` (RGB order) and reverses the channel order
+to BGR inside ``forward``: conv1's input channel 0 is blue, as in the Sports-1M weights.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from hashbench.contract import (Checkpoint, checkpoints_of, conformance_example, identity_keys, known_checkpoints,
+                                resolve_pretrained)
+from hashbench.errors import ConfigError
+
+#: Input normalisations in 0-255 RGB pixel units: name -> (mean, std).
+NORMALIZATIONS = {
+    # pytorch-video-recognition's loader: BGR frames minus (90, 98, 102), no std (here in RGB order).
+    "pvr": ((102.0, 98.0, 90.0), (1.0, 1.0, 1.0)),
+    # Video-Retrieval-C3D's constants (mean/std of 0-1 pixels, rescaled to 0-255), kept for parity.
+    "c3d_retrieval": ((0.434 * 255, 0.405 * 255, 0.378 * 255), (0.152 * 255, 0.149 * 255, 0.157 * 255)),
+}
+#: The family's normalisation when neither ``normalization`` nor a known checkpoint says otherwise.
+DEFAULT_NORMALIZATION = "pvr"
+#: Clip sizes the original network takes: fc6's 8192 inputs are pool5's 512 x 1 x 4 x 4.
+FRAMES = (16, 31)
+SIDE = (96, 127)
+#: Classes of the Sports-1M classifier fc8 (the kept classifier's size when no file says otherwise).
+SPORTS1M_CLASSES = 487
+
+SPORTS1M = Checkpoint(
+    name="c3d_sports1m",
+    file="c3d-pretrained.pth",
+    url=None,  # published on Google Drive / BaiduYun pages, not as a direct download (see source)
+    sha256=None,
+    classes=SPORTS1M_CLASSES,
+    mean=NORMALIZATIONS["pvr"][0],
+    std=NORMALIZATIONS["pvr"][1],
+    frames=16,
+    size=112,
+    options={},
+    source="pytorch-video-recognition (jfzhang95) README: https://drive.google.com/file/d/"
+           "19NWziHWh1LgCcHU34geoKwYezAogv9fX or https://pan.baidu.com/s/1saNqGBkzZHwZpG-A5RDLVw",
+    notes="C3D trained on Sports-1M (Caffe weights ported to PyTorch); keys features.N / classifier.N"
+          " (fc6, fc7, fc8 of 487 classes), renamed to conv1..fc8 on load; BGR input minus"
+          " (90, 98, 102), no std, 16x112x112 clips (frames resized to 128x171, cropped)",
+)
+
+
+def normalization_of(normalization: Optional[str], checkpoint: Optional[Checkpoint], family: str = "c3d",
+                     default: str = DEFAULT_NORMALIZATION) -> tuple[str, tuple, tuple]:
+    """``(name, mean, std)``: the explicit ``normalization``, else the known checkpoint's, else ``default``."""
+    if normalization is None:
+        if checkpoint is not None:
+            return f"checkpoint:{checkpoint.name}", tuple(checkpoint.mean), tuple(checkpoint.std)
+        normalization = default
+    if normalization not in NORMALIZATIONS:
+        raise ConfigError(f"backbone.normalization: unknown value {normalization!r} for {family};"
+                          f" use one of {', '.join(map(repr, NORMALIZATIONS))} (or leave it unset)")
+    mean, std = NORMALIZATIONS[normalization]
+    return normalization, tuple(mean), tuple(std)
+
+
+def pretrained_path(pretrained: Optional[str], factory: Any) -> tuple[Any, Optional[Checkpoint]]:
+    """``(file or None, known checkpoint or None)`` for the ``pretrained`` key (a known name or a path)."""
+    if pretrained is None:
+        return None, None
+    if not isinstance(pretrained, str) or not pretrained.strip():
+        raise ConfigError("backbone.pretrained: empty path (was an environment variable unset?);"
+                          " give a known checkpoint name or a weight file, or remove the key")
+    known = checkpoints_of(factory)
+    if pretrained not in {c.name for c in known} and "/" not in pretrained and "." not in pretrained \
+            and not Path(pretrained).expanduser().exists():
+        names = ", ".join(repr(c.name) for c in known) or "none (this backbone takes a path)"
+        raise ConfigError(f"backbone.pretrained: {pretrained!r} is neither a known checkpoint of"
+                          f" {factory.__name__} ({names}) nor an existing file")
+    return resolve_pretrained(pretrained, known)
+
+
+@conformance_example({"adaptive_pool": True})
+@known_checkpoints(SPORTS1M)
+@identity_keys(weights=("pretrained",))
+def c3d(pretrained: Optional[str] = None, normalization: Optional[str] = None, keep_classifier: bool = False,
+        dropout: float = 0.5, adaptive_pool: bool = False, num_frames: Optional[int] = None) -> Any:
+    """C3D of Tran et al. (the full network, Sports-1M port names conv1..fc8); fc7 feature (4096).
+
+    Input float clips ``(B, 3, T, H, W)`` in RGB, 16x112x112 as trained (fc6's 8192 inputs take
+    16-31 frames of 96-127 px; other clips are refused in one line unless ``adaptive_pool``); output
+    ``(B, 4096)``: fc7 after ReLU, and in train mode after dropout too (the source applies dropout 0.5
+    after fc6 and after fc7, before fc8; eval mode has none). Keys:
+
+    - ``pretrained``: ``"c3d_sports1m"`` (``c3d-pretrained.pth`` of pytorch-video-recognition, found in
+      ``$HASHBENCH_WEIGHTS`` or torch's hub cache) or a path: that file (keys ``features.N`` /
+      ``classifier.N``), or a state dict in conv1..fc8 names (e.g. pytorch-video-recognition's
+      ``train.py`` checkpoint ``{'epoch', 'state_dict', 'opt_dict'}``), loaded strictly.
+    - ``normalization``: unset = the checkpoint's (``pvr``); ``"pvr"`` (RGB mean (102, 98, 90), std 1:
+      the source's BGR mean subtraction) or ``"c3d_retrieval"`` (Video-Retrieval-C3D's mean/std).
+      Either way the model reverses RGB to BGR inside forward, the channel order of the weights.
+    - ``keep_classifier``: keep the file's ``fc8`` (its class count; 487 without a file) as
+      ``model.fc8``; ``model.logits(clips)`` gives the source's class scores. The features stay fc7's
+      (fc8 is not part of forward, so a hashing loss gives it no gradient).
+    - ``dropout``: after fc6 and fc7 in train mode (0.5 as in C3D).
+    - ``adaptive_pool``: pools in ceil mode and an adaptive max-pool to pool5's 1x4x4 output, so that
+      any clip size fits fc6; identical to the original at 16x112x112.
+    """
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ConfigError(f"backbone.dropout: must be a number in [0, 1), got {dropout!r}")
+    if num_frames is not None and not adaptive_pool and not FRAMES[0] <= num_frames <= FRAMES[1]:
+        raise ConfigError(f"backbone c3d: the dataset gives {num_frames}-frame clips, but C3D's fc6 takes"
+                          f" {FRAMES[0]}-{FRAMES[1]} frames of {SIDE[0]}-{SIDE[1]} px (trained on 16x112x112);"
+                          " use 16-frame clips or set backbone.adaptive_pool = true")
+    path, checkpoint = pretrained_path(pretrained, c3d)
+    name, mean, std = normalization_of(normalization, checkpoint)
+    from .model import build_c3d
+
+    return build_c3d(path, keep_classifier=keep_classifier, dropout=float(dropout), adaptive_pool=adaptive_pool,
+                     normalization=name, mean=mean, std=std)
+
+
+FACTORIES: dict = {"c3d": c3d}

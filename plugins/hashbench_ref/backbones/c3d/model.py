@@ -1,0 +1,174 @@
+"""C3D (Tran et al., "Learning Spatiotemporal Features with 3D Convolutional Networks", ICCV 2015).
+
+Module names are those of pytorch-video-recognition's ``C3D_model.py`` (``conv1`` .. ``conv5b``,
+``fc6``, ``fc7``, ``fc8``), so that its fine-tuned checkpoints load by name; the Sports-1M port
+``c3d-pretrained.pth`` stores the same tensors as ``features.N`` / ``classifier.N`` (an
+``nn.Sequential`` layout) and is renamed on load (:data:`SPORTS1M_LAYOUT`).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+import torch
+from torch import nn
+
+from hashbench.contract import key_listing, read_state_dict
+from hashbench.errors import CheckpointError, ContractError
+
+from . import FRAMES, SIDE, SPORTS1M_CLASSES
+
+#: The Sports-1M port's module names -> ours.
+SPORTS1M_LAYOUT = {
+    "features.0": "conv1", "features.3": "conv2", "features.6": "conv3a", "features.8": "conv3b",
+    "features.11": "conv4a", "features.13": "conv4b", "features.16": "conv5a", "features.18": "conv5b",
+    "classifier.0": "fc6", "classifier.3": "fc7", "classifier.6": "fc8",
+}
+#: pool5's output that fc6 (8192 inputs) expects: 512 channels x (1, 4, 4).
+POOL5_OUT = (1, 4, 4)
+FEATURE_DIM = 4096
+
+
+def _conv(cin: int, cout: int) -> nn.Conv3d:
+    return nn.Conv3d(cin, cout, kernel_size=3, padding=1, bias=True)
+
+
+class C3D(nn.Module):
+    """Float RGB clips ``(B, 3, T, H, W)`` normalised with ``input_mean``/``input_std`` -> fc7 ``(B, 4096)``.
+
+    ``forward`` reverses the channel order (RGB -> BGR, the weights' order), then conv1..pool5, fc6,
+    ReLU, dropout, fc7, ReLU, dropout (dropout acts in train mode only). ``fc8`` exists when
+    ``classes`` is given (a kept source classifier); :meth:`logits` applies it.
+    """
+
+    def __init__(self, dropout: float = 0.5, adaptive_pool: bool = False, classes: Optional[int] = None,
+                 normalization: str = "pvr", mean: Tuple[float, ...] = (102.0, 98.0, 90.0),
+                 std: Tuple[float, ...] = (1.0, 1.0, 1.0)) -> None:
+        super().__init__()
+        ceil = bool(adaptive_pool)
+        self.conv1 = _conv(3, 64)
+        self.pool1 = nn.MaxPool3d(kernel_size=(1, 2, 2), stride=(1, 2, 2), ceil_mode=ceil)
+        self.conv2 = _conv(64, 128)
+        self.pool2 = nn.MaxPool3d(kernel_size=2, stride=2, ceil_mode=ceil)
+        self.conv3a = _conv(128, 256)
+        self.conv3b = _conv(256, 256)
+        self.pool3 = nn.MaxPool3d(kernel_size=2, stride=2, ceil_mode=ceil)
+        self.conv4a = _conv(256, 512)
+        self.conv4b = _conv(512, 512)
+        self.pool4 = nn.MaxPool3d(kernel_size=2, stride=2, ceil_mode=ceil)
+        self.conv5a = _conv(512, 512)
+        self.conv5b = _conv(512, 512)
+        self.pool5 = nn.MaxPool3d(kernel_size=2, stride=2, padding=(0, 1, 1), ceil_mode=ceil)
+        self.fit = nn.AdaptiveMaxPool3d(POOL5_OUT) if adaptive_pool else None
+        self.fc6 = nn.Linear(512 * POOL5_OUT[0] * POOL5_OUT[1] * POOL5_OUT[2], FEATURE_DIM)
+        self.fc7 = nn.Linear(FEATURE_DIM, FEATURE_DIM)
+        self.fc8 = nn.Linear(FEATURE_DIM, classes) if classes is not None else None
+        self.relu = nn.ReLU(inplace=True)
+        self.dropout = nn.Dropout(p=dropout)
+        self.adaptive_pool = ceil
+        self.feature_dim: int = FEATURE_DIM
+        self.normalization = normalization
+        self.input_mean: Tuple[float, float, float] = tuple(float(v) for v in mean)  # type: ignore[assignment]
+        self.input_std: Tuple[float, float, float] = tuple(float(v) for v in std)  # type: ignore[assignment]
+        for module in self.modules():
+            if isinstance(module, nn.Conv3d):  # the source's init: He normal (fan in); biases as PyTorch's
+                nn.init.kaiming_normal_(module.weight)
+
+    def check_clips(self, clips: torch.Tensor) -> None:
+        """ContractError (one line) unless ``clips`` is ``(B, 3, T, H, W)`` of a size fc6 can take."""
+        if clips.dim() != 5 or clips.shape[1] != 3:
+            raise ContractError(f"c3d expects clips shaped (B, 3, T, H, W), got {tuple(clips.shape)}")
+        if self.adaptive_pool:
+            return
+        t, h, w = clips.shape[2:]
+        if not (FRAMES[0] <= t <= FRAMES[1] and SIDE[0] <= h <= SIDE[1] and SIDE[0] <= w <= SIDE[1]):
+            raise ContractError(f"c3d takes clips of {FRAMES[0]}-{FRAMES[1]} frames of {SIDE[0]}-{SIDE[1]} px"
+                                f" (fc6's 8192 inputs; trained on 16x112x112), got {t}x{h}x{w};"
+                                " set backbone.adaptive_pool = true for other sizes")
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        self.check_clips(clips)
+        x = clips.flip(1)  # RGB -> BGR, the channel order of the Sports-1M weights
+        x = self.pool1(self.relu(self.conv1(x)))
+        x = self.pool2(self.relu(self.conv2(x)))
+        x = self.pool3(self.relu(self.conv3b(self.relu(self.conv3a(x)))))
+        x = self.pool4(self.relu(self.conv4b(self.relu(self.conv4a(x)))))
+        x = self.pool5(self.relu(self.conv5b(self.relu(self.conv5a(x)))))
+        if self.fit is not None:
+            x = self.fit(x)
+        x = self.dropout(self.relu(self.fc6(x.flatten(1))))
+        return self.dropout(self.relu(self.fc7(x)))
+
+    def logits(self, clips: torch.Tensor) -> torch.Tensor:
+        """The kept source classifier's scores ``fc8(forward(clips))`` (``keep_classifier = true``)."""
+        if self.fc8 is None:
+            raise ContractError("c3d: no classifier was kept (build it with keep_classifier = true)")
+        return self.fc8(self.forward(clips))
+
+
+def to_model_names(state: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, str]]:
+    """``(state in conv1..fc8 names, {our name: the file's name})``: ``features.N``/``classifier.N`` keys
+    of the Sports-1M port renamed; other keys kept as they are (unknown ones are reported)."""
+    renamed: Dict[str, Any] = {}
+    origin: Dict[str, str] = {}
+    for key, value in state.items():
+        module, _, param = key.rpartition(".")
+        new = f"{SPORTS1M_LAYOUT[module]}.{param}" if module in SPORTS1M_LAYOUT else key
+        if new in renamed:  # both layouts in one file: the second is unexpected
+            new = key
+        renamed[new] = value
+        origin[new] = key
+    return renamed, origin
+
+
+def load_c3d_state(model: C3D, state: Mapping[str, Any], where: str) -> C3D:
+    """Load ``state`` (conv1..fc8 names, or the Sports-1M port's, see :func:`to_model_names`) strictly;
+    ``fc8`` is dropped unless the model kept one. CheckpointError listing missing / unexpected /
+    mis-shaped keys in the file's names. A model on the meta device is materialised on the CPU first
+    (returns the loaded model)."""
+    state, origin = to_model_names(state)
+    if model.fc8 is None:
+        state = {k: v for k, v in state.items() if not k.startswith("fc8.")}
+    expected = model.state_dict()
+    sports1m = any(origin[k] != k for k in state)
+    source_of = {ours: source for source, ours in SPORTS1M_LAYOUT.items()}
+
+    def shown(key: str) -> str:
+        if origin.get(key, key) != key:
+            return f"{origin[key]} (= {key})"
+        module, _, param = key.rpartition(".")
+        if key not in state and sports1m and module in source_of:
+            return f"{source_of[module]}.{param} (= {key})"
+        return key
+
+    missing = [shown(k) for k in expected if k not in state]
+    unexpected = [shown(k) for k in state if k not in expected]
+    mismatched = [f"{shown(k)} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+                  for k in state if k in expected and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or mismatched:
+        layout = " (Sports-1M port layout features.N/classifier.N)" if sports1m else ""
+        raise CheckpointError(f"{where}{layout} does not fit c3d; " + "; ".join(
+            key_listing(label, keys) for label, keys in (
+                ("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
+            if keys))
+    if any(t.is_meta for t in expected.values()):
+        model = model.to_empty(device="cpu")
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def build_c3d(path: Optional[Path], *, keep_classifier: bool, dropout: float, adaptive_pool: bool,
+              normalization: str, mean: Tuple[float, ...], std: Tuple[float, ...]) -> C3D:
+    """The model, with the weights of ``path`` (when given) loaded strictly. With a file, the model is
+    built on the meta device and only materialised once the file fits (no wasted random init)."""
+    options = dict(dropout=dropout, adaptive_pool=adaptive_pool, normalization=normalization, mean=mean, std=std)
+    if path is None:
+        return C3D(classes=SPORTS1M_CLASSES if keep_classifier else None, **options)
+    raw = read_state_dict(path)
+    classes = SPORTS1M_CLASSES
+    weight = to_model_names(raw)[0].get("fc8.weight")
+    if isinstance(weight, torch.Tensor) and weight.dim() == 2:
+        classes = int(weight.shape[0])
+    with torch.device("meta"):
+        model = C3D(classes=classes if keep_classifier else None, **options)
+    return load_c3d_state(model, raw, f"backbone.pretrained: {Path(path).expanduser()}")

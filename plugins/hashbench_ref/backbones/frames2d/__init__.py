@@ -1,0 +1,121 @@
+"""Frame-level image backbones pooled over time (the TSN-style setting, and the one the self-supervised
+video-hashing literature uses: frame features of VGG / ResNet): torch-free factories.
+
+A clip ``(B, 3, T, H, W)`` goes through the 2D model as ONE batch of frames ``(B*T, 3, H, W)``; its
+penultimate vector per frame ``(B, T, D)`` is pooled over time:
+
+- ``pool = "mean"``: the average over the T frames (TSN's consensus);
+- ``pool = "attention"``: a small temporal attention layer: each frame gets a score ``s_t = q . f_t /
+  sqrt(D)`` with one learned query vector ``q`` (D parameters, in the state dict as ``attention.query``),
+  the weights are ``softmax_t(s)``, the output is ``sum_t w_t f_t``. ``q`` starts at zero, so training
+  starts from mean pooling.
+
+``timm_frames``: any timm image model (``pip install 'hashbench[timm]'``); ``tv_frames``: torchvision's
+image classifiers, which need no optional extra. The feature is the input of the model's final linear
+classifier (VGG's fc7 after its ReLU, ResNet's pooled vector).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple, Union
+
+from hashbench.contract import Checkpoint, identity_keys, known_checkpoints
+
+Triple = Tuple[float, float, float]
+
+
+def _x255(values: Triple) -> Triple:
+    return (values[0] * 255.0, values[1] * 255.0, values[2] * 255.0)
+
+
+#: Named normalisations for frame models, 0-255 RGB.
+NORMALIZATIONS: Dict[str, Tuple[Triple, Triple]] = {
+    "imagenet": (_x255((0.485, 0.456, 0.406)), _x255((0.229, 0.224, 0.225))),
+    "inception": (_x255((0.5, 0.5, 0.5)), _x255((0.5, 0.5, 0.5))),
+    "openai_clip": (_x255((0.48145466, 0.4578275, 0.40821073)), _x255((0.26862954, 0.26130258, 0.27577711))),
+}
+POOLS = ("mean", "attention")
+
+_TV = "https://download.pytorch.org/models/"
+
+
+def _tv(model: str, tag: str, file: str, acc: float, resize: int) -> Checkpoint:
+    mean, std = NORMALIZATIONS["imagenet"]
+    prefix = file.rsplit("-", 1)[1].split(".", 1)[0]
+    enum = f"{model}_Weights".replace("resnet", "ResNet").replace("vgg", "VGG").replace("_bn_", "_BN_")
+    return Checkpoint(name=f"tv_{model}.{tag.lower()}", file=file, url=_TV + file, classes=1000, mean=mean, std=std,
+                      frames=None, size=224, options={"model": model},
+                      source=f"torchvision (torchvision.models.{enum}.{tag})",
+                      notes=f"ImageNet-1k acc@1 {acc} (resize {resize}, crop 224); sha256 starts with {prefix}"
+                            " (checked on load)")
+
+
+TV_CHECKPOINTS: Tuple[Checkpoint, ...] = (
+    _tv("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth", 69.758, 256),
+    _tv("resnet34", "IMAGENET1K_V1", "resnet34-b627a593.pth", 73.314, 256),
+    _tv("resnet50", "IMAGENET1K_V1", "resnet50-0676ba61.pth", 76.13, 256),
+    _tv("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 80.858, 232),
+    _tv("resnet101", "IMAGENET1K_V1", "resnet101-63fe2227.pth", 77.374, 256),
+    _tv("resnet101", "IMAGENET1K_V2", "resnet101-cd907fc2.pth", 81.886, 232),
+    _tv("vgg16", "IMAGENET1K_V1", "vgg16-397923af.pth", 71.592, 256),
+    _tv("vgg16_bn", "IMAGENET1K_V1", "vgg16_bn-6c64b313.pth", 73.36, 256),
+    _tv("vgg19", "IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", 72.376, 256),
+)
+
+
+@identity_keys(weights=("pretrained",))
+def timm_frames(model: str = "resnet18", pretrained: Union[str, bool, None] = None, pool: str = "mean",
+                normalization: Optional[str] = None, keep_classifier: bool = False) -> Any:
+    """Any timm image model applied to every frame, pooled over time -> ``(B, D)``; needs timm.
+
+    Install it with ``pip install 'hashbench[timm]'``; without timm this raises MissingExtraError.
+
+    Input: whatever the timm model takes per frame (CNNs: any size; a fixed-size model such as a ViT refuses
+    other frame sizes in one line); the model's pretrained config states the size it was trained on
+    (``input_size`` attribute). D: the model's pre-logits width (``resnet18`` 512, ``resnet50`` 2048). Keys:
+
+    - ``model``: a timm model name (``resnet18``, ``vit_small_patch16_224``, ``resnet50.a1_in1k``...).
+    - ``pretrained``: a local weight file in timm's key layout (``.pth``/``.bin``/``.safetensors``: what
+      ``timm.create_model(model).state_dict()`` and the timm files on the Hugging Face hub hold), loaded
+      strictly; or ``true`` / one of the model's pretrained tags (``"a1_in1k"``): timm loads its own
+      weights from its cache (and downloads them when missing and online). Default: random init.
+    - ``pool``: ``"mean"`` or ``"attention"`` (see the package docstring).
+    - ``normalization``: None (the timm model's pretrained config: ``resolve_data_config``) or one of
+      ``imagenet``, ``inception``, ``openai_clip``.
+    - ``keep_classifier``: keep the model's classifier (frozen; its size from the file); the output stays
+      the pooled pre-logits vector and ``model.logits(clips)`` applies the classifier to it.
+    """
+    from .models import build_timm
+
+    return build_timm(model=model, pretrained=pretrained, pool=pool, normalization=normalization,
+                      keep_classifier=keep_classifier)
+
+
+@known_checkpoints(*TV_CHECKPOINTS)
+@identity_keys(weights=("pretrained",))
+def tv_frames(model: Optional[str] = None, pretrained: Optional[str] = None, pool: str = "mean",
+              normalization: Optional[str] = None, keep_classifier: bool = False) -> Any:
+    """A torchvision image classifier applied to every frame, pooled over time -> ``(B, D)``; no extra needed.
+
+    D = the input width of the model's last linear layer (``resnet18`` 512, ``resnet50`` 2048, ``vgg16``
+    4096 = fc7 after its ReLU and dropout). Frames of any size the model takes (ResNet/VGG: >= 32x32; ViT:
+    exactly 224). Keys:
+
+    - ``model``: a torchvision classification model name (``resnet18``, ``resnet50``, ``vgg16``,
+      ``mobilenet_v3_large``...; not googlenet / inception_v3 / squeezenet). Default: the named checkpoint's
+      model, else ``resnet18``.
+    - ``pretrained``: a weight file in torchvision's key layout (its ``state_dict()`` with the classifier,
+      as the published files), or a known name: ``tv_resnet18.imagenet1k_v1``, ``tv_resnet50.imagenet1k_v2``,
+      ``tv_vgg16.imagenet1k_v1``... (``hashbench weights list``). Loaded strictly.
+    - ``pool``: ``"mean"`` or ``"attention"`` (see the package docstring).
+    - ``normalization``: None (the checkpoint's, else the model's torchvision weights': ImageNet) or one of
+      ``imagenet``, ``inception``, ``openai_clip``.
+    - ``keep_classifier``: keep the last linear layer (frozen; its size from the file) under its own name;
+      the output stays the pooled penultimate vector and ``model.logits(clips)`` applies it.
+    """
+    from .models import build_torchvision
+
+    return build_torchvision(model=model, pretrained=pretrained, pool=pool, normalization=normalization,
+                             keep_classifier=keep_classifier, checkpoints=TV_CHECKPOINTS)
+
+
+FACTORIES: dict = {"timm_frames": timm_frames, "tv_frames": tv_frames}
