@@ -99,7 +99,9 @@ class Leaderboard:
     data_columns: dict[str, DataColumn] = field(default_factory=dict)
 
     def column_label(self, column: tuple[str, int]) -> str:
-        return f"{column[0]} {column[1]}-bit"
+        """``ucf101 48-bit``; ``ucf101`` alone for published numbers without a code length (bits 0:
+        a classifier's top-1, quoted for any code length)."""
+        return f"{column[0]} {column[1]}-bit" if column[1] else str(column[0])
 
     def cell(self, key: str, dataset: str, bits: int) -> Cell | None:
         """The cell of the row whose first key is ``key`` (test/inspection helper); ``dataset`` is the

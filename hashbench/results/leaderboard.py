@@ -88,6 +88,13 @@ __all__ = ["build_leaderboard", "Leaderboard", "BoardRow", "Cell", "DataColumn",
            "parse_where", "identity_labels"]
 
 
+def _missing(value: Any) -> bool:
+    """None, NaN or pandas' NA."""
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
 def _aggregate(frame: "pd.DataFrame", keys: list[str]) -> dict[tuple, dict[tuple[str, int], Cell]]:
     """Cells per row key and (column, bits); ``frame`` has ``_col`` and ``_rid`` ("" when unknown)."""
     out: dict[tuple, dict[tuple[str, int], Cell]] = {}
@@ -102,7 +109,8 @@ def _aggregate(frame: "pd.DataFrame", keys: list[str]) -> dict[tuple, dict[tuple
         mixed = bool(seeds is not None and seeds.duplicated().any()) or len(known) > 1 or \
             bool(known and "" in identities)
         series = "\n\n".join(sorted(known)) if known and "" not in identities else None
-        out.setdefault(tuple(row_key), {})[(str(column), int(bits))] = Cell(
+        bits = 0 if _missing(bits) else int(bits)  # a published number without a code length
+        out.setdefault(tuple(row_key), {})[(str(column), bits)] = Cell(
             float(vals.mean()), std, n, mixed=mixed, series=series)
     return out
 

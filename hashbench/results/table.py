@@ -62,7 +62,7 @@ PUBLISHED_COLUMNS: tuple[str, ...] = (
 )
 PUBLISHED_INT_COLUMNS: tuple[str, ...] = ("bits", "frames")
 PUBLISHED_FLOAT_COLUMNS: tuple[str, ...] = ("margin", "value")
-PUBLISHED_REQUIRED: tuple[str, ...] = ("source", "method", "dataset", "bits", "metric", "value")
+PUBLISHED_REQUIRED: tuple[str, ...] = ("source", "method", "dataset", "metric", "value")
 
 RESULTS_ENV = "HASHBENCH_RESULTS"
 DEFAULT_RESULTS = Path("results") / "results.csv"

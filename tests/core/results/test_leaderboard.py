@@ -632,3 +632,27 @@ def test_cli_writes_leaderboard_md_only_for_the_default_view_or_out(tmp_path):
 
     help_text = " ".join(hb("leaderboard", "--help", cwd=tmp_path).stdout.split())
     assert "LEADERBOARD.md" in help_text and "a filtered view never overwrites that file" in help_text
+
+
+def test_leaderboard_top1_shows_the_published_classification_rows(tmp_path, table):
+    """``hashbench leaderboard -m top1``: the shipped classification numbers (no code length) in plain
+    dataset columns, next to a local classification row of the same metric."""
+    pub = read_published(PUBLISHED)
+    top1 = pub[pub["metric"] == "top1"]
+    assert sorted(zip(top1["method"], top1["dataset"], top1["value"])) == [
+        ("3D ResNet-50 (Hara)", "hmdb51", 0.61), ("3D ResNet-50 (Hara)", "ucf101", 0.893),
+        ("Video_Classification_ResNet3D", "hmdb51", 0.5319), ("Video_Classification_ResNet3D", "ucf101", 0.8157)]
+    assert top1["bits"].isna().all()
+    path = tmp_path / "results.csv"
+    append_rows(path, metric_rows(row_base("ours", "ucf101", 48, 0), {"top1": 0.5}))
+    proc = run_cli("leaderboard", "-m", "top1", "--results", str(path), "--published", str(PUBLISHED),
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    header = next(line for line in lines if line.startswith("| method"))
+    assert [c.strip() for c in header.strip("|").split("|")] == ["method", "ucf101", "ucf101 48-bit", "hmdb51"]
+    hara = next(line for line in lines if line.startswith("| 3D ResNet-50 (Hara) †"))
+    assert "**0.8930**" in hara and "**0.6100**" in hara
+    vc = next(line for line in lines if line.startswith("| Video_Classification_ResNet3D †"))
+    assert "0.8157" in vc and "0.5319" in vc
+    assert "0.5000" in next(line for line in lines if line.startswith("| ours"))

@@ -1,0 +1,91 @@
+"""``hashbench weights list|check|fetch`` through the real CLI: where files are looked for, a strict test
+load of a file in torchvision's key layout (and a refused one naming its keys), a download from a local
+``file://`` mirror (the code path a user with internet takes, without the internet)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from helpers import run_cli
+from hashbench.contract import Checkpoint
+from hashbench.contract.weights import fetch
+from hashbench.errors import DataError
+
+torchvision = pytest.importorskip("torchvision")
+
+
+@pytest.fixture(scope="module")
+def s3d_state():
+    """torchvision's S3D classifier state dict (random init): the published files' key layout."""
+    return torchvision.models.video.s3d(weights=None).state_dict()
+
+
+def test_list_shows_every_known_checkpoint_and_where_it_is_found(tmp_path):
+    env = {"HASHBENCH_WEIGHTS": str(tmp_path), "TORCH_HOME": str(tmp_path / "torch")}
+    (tmp_path / "resnet-18-kinetics.pth").write_bytes(b"placeholder")
+    proc = run_cli("weights", "list", "--json", env=env)
+    assert proc.returncode == 0, proc.stderr
+    rows = {row["name"]: row for row in json.loads(proc.stdout)}
+    hara = rows["resnet-18-kinetics"]
+    assert hara["backbone"] == "r3d18" and hara["classes"] == 400 and hara["frames"] == 16 and hara["size"] == 112
+    assert hara["mean"] == pytest.approx([114.7748, 107.7354, 99.475]) and hara["found"] == str(
+        tmp_path / "resnet-18-kinetics.pth")
+    assert rows["r3d50_K_200ep"]["classes"] == 700 and rows["r3d50_K_200ep"]["found"] == ""
+    assert {"c3d_sports1m", "tv_s3d.kinetics400_v1", "tv_mvit_v2_s.kinetics400_v1"} <= set(rows)
+    table = run_cli("weights", "list", "--backbone", "r3d50", env=env)
+    assert table.returncode == 0 and "r3d50_KM_200ep" in table.stdout and "resnet-18" not in table.stdout
+    assert str(tmp_path) in table.stdout  # the search path is named
+    unknown = run_cli("weights", "list", "--backbone", "r3d19", env=env)
+    assert unknown.returncode == 2 and "r3d18" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_check_loads_a_file_strictly_and_lists_the_keys_of_a_broken_one(tmp_path, s3d_state):
+    good = tmp_path / "my_s3d.pth"
+    torch.save(s3d_state, good)
+    proc = run_cli("weights", "check", str(good), "--backbone", "tv_s3d")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ok: loads strictly into tv_s3d" in proc.stdout and "sha256" in proc.stdout
+    broken = dict(s3d_state)
+    broken["features.0.0.0.weights"] = broken.pop("features.0.0.0.weight")
+    bad = tmp_path / "broken.pth"
+    torch.save(broken, bad)
+    proc = run_cli("weights", "check", str(bad), "--backbone", "tv_s3d")
+    assert proc.returncode == 1
+    assert "FAILED" in proc.stdout and "features.0.0.0.weight" in proc.stdout and "features.0.0.0.weights" in proc.stdout
+    anonymous = run_cli("weights", "check", str(good))
+    assert anonymous.returncode == 2 and "--backbone" in anonymous.stderr
+
+
+def test_fetch_downloads_from_a_file_url_mirror(tmp_path):
+    mirror, dest = tmp_path / "mirror", tmp_path / "dest"
+    mirror.mkdir()
+    payload = torch.randn(64).numpy().tobytes()
+    (mirror / "resnet-18-kinetics.pth").write_bytes(payload)
+    proc = run_cli("weights", "fetch", "resnet-18-kinetics", "--mirror", mirror.as_uri(), "--dest", str(dest))
+    assert proc.returncode == 0, proc.stderr
+    assert (dest / "resnet-18-kinetics.pth").read_bytes() == payload
+    assert [p.name for p in dest.iterdir()] == ["resnet-18-kinetics.pth"]  # no partial file left
+    unknown = run_cli("weights", "fetch", "resnet-18-kinetic", "--dest", str(dest))
+    assert unknown.returncode == 2 and "did you mean" in unknown.stderr.lower()
+    missing = run_cli("weights", "fetch", "r3d50_K_200ep", "--mirror", mirror.as_uri(), "--dest", str(dest))
+    assert missing.returncode == 2 and "r3d50_K_200ep.pth" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_fetch_verifies_the_sha256_and_leaves_nothing_behind(tmp_path):
+    mirror, dest = tmp_path / "mirror", tmp_path / "dest"
+    mirror.mkdir()
+    (mirror / "w.pth").write_bytes(b"not the published bytes")
+    wrong = Checkpoint("w", "w.pth", url=None, sha256="0" * 64)
+    with pytest.raises(DataError, match="sha256 is .* expected 0{64}; nothing was saved"):
+        fetch(wrong, dest, mirror=mirror.as_uri())
+    assert list(dest.iterdir()) == []
+    import hashlib
+
+    right = Checkpoint("w", "w.pth", sha256=hashlib.sha256(b"not the published bytes").hexdigest())
+    seen = []
+    path = fetch(right, dest, mirror=mirror.as_uri(), progress=lambda done, total: seen.append(done))
+    assert path.read_bytes() == b"not the published bytes" and seen[-1] == len(b"not the published bytes")
+    with pytest.raises(DataError, match="no download URL is known"):
+        fetch(Checkpoint("x", "x.pth"), dest)
