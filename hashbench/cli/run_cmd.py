@@ -1,6 +1,7 @@
 """`hashbench run` and `hashbench validate` (parse, call :mod:`hashbench.run`, print)."""
 from __future__ import annotations
 
+import os
 import shlex
 from pathlib import Path
 from typing import List, Optional
@@ -51,8 +52,12 @@ def run(
     force: bool = typer.Option(False, "--force", help="Run sweep points even if already in the results table."),
     point: Optional[int] = typer.Option(None, "--point", hidden=True, help="Run only this sweep point."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
+    nproc: int = typer.Option(1, "--nproc", min=1, help="Train each run on N processes of this machine (one per"
+                              " GPU): the same as torchrun --standalone --nproc_per_node N -m hashbench run ..."),
 ) -> None:
     """Train and evaluate an experiment (every point of its [sweep]); append rows to the results table."""
+    if _worker_rank() > 0:  # a distributed run's other processes: rank 0 alone prints
+        console.quiet = err_console.quiet = True
     from .. import registry
     from ..config import expand_sweep, load_experiment
     from ..errors import RunInterrupted
@@ -68,6 +73,9 @@ def run(
         check_table(results_path)
     selected = points if point is None else [_point(points, point)]
     check_points(selected, reg)  # every point's plugins, keys, types and values, before any trains
+    if nproc > 1 and _worker_rank() < 0:
+        _launch(experiment_file, set_, unset, runs_dir, results, no_record, resume, force, point, quiet, nproc)
+        return
     try:
         with sigterm_interrupts():
             if point is not None:
@@ -90,6 +98,36 @@ def run(
         hint = f"; resume with: {command}" if exc.run_dir is not None else ""
         err_console.print(f"interrupted {where}{hint}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(130) from None
+
+
+def _worker_rank() -> int:
+    """This process's rank in a torchrun-launched distributed run, or -1 outside one."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return -1
+    return int(os.environ.get("RANK", "0") or 0)
+
+
+def _launch(experiment_file: Path, overrides: List[str], unsets: List[str], runs_dir: Path, results: Optional[Path],
+            no_record: bool, resume: bool, force: bool, point: Optional[int], quiet: bool, nproc: int) -> None:
+    """``--nproc N``: the same command on N local processes (:func:`hashbench.run.launch.launch_local`)."""
+    from ..run.launch import launch_local
+
+    args = ["run", str(experiment_file), "--runs-dir", str(runs_dir)]
+    for item in unsets:
+        args += ["--unset", item]
+    for item in overrides:
+        args += ["--set", item]
+    if results is not None:
+        args += ["--results", str(results)]
+    args += [flag for flag, on in (("--no-record", no_record), ("--resume", resume), ("--force", force),
+                                   ("--quiet", quiet)) if on]
+    if point is not None:
+        args += ["--point", str(point)]
+    code, message = launch_local(args, nproc)
+    if message:
+        err_console.print(f"error: {message}", highlight=False, markup=False, soft_wrap=True)
+    if code:
+        raise typer.Exit(code)
 
 
 def _point(points: list, index: int):

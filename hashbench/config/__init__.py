@@ -42,6 +42,17 @@ Schema (defaults shown)::
                           # (class-balanced, seeded per epoch; batch_size becomes P * K)
     clip_frames = 16      # optional: train on a random window of this many consecutive frames of each
                           # clip (temporal jitter, seeded per epoch and step); unset = the whole clip
+    # distributed runs (torchrun / hashbench run --nproc N): batch_size is the GLOBAL batch per optimizer
+    # step, split over processes and accumulation micro-batches (it must divide by world_size x accumulate_steps)
+    sync_bn = false       # BatchNorm statistics over the global batch (SyncBatchNorm); per process otherwise
+    loss_scope = "global" # "global": the loss sees the whole global batch (codes, labels, indices and
+                          # features all-gathered, gradients to each process's own clips); "rank": each
+                          # process's loss on its own clips, gradients averaged (DataParallel-like)
+    accumulate_steps = 1  # micro-batches per optimizer step; the step's loss is the clip-weighted mean of
+                          # the micro-batch losses (equal to the full batch's for per-clip mean losses)
+    channels_last_3d = false  # channels-last (NDHWC) memory format for model and clips (faster on GPUs)
+    compile = false       # torch.compile the model
+    pin_memory = true     # pinned host memory + non-blocking copies (default: on CUDA only)
 
     [eval]
     metrics = ["map", "map@100", "map_tie", "precision@100"]   # spec strings or tables {name=..., label=...}

@@ -21,7 +21,7 @@ __all__ = [
     "Experiment", "TrainConfig", "OptimizerConfig", "SchedulerConfig", "EvalConfig", "COMPONENTS",
     "DEFAULT_METRICS", "DEFAULT_METRIC", "HASH_EXCLUDE", "TOP_SCALARS", "TOP_TABLES", "TRAIN_KEYS",
     "EVAL_KEYS", "NAME_PATTERN", "NAME_MAX", "OPTIMIZERS", "SCHEDULERS", "metric_label", "SamplerConfig",
-    "SAMPLERS",
+    "SAMPLERS", "LOSS_SCOPES",
 ]
 
 COMPONENTS = ("dataset", "backbone", "head", "loss")
@@ -32,12 +32,15 @@ DEFAULT_METRICS = ("map", "map@100", "map_tie", "precision@100")
 DEFAULT_METRIC = DEFAULT_METRICS[0]
 #: Keys left out of :meth:`Experiment.config_hash`: presentation (label, sweep) and execution placement
 #: (device, worker processes, encoding batch size) that do not change what the experiment measures.
-HASH_EXCLUDE = ("label", "sweep", "device", "train.num_workers", "eval.batch_size")
+HASH_EXCLUDE = ("label", "sweep", "device", "train.num_workers", "train.pin_memory", "eval.batch_size")
 
 TOP_SCALARS = ("name", "seed", "device", "label")
 TOP_TABLES = COMPONENTS + ("train", "eval", "sweep")
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "scheduler", "amp", "eval_every", "num_workers",
-               "skip_zero_loss", "grad_clip", "sampler", "clip_frames")
+               "skip_zero_loss", "grad_clip", "sampler", "clip_frames", "sync_bn", "loss_scope", "accumulate_steps",
+               "channels_last_3d", "compile", "pin_memory")
+#: ``train.loss_scope``: ``global`` (the loss sees the whole global batch, all-gathered) or ``rank``.
+LOSS_SCOPES = ("global", "rank")
 #: Batch samplers: ``shuffle`` (a seeded permutation per epoch, the default) and ``pk`` (P classes x K clips).
 SAMPLERS = ("shuffle", "pk")
 EVAL_KEYS = ("metrics", "select", "val_fraction", "select_metric", "batch_size", "clips")
@@ -148,6 +151,24 @@ class TrainConfig:
     grad_clip: float | None = None
     sampler: SamplerConfig | None = None
     clip_frames: int | None = None
+    # Keys added with distributed training: None is the default behaviour (and keeps config hashes and
+    # identities of experiments that do not set them); see the properties below for the values used.
+    sync_bn: bool | None = None
+    loss_scope: str | None = None
+    accumulate_steps: int | None = None
+    channels_last_3d: bool | None = None
+    compile: bool | None = None
+    pin_memory: bool | None = None
+
+    @property
+    def scope(self) -> str:
+        """``loss_scope`` as used: ``"global"`` unless set to ``"rank"``."""
+        return self.loss_scope or "global"
+
+    @property
+    def accumulation(self) -> int:
+        """``accumulate_steps`` as used (1 when unset): micro-batches per optimizer step."""
+        return self.accumulate_steps or 1
 
 
 @dataclass(frozen=True)

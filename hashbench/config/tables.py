@@ -16,7 +16,7 @@ from ..device import DEVICE_CHOICES, is_device_name
 from ..suggest import closest, did_you_mean
 from .schema import (COMPONENTS, DEFAULT_METRICS, EVAL_KEYS, NAME_MAX, NAME_PATTERN, OPTIMIZERS, SCHEDULERS,
                      TOP_SCALARS, TOP_TABLES, TRAIN_KEYS, EvalConfig, Experiment, OptimizerConfig,
-                     SAMPLERS, SamplerConfig, SchedulerConfig, TrainConfig, metric_label)
+                     LOSS_SCOPES, SAMPLERS, SamplerConfig, SchedulerConfig, TrainConfig, metric_label)
 from .validate import (ErrorContext, check_bool, check_float, check_int, check_keys, check_plain, check_str,
                        check_table, join_path)
 
@@ -102,7 +102,31 @@ def _validate_train(ctx: ErrorContext, table: dict[str, Any]) -> TrainConfig:
         grad_clip=None if grad_clip is None else check_float(ctx, "train.grad_clip", grad_clip, 0.0, low_open=True),
         clip_frames=None if table.get("clip_frames") is None else
         check_int(ctx, "train.clip_frames", table["clip_frames"], 1),
+        **_validate_scale_out(ctx, table, batch_size),
     )
+
+
+def _validate_scale_out(ctx: ErrorContext, table: dict[str, Any], batch_size: int) -> dict[str, Any]:
+    """``sync_bn``, ``loss_scope``, ``accumulate_steps`` and the speed options ``channels_last_3d``,
+    ``compile``, ``pin_memory``. A value equal to the default is kept as None (so the config hash and
+    the identity of an experiment change only when it sets a non-default value); ``pin_memory``'s
+    default (None) means "on CUDA"."""
+    out: dict[str, Any] = {}
+    for key in ("sync_bn", "channels_last_3d", "compile"):
+        value = table.get(key)
+        out[key] = None if value is None or not check_bool(ctx, f"train.{key}", value) else True
+    pin = table.get("pin_memory")
+    out["pin_memory"] = None if pin is None else check_bool(ctx, "train.pin_memory", pin)
+    scope = table.get("loss_scope")
+    scope = None if scope is None else check_str(ctx, "train.loss_scope", scope, LOSS_SCOPES)
+    out["loss_scope"] = None if scope == "global" else scope
+    steps = table.get("accumulate_steps")
+    steps = None if steps is None else check_int(ctx, "train.accumulate_steps", steps, 1)
+    if steps is not None and batch_size % steps:
+        ctx.fail("train.accumulate_steps", f"is {steps}, but train.batch_size = {batch_size} (clips per optimizer"
+                                           f" step) does not divide into {steps} micro-batches")
+    out["accumulate_steps"] = None if steps == 1 else steps
+    return out
 
 
 def _validate_sampler(ctx: ErrorContext, table: dict[str, Any]) -> SamplerConfig | None:

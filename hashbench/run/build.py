@@ -16,7 +16,7 @@ from ..train.model import HashModel, build_hash_model
 from .selection import training_size
 
 __all__ = ["Built", "build_components", "head_bits", "component_context", "check_query_batch", "asks_for",
-           "num_train_for"]
+           "num_train_for", "prepare_model"]
 
 
 @dataclass
@@ -145,3 +145,26 @@ def check_query_batch(built: Built, query: Sequence[Any]) -> None:
     loss = copy.deepcopy(built.loss)  # a memory bank or any state of the loss stays as built
     with torch.random.fork_rng(devices=[]):
         check_batch(built.model, loss, clips, labels, built.bits, built.components, backward=False)
+
+
+def prepare_model(built: Built, train: Any, env: Any) -> torch.nn.Module:
+    """The module a run trains through, from the validated ``[train]`` table and the process's
+    :class:`~hashbench.train.distributed.DistEnv`: BatchNorm over the global batch (``sync_bn``, in a
+    distributed run), channels-last 3D memory format (``channels_last_3d``), DistributedDataParallel
+    (more than one process) and ``torch.compile`` (``compile``). ``built.model`` keeps the same
+    parameters (the optimizer and checkpoints use it); the returned module is what forward calls."""
+    from ..train.distributed import convert_sync_batchnorm
+
+    if env.enabled and train.sync_bn:
+        built.model = convert_sync_batchnorm(built.model, built.device)  # type: ignore[assignment]
+    if train.channels_last_3d:
+        built.model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    net: torch.nn.Module = built.model
+    if env.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(built.model, device_ids=[built.device.index] if built.device.type == "cuda"
+                                      else None)
+    if train.compile:
+        net = torch.compile(net)  # type: ignore[assignment]
+    return net

@@ -18,7 +18,9 @@ and :mod:`hashbench.train` (the loops).
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,15 +37,18 @@ from ..failures import explain
 from ..results import append_run_rows, check_table, metric_rows
 from ..results.identity import experiment_identity, identity_json
 from ..results.rundir import RunDir, iter_runs, mark, now_iso, safe_name, write_json
+from ..errors import TrainingError
 from ..train.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
-from ..train.engine import (IndexedDataset, Precision, drops_last_batch, make_loader, seed_everything, start_epoch,
-                            train_epoch, wants)
+from ..train.distributed import DistEnv, barrier, broadcast_buffers, broadcast_object, dist_env, init_distributed
+from ..train.engine import (IndexedDataset, Precision, drops_last_batch, global_batches, make_loader, seed_everything,
+                            start_epoch, train_epoch, wants)
 from ..train.optim import make_optimizer, make_scheduler
-from ..train.sampler import PKBatchSampler, labels_of
+from ..train.sampler import PKBatchSampler, ShardedBatches, labels_of
 from ..train.progress import NullReporter, Position, Reporter
-from .build import Built, build_components, check_query_batch
+from .build import Built, build_components, check_query_batch, prepare_model
 from .evaluator import Evaluator
 from .provenance import new_record, results_row
+from .ranks import STEP_LOG_ENV, ignore_sigterm, peer_error, write_rank_error
 from .selection import Splits, reported_epoch, selection_label, selection_metric
 from .state import TrainState, loss_state
 
@@ -97,10 +102,27 @@ def run_experiment(experiment: Experiment, registry: Registry, *, runs_dir: Path
     Raises HashbenchError (the run, if it started, is marked ``failed``) or RunInterrupted (marked
     ``interrupted``); any other exception is a bug (the run is marked ``failed`` too).
     """
-    reporter = reporter or NullReporter()
+    env = dist_env()
+    reporter = reporter if reporter is not None and env.is_main else NullReporter()
     if results_path is not None:
         check_table(results_path)
-    device = torch_device(experiment.device)
+    check_batch_split(experiment, env)
+    device = init_distributed(env, torch_device(experiment.device))
+    return _run(experiment, registry, env, device, runs_dir, results_path, resume, reporter)
+
+
+def check_batch_split(experiment: Experiment, env: DistEnv) -> None:
+    """``train.batch_size`` (the global batch per optimizer step) must split evenly over the processes and
+    the ``train.accumulate_steps`` micro-batches (ConfigError in one line otherwise)."""
+    train, world = experiment.train, env.world_size
+    if train.batch_size % (world * train.accumulation):
+        micro = f" x {train.accumulation} micro-batches" if train.accumulation > 1 else ""
+        raise ConfigError(f"train.batch_size = {train.batch_size} (the global batch) does not divide among {world}"
+                          f" processes{micro}; make it a multiple of {world * train.accumulation}")
+
+
+def _run(experiment: Experiment, registry: Registry, env: DistEnv, device: Any, runs_dir: Path,
+         results_path: Path | None, resume: bool, reporter: Reporter) -> RunResult:
     seed_everything(experiment.seed)
     built = build_components(experiment, registry, device)
     built.to_device()
@@ -117,16 +139,22 @@ def run_experiment(experiment: Experiment, registry: Registry, *, runs_dir: Path
         raise explained from exc
     config_hash = experiment.config_hash()
     identity = identity_json(experiment_identity(experiment, registry))
-    run = find_resumable(runs_dir, experiment, config_hash) if resume else \
-        RunDir.create(runs_dir, experiment.name, config_hash)
+    run = None
+    if env.is_main:
+        run = find_resumable(runs_dir, experiment, config_hash) if resume else \
+            RunDir.create(runs_dir, experiment.name, config_hash)
+    run = RunDir(Path(broadcast_object(str(run.path) if run is not None else None)))
     metric = selection_metric(experiment.eval, [label for label, _ in built.metrics])
     device_text = device_description(built.device)
     selection = selection_label(experiment.eval.select, metric)
     row = results_row(experiment, built, info, run_id=run.run_id, selection=selection, config_hash=config_hash,
                       identity=identity, device=device_text)
     hooks = registry.plugin_manager.hook if registry.plugin_manager else None
-    session = _Session(experiment, built, splits, run, new_record(row, built, info), metric,
-                       RunInfo(run.run_id, run.path, experiment, device_text), hooks, results_path, reporter)
+    record = new_record(row, built, info)
+    record["world_size"] = env.world_size
+    session = _Session(experiment, built, splits, run, record, metric,
+                       RunInfo(run.run_id, run.path, experiment, device_text), hooks if env.is_main else None,
+                       results_path, reporter, env)
     return session.execute(resume)
 
 
@@ -135,64 +163,120 @@ class _Session:
 
     def __init__(self, experiment: Experiment, built: Built, splits: Splits, run: RunDir, record: dict[str, Any],
                  select_metric: str, context: RunInfo, hooks: Any, results_path: Path | None,
-                 reporter: Reporter) -> None:
+                 reporter: Reporter, env: DistEnv = DistEnv()) -> None:
         self.experiment, self.built, self.splits, self.run = experiment, built, splits, run
         self.record, self.row = record, record["row"]
         self.select_metric, self.context, self.hooks = select_metric, context, hooks
         self.results_path, self.reporter = results_path, reporter
         self.position = Position()
+        self.env = env
+        self.net: Any = None  # the module training calls (DDP- or compile-wrapped model)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def execute(self, resume: bool) -> RunResult:
         """Run in the directory with its log file; whatever happens, the record ends with a status."""
-        handler = logging.FileHandler(self.run.log_path)
+        handler: logging.Handler = (logging.FileHandler(self.run.log_path) if self.env.is_main
+                                    else logging.NullHandler())
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger = logging.getLogger("hashbench")
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         try:
-            return self._execute(resume)
-        except KeyboardInterrupt as exc:
-            signal_name = getattr(exc, "signal_name", "SIGINT")
-            mark(self.run, self.record, "interrupted",
-                 {"epoch": self.position.epoch, "phase": self.position.phase, "time": now_iso(),
-                  "signal": signal_name})
-            log.warning("run %s interrupted (%s) %s", self.run.run_id, signal_name, self.position.describe())
-            raise RunInterrupted(f"interrupted in epoch {self.position.epoch}", epoch=self.position.epoch,
-                                 run_dir=self.run.path, signal_name=signal_name) from None
+            return self._execute_one(resume)
         except BaseException as exc:
-            explained = explain(exc, self.built.components, self.position.describe(),
-                                self.experiment.train.batch_size)
-            message = str(explained) if explained is not None else f"{type(exc).__name__}: {exc}"
-            mark(self.run, self.record, "failed",
-                 {"message": message, "type": type(explained or exc).__name__, "phase": self.position.phase,
-                  "epoch": self.position.epoch, "step": self.position.step, "time": now_iso()})
-            log.error("run %s failed %s: %s", self.run.run_id, self.position.describe(), message)
-            if explained is None:
+            error = self._rank_failure(exc) if self.env.enabled else self._failure(exc)
+            if error is exc:
                 raise
-            explained.run_dir, explained.epoch = self.run.path, self.position.epoch
-            if explained is exc:
-                raise
-            raise explained from exc
+            raise error from (None if isinstance(error, RunInterrupted) else exc)
         finally:
             logger.removeHandler(handler)
             handler.close()
 
-    def _execute(self, resume: bool) -> RunResult:
+    def _failure(self, exc: BaseException) -> BaseException:
+        """Record an interruption or a failure (one process); returns what to raise."""
+        if isinstance(exc, KeyboardInterrupt):
+            return self._interrupted(exc)
+        explained = explain(exc, self.built.components, self.position.describe(), self.experiment.train.batch_size)
+        message = str(explained) if explained is not None else f"{type(exc).__name__}: {exc}"
+        mark(self.run, self.record, "failed",
+             {"message": message, "type": type(explained or exc).__name__, "phase": self.position.phase,
+              "epoch": self.position.epoch, "step": self.position.step, "time": now_iso()})
+        log.error("run %s failed %s: %s", self.run.run_id, self.position.describe(), message)
+        if explained is None:
+            return exc
+        explained.run_dir, explained.epoch = self.run.path, self.position.epoch
+        return explained
+
+    def _interrupted(self, exc: KeyboardInterrupt) -> RunInterrupted:
+        signal_name = getattr(exc, "signal_name", "SIGINT")
+        mark(self.run, self.record, "interrupted",
+             {"epoch": self.position.epoch, "phase": self.position.phase, "time": now_iso(), "signal": signal_name})
+        log.warning("run %s interrupted (%s) %s", self.run.run_id, signal_name, self.position.describe())
+        return RunInterrupted(f"interrupted in epoch {self.position.epoch}", epoch=self.position.epoch,
+                              run_dir=self.run.path, signal_name=signal_name)
+
+    def _rank_failure(self, exc: BaseException) -> BaseException:
+        """A distributed run's failure. A rank other than 0 leaves its message for rank 0 (and records
+        nothing); rank 0 records the failure of the lowest failed rank as "rank R: message", or its
+        own, or the interruption when no rank failed. Returns what to raise."""
+        ignore_sigterm()  # torchrun stops the other ranks with SIGTERM: finish recording first
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        explained = None if interrupted else explain(exc, self.built.components, self.position.describe(),
+                                                     self.experiment.train.batch_size)
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        message = str(explained) if explained is not None else f"{type(exc).__name__}: {first}"
+        if not self.env.is_main:
+            if not interrupted:
+                write_rank_error(self.run.path, self.env, message, type(explained or exc).__name__)
+            return explained if explained is not None else exc
+        collective = explained is None and not interrupted and _collective_failure(exc)
+        peer = peer_error(self.run.path, wait_s=3.0 if interrupted or collective else 0.5)
+        if peer is None and interrupted:
+            return self._interrupted(exc)  # type: ignore[arg-type]
+        if peer is None and explained is None and not collective:
+            return self._failure(exc)  # a bug on rank 0: recorded, and its traceback shown
+        if peer is not None:
+            message, kind = f"rank {peer['rank']}: {peer['message']}", str(peer.get("type", "HashbenchError"))
+        elif collective:
+            message, kind = (f"a process of the distributed run stopped without a message (killed?); rank 0 saw:"
+                             f" {message}"), type(exc).__name__
+        else:
+            message, kind = f"rank 0: {message}", type(explained).__name__
+        mark(self.run, self.record, "failed",
+             {"message": message, "type": kind, "phase": self.position.phase, "epoch": self.position.epoch,
+              "step": self.position.step, "time": now_iso(), "world_size": self.env.world_size})
+        log.error("run %s failed %s: %s", self.run.run_id, self.position.describe(), message)
+        error: HashbenchError = TrainingError(message)
+        if explained is not None and peer is None:
+            try:
+                error = type(explained)(message)
+            except TypeError:
+                pass
+        error.run_dir, error.epoch = self.run.path, self.position.epoch
+        return error
+
+    def _write_record(self) -> None:
+        if self.env.is_main:
+            self.run.write_record(self.record)
+
+    def _execute_one(self, resume: bool) -> RunResult:
         exp, built, train_cfg = self.experiment, self.built, self.experiment.train
-        write_json(self.run.config_path, exp.to_dict())
+        if self.env.is_main:
+            write_json(self.run.config_path, exp.to_dict())
+        self.net = prepare_model(built, train_cfg, self.env)
         optimizer = make_optimizer(built.model, train_cfg.optimizer, built.loss)
         state = TrainState(optimizer, make_scheduler(optimizer, train_cfg.scheduler),
                            Precision(built.device, train_cfg.amp))
         evaluator = Evaluator(built, exp.eval.batch_size or train_cfg.batch_size, train_cfg.num_workers,
-                              state.precision, self.reporter, self.position, clips=exp.eval.clips or 1)
+                              state.precision, self.reporter, self.position, clips=exp.eval.clips or 1,
+                              env=self.env)
         if resume:
             self._restore(state)
             self.context = dataclasses.replace(self.context, resumed_from=state.start_epoch)
         self.record["status"] = "running"
         self.record.pop("error", None)
         self.record.pop("interrupted", None)
-        self.run.write_record(self.record)
+        self._write_record()
         if self.hooks:
             self.hooks.hashbench_run_start(run=self.context)
         n_train = len(self.splits.train)  # type: ignore[arg-type]
@@ -230,17 +314,26 @@ class _Session:
     def _epoch(self, epoch: int, state: TrainState, evaluator: Evaluator) -> None:
         exp, built, train_cfg = self.experiment, self.built, self.experiment.train
         train = IndexedDataset(self.splits.train) if wants(built.loss, "indices") else self.splits.train
-        sampler = None
+        sampler: Any = None
         if train_cfg.sampler is not None:
             sampler = PKBatchSampler(labels_of(self.splits.train), train_cfg.sampler.classes,
                                      train_cfg.sampler.per_class, exp.seed, epoch)
+        plan = None
+        if self.env.enabled or train_cfg.accumulation > 1:  # global batches, cut per process and micro-batch
+            batches = sampler.batches() if sampler is not None else global_batches(
+                len(train), train_cfg.batch_size, exp.seed * 100_003 + epoch)  # type: ignore[arg-type]
+            sampler = ShardedBatches(batches, train_cfg.accumulation, self.env.rank, self.env.world_size)
+            plan = sampler.plan
         loader = make_loader(train, train_cfg.batch_size, train_cfg.num_workers, built.device,
-                             shuffle_seed=exp.seed * 100_003 + epoch, drop_small_last=True, batch_sampler=sampler)
+                             shuffle_seed=exp.seed * 100_003 + epoch, drop_small_last=True, batch_sampler=sampler,
+                             pin_memory=train_cfg.pin_memory)
         start_epoch(built.model, built.loss, epoch, train_cfg.epochs)
         stats = train_epoch(built.model, built.loss, loader, state.optimizer, state.precision, built.device,
                             self.reporter, epoch, train_cfg.epochs, train_cfg.skip_zero_loss,
                             train_cfg.grad_clip, position=self.position, clip_frames=train_cfg.clip_frames,
-                            window_seed=exp.seed * 100_003 + epoch)
+                            window_seed=exp.seed * 100_003 + epoch, net=self.net, plan=plan,
+                            loss_scope=train_cfg.scope, channels_last=bool(train_cfg.channels_last_3d),
+                            step_log=self._step_log())
         lr = state.optimizer.param_groups[0]["lr"]
         if state.scheduler is not None:
             state.scheduler.step()
@@ -251,14 +344,27 @@ class _Session:
         if epoch % train_cfg.eval_every == 0 or epoch == train_cfg.epochs:
             self._evaluate(epoch, state, evaluator)
         self.position.phase = "saving the checkpoint"
-        save_checkpoint(self.run.checkpoint_path, state.checkpoint(built.model, epoch, built.loss))
-        self.run.write_record(self.record)
+        if self.env.is_main:
+            save_checkpoint(self.run.checkpoint_path, state.checkpoint(built.model, epoch, built.loss))
+        self._write_record()
         if self.hooks:  # after the checkpoint: a hook that stops the run leaves a resumable epoch behind
             self.position.phase = "running the epoch-end hooks"
             self.hooks.hashbench_epoch_end(run=self.context, epoch=epoch, logs=logs)
 
+    def _step_log(self) -> Any:
+        """The per-step trace writer (``HASHBENCH_STEP_LOG``, rank 0), or None."""
+        path = os.environ.get(STEP_LOG_ENV, "")
+        if not path or not self.env.is_main:
+            return None
+
+        def write(entry: dict[str, Any]) -> None:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(dict(entry, world_size=self.env.world_size)) + "\n")
+        return write
+
     def _evaluate(self, epoch: int, state: TrainState, evaluator: Evaluator) -> None:
         select = self.experiment.eval.select
+        broadcast_buffers(self.built.model)  # every process encodes with rank 0's BatchNorm statistics
         if select == "val":
             scores = evaluator.score(*evaluator.codes(self.splits.val_query, self.splits.val_database, "val "))
             split_name = "validation"
@@ -267,7 +373,7 @@ class _Session:
             scores = evaluator.score(*codes)
             split_name = "test"
             state.last_test = (epoch, scores, codes)
-        if select in ("val", "test") and state.best.offer(epoch, scores[self.select_metric]):
+        if select in ("val", "test") and state.best.offer(epoch, scores[self.select_metric]) and self.env.is_main:
             save_checkpoint(self.run.best_path, {"model": self.built.model.state_dict(), "epoch": epoch})
         self.record["evaluations"].append({"epoch": epoch, "split": split_name, "metrics": scores})
         log.info("epoch %d %s: %s", epoch, split_name, _fmt(scores))
@@ -285,14 +391,19 @@ class _Session:
             _, metrics, codes = state.last_test  # type: ignore[misc]
         else:
             if source == "best":
+                barrier()  # rank 0 wrote best.pt
                 load_state_strict(built.model, load_checkpoint(self.run.best_path, built.device)["model"],
                                   str(self.run.best_path))
+            broadcast_buffers(built.model)
             codes = evaluator.codes(self.splits.query, self.splits.database, "")
             metrics = evaluator.score(*codes)
         self.position.phase, self.position.epoch = "recording the results", epoch_used
         self.record["timings"]["eval_seconds"] = evaluator.seconds
         self.record["timings"]["final_eval_seconds"] = evaluator.seconds - final_eval_start
         qc, ql, dc, dl = codes
+        if not self.env.is_main:
+            barrier()  # rank 0 writes the run's files and rows
+            return RunResult(self.run.run_id, self.run.path, metrics, epoch_used, self.row["selection"])
         save_codes(self.run.codes_path, query_codes=qc, query_labels=ql, db_codes=dc, db_labels=dl,
                    query_ids=np.asarray(built.dataset.video_ids("query")),
                    db_ids=np.asarray(built.dataset.video_ids("database")))
@@ -310,11 +421,21 @@ class _Session:
                  self.row["selection"])
         if self.hooks:
             self.hooks.hashbench_run_end(run=self.context, metrics=metrics)
+        barrier()
         return RunResult(self.run.run_id, self.run.path, metrics, epoch_used, self.row["selection"], rows, appended)
 
     def _note(self, text: str) -> None:
         log.info("%s", text)
         self.reporter.note(text)
+
+
+def _collective_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective that failed because another process went away."""
+    name = type(exc).__name__
+    text = str(exc)
+    return name in ("DistBackendError", "DistNetworkError", "DistError") or any(
+        word in text for word in ("Connection closed by peer", "Connection reset by peer", "gloo", "NCCL",
+                                  "Broken pipe", "ProcessGroup"))
 
 
 def _fmt(metrics: Mapping[str, float]) -> str:

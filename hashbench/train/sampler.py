@@ -12,6 +12,7 @@ An epoch has ``len(labels) // (P * K)`` batches (at least 1): about one pass ove
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -19,7 +20,7 @@ from torch.utils.data import Sampler
 
 from ..errors import ConfigError, DataError
 
-__all__ = ["PKBatchSampler", "labels_of"]
+__all__ = ["PKBatchSampler", "labels_of", "MicroBatch", "ShardedBatches"]
 
 
 class PKBatchSampler(Sampler):
@@ -93,3 +94,64 @@ def labels_of(dataset: object) -> list[int]:
     if array.ndim != 1:
         raise ConfigError("train.sampler: the pk sampler needs single-label data (one class per clip)")
     return [int(v) for v in array]
+
+
+@dataclass(frozen=True)
+class MicroBatch:
+    """One micro-batch of a step as one process sees it: ``sizes`` (clips of every process, rank order),
+    ``rank`` (this process), ``weight`` (the micro-batch's share of its step's clips) and whether it is
+    the ``last`` of its optimizer step."""
+
+    sizes: tuple[int, ...]
+    rank: int
+    weight: float
+    last: bool
+
+    @property
+    def offset(self) -> int:
+        """Position of this process's first clip in the global micro-batch."""
+        return sum(self.sizes[: self.rank])
+
+    @property
+    def global_size(self) -> int:
+        return sum(self.sizes)
+
+
+class ShardedBatches(Sampler):
+    """This process's part of every global batch: each global batch (dataset indices, the same list in
+    every process) is cut into ``accumulate_steps`` micro-batches, each split contiguously over
+    ``world_size`` processes; iterating yields this rank's index lists, :attr:`plan` the matching
+    :class:`MicroBatch` descriptions. Concatenating the ranks' parts of a micro-batch, then the
+    micro-batches, gives the global batch back in order. A (last, small) batch with fewer clips than
+    processes is left out; one with fewer than ``accumulate_steps x world_size`` clips has fewer
+    micro-batches."""
+
+    def __init__(self, global_batches: Sequence[Sequence[int]], accumulate_steps: int = 1, rank: int = 0,
+                 world_size: int = 1) -> None:
+        self.rank, self.world_size = rank, world_size
+        self.parts: list[list[int]] = []
+        self.plan: list[MicroBatch] = []
+        self.dropped = 0
+        for batch in global_batches:
+            batch = [int(i) for i in batch]
+            count = min(accumulate_steps, len(batch) // world_size)
+            if count < 1:
+                self.dropped += len(batch)
+                continue
+            micro = np.array_split(np.asarray(batch, dtype=np.int64), count)
+            for j, chunk in enumerate(micro):
+                shares = np.array_split(chunk, world_size)
+                sizes = tuple(len(s) for s in shares)
+                self.parts.append([int(i) for i in shares[rank]])
+                self.plan.append(MicroBatch(sizes, rank, len(chunk) / len(batch), j == count - 1))
+
+    def __len__(self) -> int:
+        return len(self.parts)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.parts)
+
+    @property
+    def steps(self) -> int:
+        """Optimizer steps in the epoch."""
+        return sum(1 for m in self.plan if m.last)
