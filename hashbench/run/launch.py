@@ -23,8 +23,9 @@ def torchrun_command(args: Sequence[str], nproc: int) -> list[str]:
 def launch_local(args: Sequence[str], nproc: int) -> tuple[int, str]:
     """Run ``python -m hashbench ARGS`` in ``nproc`` processes on this machine (one per GPU when there
     are GPUs), rendezvous on a free local port. Returns ``(exit code, message)``: ``(0, "")`` when every
-    process succeeded, ``(code, "")`` when rank 0 exited with a code (it has printed the error line),
-    else ``(2, "rank R ...")`` naming the process that died and how."""
+    process succeeded, ``(code, "")`` when rank 0 exited with a code or was stopped after another rank
+    failed (it has printed the error line), else ``(2, "rank R ...")`` naming the process that died and
+    how."""
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
@@ -44,6 +45,8 @@ def launch_local(args: Sequence[str], nproc: int) -> tuple[int, str]:
         first = failures.get(0)
         if first is not None and first.exitcode > 0:
             return first.exitcode, ""
+        if first is not None and first.signal_name() == "SIGTERM" and any(f.exitcode > 0 for f in failures.values()):
+            return 2, ""  # another rank failed and the launcher stopped rank 0, which reported it as it stopped
         rank = min(failures)
         failure = failures[rank]
         how = f"was stopped by {failure.signal_name()}" if failure.exitcode < 0 else f"exited with {failure.exitcode}"

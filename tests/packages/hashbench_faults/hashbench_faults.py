@@ -4,7 +4,9 @@ Every component takes ``mode`` (and sometimes ``at_step``): ``"ok"`` behaves, an
 contract or raises in a chosen place. Torch is imported inside the factories, as the contract asks.
 The lifecycle hook sends a signal to its own process when ``HASHBENCH_FAULTS_SIGNAL=NAME:EPOCH``
 (``RAISE:EPOCH`` raises instead), and copies each epoch's ``checkpoint.pt`` into the folder
-``HASHBENCH_FAULTS_KEEP`` names (to rebuild the state a crash would leave).
+``HASHBENCH_FAULTS_KEEP`` names (to rebuild the state a crash would leave). In a distributed run,
+``HASHBENCH_FAULTS_RANK=R`` confines the loss's faults to the process of rank R (any other value, e.g.
+``none``, to no process).
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from hashbench import hookimpl
 BACKBONE_MODES = ("ok", "factory_error", "factory_oserror", "raise_forward", "no_feature_dim", "wrong_width",
                   "oom", "not_module")
 HEAD_MODES = ("ok", "wrong_shape", "raise_forward")
-LOSS_MODES = ("ok", "nan", "inf", "not_scalar", "raise_forward")
+LOSS_MODES = ("ok", "nan", "inf", "not_scalar", "raise_forward", "kill")
 
 
 def faulty_backbone(mode: str = "ok", width: int = 8):
@@ -90,7 +92,9 @@ def faulty_loss(mode: str = "ok", at_step: int = 1):
         def forward(self, codes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
             if torch.is_grad_enabled():
                 self.steps += 1
-            broken = torch.is_grad_enabled() and self.steps >= at_step
+            broken = torch.is_grad_enabled() and self.steps >= at_step and _this_rank_faults()
+            if mode == "kill" and broken:
+                os.kill(os.getpid(), signal.SIGKILL)
             if mode == "not_scalar":
                 return (codes ** 2).mean(dim=1)
             if mode == "raise_forward" and broken:
@@ -103,6 +107,11 @@ def faulty_loss(mode: str = "ok", at_step: int = 1):
             return value
 
     return Loss()
+
+
+def _this_rank_faults() -> bool:
+    only = os.environ.get("HASHBENCH_FAULTS_RANK")
+    return only is None or only == os.environ.get("RANK", "0")
 
 
 @hookimpl
