@@ -54,6 +54,18 @@ def run(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars."),
     nproc: int = typer.Option(1, "--nproc", min=1, help="Train each run on N processes of this machine (one per"
                               " GPU): the same as torchrun --standalone --nproc_per_node N -m hashbench run ..."),
+    launcher: Optional[str] = typer.Option(None, "--launcher", help="Submit the points still to run as jobs"
+                                           " through submitit: slurm (an array job) or local (this machine; waits)."),
+    gpus: Optional[int] = typer.Option(None, "--gpus", min=0, help="GPUs per point (--launcher; > 1 = a"
+                                       " distributed run) [default: [launcher] gpus, else 0]."),
+    time_min: Optional[int] = typer.Option(None, "--time", min=1, help="Time limit per point in minutes"
+                                           " (--launcher) [default: [launcher] time, else 60]."),
+    partition: Optional[str] = typer.Option(None, "--partition", help="SLURM partition (--launcher slurm)."),
+    cpus_per_task: Optional[int] = typer.Option(None, "--cpus-per-task", min=1, help="CPUs per task (--launcher)."),
+    mem_gb: Optional[float] = typer.Option(None, "--mem-gb", min=0.1, help="Memory per job in GB (--launcher)."),
+    slurm_option: List[str] = typer.Option([], "--slurm-option", help="A further submitit slurm option, KEY=VALUE"
+                                           " (e.g. account=abc, qos=high). Repeatable."),
+    wait: bool = typer.Option(False, "--wait", help="With --launcher slurm: wait for the jobs and report them."),
 ) -> None:
     """Train and evaluate an experiment (every point of its [sweep]); append rows to the results table."""
     if _worker_rank() > 0:  # a distributed run's other processes: rank 0 alone prints
@@ -87,6 +99,12 @@ def run(
                               " add --force to run it again", style="dim", highlight=False, markup=False)
             if len(points) > 1:
                 console.print(f"sweep: {len(points)} points, {len(plan.todo)} to run", highlight=False)
+            if launcher is not None:
+                given = {"gpus": gpus, "time": time_min, "partition": partition, "cpus_per_task": cpus_per_task,
+                         "mem_gb": mem_gb, "slurm": _slurm_options(slurm_option)}
+                _submit(experiment_file, set_, unset, points, plan.todo, launcher, given, wait, runs_dir,
+                        results_path)
+                return
             if jobs > 1 and len(plan.todo) > 1:
                 _run_parallel(experiment_file, set_, unset, [i for i, _ in plan.todo], jobs, runs_dir, results_path)
                 return
@@ -98,6 +116,44 @@ def run(
         hint = f"; resume with: {command}" if exc.run_dir is not None else ""
         err_console.print(f"interrupted {where}{hint}", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(130) from None
+
+
+def _slurm_options(items: List[str]) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise typer.BadParameter(f"--slurm-option {item!r}: expected KEY=VALUE, e.g. account=abc")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def _submit(experiment_file: Path, overrides: List[str], unsets: List[str], points: list, todo: list, launcher: str,
+            given: dict, wait: bool, runs_dir: Path, results_path: Optional[Path]) -> None:
+    """``--launcher``: submit the points still to run (:mod:`hashbench.run.cluster`); print the job ids,
+    and, for ``local`` or with ``--wait``, how each ended."""
+    from ..run.cluster import LauncherOptions, failure_line, submit_points, wait_for
+
+    if not todo:
+        return
+    options = LauncherOptions(**todo[0][1].launcher).merged(**given)
+    base = points[0].name.split("@")[0]  # a sweep's points are named <experiment>@<key=value,...>
+    submitted = submit_points(experiment_file, overrides, unsets, todo, launcher, options, runs_dir, results_path,
+                              base)
+    for p in submitted:
+        console.print(f"submitted {p.point} as job {p.job_id} ({launcher})", highlight=False)
+    if launcher == "slurm" and not wait:
+        console.print(f"follow them with: hashbench runs --runs-dir {runs_dir}", highlight=False)
+        return
+    ended = wait_for(submitted)
+    failed = [p for p in ended if p.state != "finished"]
+    for p in ended:
+        console.print(f"{p.point}: {p.state}", highlight=False, markup=False)
+    for p in failed:
+        err_console.print(f"sweep point {p.index} ({p.point}) {p.state}: {failure_line(p)}", highlight=False,
+                          markup=False, soft_wrap=True)
+    if failed:
+        raise typer.Exit(1)
 
 
 def _worker_rank() -> int:

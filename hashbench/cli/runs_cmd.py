@@ -34,9 +34,12 @@ def runs(
     rows.sort(key=lambda r: (r.started, r.run_id))
     if last:
         rows = rows[-last:]
+    submitted = _submitted(runs_dir, experiment)
     if json_out:
         typer.echo(json.dumps([{**r.__dict__, "path": str(r.path)} for r in rows], indent=2))
         return
+    if submitted:
+        _print_submitted(submitted)
     if not rows:
         console.print(f"no runs under {runs_dir}" + (" matching the filters" if status or experiment else ""),
                       highlight=False)
@@ -48,4 +51,22 @@ def runs(
         epoch = f"{r.epoch}/{r.epochs}" if r.epochs else str(r.epoch)
         metric = f"{r.metric} {r.value:.4f}" if r.value is not None else "–"
         table.add_row(r.run_id, r.experiment, r.status, epoch, metric, str(r.path), r.message)
+    console.print(table)
+
+
+def _submitted(runs_dir: Path, experiment: Optional[str]) -> list:
+    """Sweep points submitted with --launcher (runs/<experiment>/jobs.json), with their jobs' states."""
+    if not any(runs_dir.glob("*/jobs.json")):
+        return []
+    from ..run.cluster import submitted_points
+
+    return [p for p in submitted_points(runs_dir) if experiment is None or p.point.startswith(experiment)]
+
+
+def _print_submitted(points: list) -> None:
+    table = Table(title="submitted sweep points")
+    for column in ("point", "job", "launcher", "state", "submitted"):
+        table.add_column(column, overflow="fold")
+    for p in points:
+        table.add_row(p.point, p.job_id, p.launcher, p.state, p.submitted)
     console.print(table)

@@ -21,7 +21,7 @@ __all__ = [
     "Experiment", "TrainConfig", "OptimizerConfig", "SchedulerConfig", "EvalConfig", "COMPONENTS",
     "DEFAULT_METRICS", "DEFAULT_METRIC", "HASH_EXCLUDE", "TOP_SCALARS", "TOP_TABLES", "TRAIN_KEYS",
     "EVAL_KEYS", "NAME_PATTERN", "NAME_MAX", "OPTIMIZERS", "SCHEDULERS", "metric_label", "SamplerConfig",
-    "SAMPLERS", "LOSS_SCOPES",
+    "SAMPLERS", "LOSS_SCOPES", "LAUNCHER_KEYS",
 ]
 
 COMPONENTS = ("dataset", "backbone", "head", "loss")
@@ -35,7 +35,12 @@ DEFAULT_METRIC = DEFAULT_METRICS[0]
 HASH_EXCLUDE = ("label", "sweep", "device", "train.num_workers", "train.pin_memory", "eval.batch_size")
 
 TOP_SCALARS = ("name", "seed", "device", "label")
-TOP_TABLES = COMPONENTS + ("train", "eval", "sweep")
+TOP_TABLES = COMPONENTS + ("train", "eval", "sweep", "launcher")
+#: ``[launcher]``: where ``hashbench run --launcher slurm|local`` runs each sweep point (never part of
+#: the config hash or the identity): ``gpus`` per point (a point with several runs distributed over
+#: them), ``time`` (minutes), ``partition``, ``cpus_per_task``, ``mem_gb`` and ``slurm`` (a table of
+#: further submitit ``slurm_*`` options, e.g. ``{ account = "abc", qos = "high" }``).
+LAUNCHER_KEYS = ("gpus", "time", "partition", "cpus_per_task", "mem_gb", "slurm")
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "scheduler", "amp", "eval_every", "num_workers",
                "skip_zero_loss", "grad_clip", "sampler", "clip_frames", "sync_bn", "loss_scope", "accumulate_steps",
                "channels_last_3d", "compile", "pin_memory")
@@ -207,6 +212,7 @@ class Experiment:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     sweep: dict[str, list[Any]] = field(default_factory=dict)
+    launcher: dict[str, Any] = field(default_factory=dict, compare=False)
     source: Path | None = field(default=None, compare=False)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 

@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from ..device import DEVICE_CHOICES, is_device_name
 from ..suggest import closest, did_you_mean
-from .schema import (COMPONENTS, DEFAULT_METRICS, EVAL_KEYS, NAME_MAX, NAME_PATTERN, OPTIMIZERS, SCHEDULERS,
+from .schema import (COMPONENTS, DEFAULT_METRICS, EVAL_KEYS, LAUNCHER_KEYS, NAME_MAX, NAME_PATTERN, OPTIMIZERS, SCHEDULERS,
                      TOP_SCALARS, TOP_TABLES, TRAIN_KEYS, EvalConfig, Experiment, OptimizerConfig,
                      LOSS_SCOPES, SAMPLERS, SamplerConfig, SchedulerConfig, TrainConfig, metric_label)
 from .validate import (ErrorContext, check_bool, check_float, check_int, check_keys, check_plain, check_str,
@@ -64,8 +64,29 @@ def validate_document(doc: dict[str, Any], ctx: ErrorContext, source: Path | Non
     train = _validate_train(ctx, check_table(ctx, "train", doc.get("train", {})))
     evaluation = _validate_eval(ctx, check_table(ctx, "eval", doc.get("eval", {})))
     sweep = _validate_sweep(ctx, check_table(ctx, "sweep", doc.get("sweep", {})))
+    launcher = _validate_launcher(ctx, check_table(ctx, "launcher", doc.get("launcher", {})))
     return Experiment(name=name, seed=seed, device=device, label=label, train=train, eval=evaluation,
-                      sweep=sweep, source=source, raw=doc, **components)
+                      sweep=sweep, launcher=launcher, source=source, raw=doc, **components)
+
+
+def _validate_launcher(ctx: ErrorContext, table: dict[str, Any]) -> dict[str, Any]:
+    """``[launcher]`` (see :data:`~hashbench.config.schema.LAUNCHER_KEYS`): the keys given, checked."""
+    check_keys(ctx, table, "launcher", LAUNCHER_KEYS)
+    out: dict[str, Any] = {}
+    for key in ("gpus", "time", "cpus_per_task"):
+        if key in table:
+            out[key] = check_int(ctx, f"launcher.{key}", table[key], 0 if key == "gpus" else 1)
+    if "partition" in table:
+        out["partition"] = check_str(ctx, "launcher.partition", table["partition"])
+    if "mem_gb" in table:
+        out["mem_gb"] = check_float(ctx, "launcher.mem_gb", table["mem_gb"], 0.0, low_open=True)
+    if "slurm" in table:
+        extra = check_table(ctx, "launcher.slurm", table["slurm"])
+        for key, value in extra.items():
+            if not isinstance(value, (str, int, float, bool)):
+                ctx.fail(f"launcher.slurm.{key}", f"expected a string, number or boolean, got {value!r}")
+        out["slurm"] = dict(extra)
+    return out
 
 
 def _check_name(ctx: ErrorContext, value: Any) -> str:
@@ -298,7 +319,7 @@ def _validate_variants(ctx: ErrorContext, values: Any, allowed: tuple[str, ...])
 
 def _validate_sweep(ctx: ErrorContext, table: dict[str, Any]) -> dict[str, list[Any]]:
     sweep = _flatten_sweep({k: v for k, v in table.items() if k != VARIANT})
-    allowed = tuple(k for k in TOP_SCALARS + TOP_TABLES if k not in ("name", "sweep"))
+    allowed = tuple(k for k in TOP_SCALARS + TOP_TABLES if k not in ("name", "sweep", "launcher"))
     keys = list(sweep)
     variants = _validate_variants(ctx, table[VARIANT], allowed) if VARIANT in table else None
     for dotted, values in sweep.items():
