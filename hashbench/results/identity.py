@@ -8,7 +8,7 @@ different rows. The identity is a flat mapping of dotted keys to JSON values:
   the user may set, with the plugin factory's default when the table leaves it out; keys the factory
   declares with :func:`hashbench.contract.identity_keys` are left out (``ignore``) or reduced to a
   file name (``basename``, ``weights``);
-- ``train.*`` and ``eval.*`` as resolved, without ``train.num_workers``, ``eval.batch_size`` and
+- ``train.*`` and ``eval.*`` as resolved, without ``train.num_workers``, ``train.pin_memory``, ``eval.batch_size`` and
   ``eval.metrics`` (which metrics are computed does not change any one of them), and without what the
   epoch selection does not use: ``eval.select_metric`` and ``train.eval_every`` when ``select = "last"``,
   ``eval.val_fraction`` unless ``select = "val"``;
@@ -29,8 +29,8 @@ from ..contract import CONTEXT_NAMES, CORE_KEYS, TABLE_OWNED, Registry, identity
 __all__ = ["experiment_identity", "component_identity", "identity_json", "NOT_IN_IDENTITY"]
 
 #: Resolved-experiment keys that never enter the identity (see the module docstring).
-NOT_IN_IDENTITY = ("name", "seed", "device", "label", "sweep", "train.num_workers", "eval.batch_size",
-                   "eval.metrics")
+NOT_IN_IDENTITY = ("name", "seed", "device", "label", "sweep", "train.num_workers", "train.pin_memory",
+                   "eval.batch_size", "eval.metrics")
 
 
 def _jsonable(value: Any) -> Any:

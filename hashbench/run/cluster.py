@@ -173,7 +173,7 @@ def _state(point: SubmittedPoint) -> str:
     result = Path(job.paths.result_pickle)
     if result.is_file():
         try:
-            job.result()
+            job.results()  # every task's (one per GPU)
             return "finished"
         except Exception:  # submitit re-raises the job's error: the point failed
             return "failed"
@@ -226,7 +226,7 @@ def wait_for(points: Sequence[SubmittedPoint], poll_s: float = 1.0) -> list[Subm
 def failure_line(point: SubmittedPoint) -> str:
     """The one-line error a failed point's job raised (empty when there is none to read)."""
     try:
-        _job(point).result()
+        _job(point).results()
     except Exception as exc:  # the job's own error, re-raised by submitit with its traceback text
         text = str(exc).strip().splitlines()
         errors = [line for line in text if "HashbenchError:" in line or line.startswith("error:")]

@@ -66,3 +66,17 @@ def test_launcher_options_become_submitit_parameters():
     params = options.parameters("hashbench-x")
     assert params == {"name": "hashbench-x", "timeout_min": 120, "nodes": 1, "tasks_per_node": 4, "gpus_per_node": 4,
                       "mem_gb": 64.0, "slurm_partition": "gpu", "slurm_account": "abc", "slurm_qos": "high"}
+
+
+@pytest.mark.slow
+def test_a_point_with_two_gpus_is_one_job_of_two_tasks_running_one_distributed_run(tmp_path):
+    """submitit's tasks become torch.distributed ranks (on the CPU: gloo; the local executor starts the
+    two tasks without GPUs)."""
+    toml = sweep_toml(tmp_path, "gpus = 2\n")
+    proc = run_cli("run", str(toml), "--launcher", "local", "--results", "results.csv", "--set", "sweep={seed=[0]}",
+                   cwd=tmp_path, env={"OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "tiny@seed=0: finished" in proc.stdout
+    (record,) = list((tmp_path / "runs").glob("tiny@seed=0/*/record.json"))
+    assert json.loads(record.read_text())["world_size"] == 2
+    assert len(read_results(tmp_path / "results.csv")) == 1  # rank 0 alone appended

@@ -54,3 +54,17 @@ def test_torch_compile_trains_on_cuda(tmp_path):
     path.write_text(path.read_text().replace('device = "cpu"', 'device = "cuda"'))
     result = run_experiment(load_experiment(path), load_registry(), runs_dir=tmp_path / "c", results_path=None)
     assert all(0.0 <= v <= 1.0 for v in result.metrics.values())
+
+
+def test_distributed_keys_enter_the_identity_only_when_set_and_placement_never(tmp_path):
+    from hashbench.results.identity import experiment_identity
+
+    registry = load_registry()
+    base = experiment_identity(load_experiment(toml(tmp_path)), registry)
+    defaults = experiment_identity(load_experiment(toml(tmp_path, 'sync_bn = false\nloss_scope = "global"\n'
+                                                             "accumulate_steps = 1\npin_memory = true\n")), registry)
+    assert defaults == base  # the same experiment on any number of processes, with the default keys
+    changed = experiment_identity(load_experiment(toml(tmp_path, 'sync_bn = true\nloss_scope = "rank"\n'
+                                                            "accumulate_steps = 2\n")), registry)
+    assert {k: v for k, v in changed.items() if k not in base} == {
+        "train.sync_bn": True, "train.loss_scope": "rank", "train.accumulate_steps": 2}
