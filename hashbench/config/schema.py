@@ -32,9 +32,9 @@ DEFAULT_METRICS = ("map", "map@100", "map_tie", "precision@100")
 DEFAULT_METRIC = DEFAULT_METRICS[0]
 #: Keys left out of :meth:`Experiment.config_hash`: presentation (label, sweep) and execution placement
 #: (device, worker processes, encoding batch size) that do not change what the experiment measures.
-HASH_EXCLUDE = ("label", "sweep", "device", "train.num_workers", "train.pin_memory", "eval.batch_size")
+HASH_EXCLUDE = ("label", "loggers", "sweep", "device", "train.num_workers", "train.pin_memory", "eval.batch_size")
 
-TOP_SCALARS = ("name", "seed", "device", "label")
+TOP_SCALARS = ("name", "seed", "device", "label", "loggers")
 TOP_TABLES = COMPONENTS + ("train", "eval", "sweep", "launcher")
 #: ``[launcher]``: where ``hashbench run --launcher slurm|local`` runs each sweep point (never part of
 #: the config hash or the identity): ``gpus`` per point (a point with several runs distributed over
@@ -209,6 +209,7 @@ class Experiment:
     seed: int = 0
     device: str = "auto"
     label: str | None = None
+    loggers: tuple[str, ...] = ()
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     sweep: dict[str, list[Any]] = field(default_factory=dict)
@@ -232,6 +233,8 @@ class Experiment:
         data: dict[str, Any] = {"name": self.name, "seed": self.seed, "device": self.device}
         if self.label is not None:
             data["label"] = self.label
+        if self.loggers:
+            data["loggers"] = list(self.loggers)
         for kind in COMPONENTS:
             data[kind] = copy.deepcopy(getattr(self, kind))
         data["train"] = _asdict(self.train)

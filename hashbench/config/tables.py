@@ -48,6 +48,11 @@ def validate_document(doc: dict[str, Any], ctx: ErrorContext, source: Path | Non
         label = check_str(ctx, "label", label)
         if not label.strip():
             ctx.fail("label", "must not be empty (leave it out to use backbone+head+loss)")
+    loggers = doc.get("loggers", [])
+    if not isinstance(loggers, list) or not all(isinstance(x, str) and x.strip() for x in loggers):
+        ctx.fail("loggers", f"expected a list of logger names (e.g. [\"jsonl\", \"tensorboard\"]), got {loggers!r}")
+    if len(set(loggers)) != len(loggers):
+        ctx.fail("loggers", f"names a logger twice: {loggers!r}")
 
     components = {}
     for kind in COMPONENTS:
@@ -65,7 +70,7 @@ def validate_document(doc: dict[str, Any], ctx: ErrorContext, source: Path | Non
     evaluation = _validate_eval(ctx, check_table(ctx, "eval", doc.get("eval", {})))
     sweep = _validate_sweep(ctx, check_table(ctx, "sweep", doc.get("sweep", {})))
     launcher = _validate_launcher(ctx, check_table(ctx, "launcher", doc.get("launcher", {})))
-    return Experiment(name=name, seed=seed, device=device, label=label, train=train, eval=evaluation,
+    return Experiment(name=name, seed=seed, device=device, label=label, loggers=tuple(loggers), train=train, eval=evaluation,
                       sweep=sweep, launcher=launcher, source=source, raw=doc, **components)
 
 

@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["PROJECT", "hookspec", "hookimpl", "Factories", "hashbench_backbones", "hashbench_heads",
            "hashbench_losses", "hashbench_datasets", "hashbench_metrics", "hashbench_run_start",
-           "hashbench_epoch_end", "hashbench_evaluated", "hashbench_run_end"]
+           "hashbench_epoch_end", "hashbench_evaluated", "hashbench_run_end", "hashbench_loggers"]
 
 PROJECT = "hashbench"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -83,6 +83,13 @@ def hashbench_datasets() -> Factories:
 @hookspec
 def hashbench_metrics() -> Factories:
     """Retrieval metrics this plugin provides: ``{name: factory(**params)}``."""
+
+
+@hookspec
+def hashbench_loggers() -> Mapping[str, str]:
+    """Run loggers this plugin implements (with the lifecycle hooks below): ``{name: summary}``. An
+    experiment turns them on by name in its top-level ``loggers = [...]`` list, which hashbench checks
+    against the names every plugin declares; the hooks see the list as ``run.experiment.loggers``."""
 
 
 @hookspec

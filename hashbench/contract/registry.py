@@ -11,7 +11,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 from importlib import metadata
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import pluggy
 
@@ -70,6 +70,8 @@ class Registry:
     components: dict[str, dict[str, Component]] = field(default_factory=lambda: {k: {} for k in KINDS})
     broken: list[BrokenPlugin] = field(default_factory=list)
     plugin_manager: pluggy.PluginManager | None = None
+    #: Run loggers the plugins implement (``hashbench_loggers``): name -> (summary, distribution).
+    loggers: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     # -- lookup -----------------------------------------------------------------------------------
     def names(self, kind: str) -> list[str]:
@@ -90,6 +92,13 @@ class Registry:
             f"unknown {kind} {name!r}{hint}; available: {', '.join(sorted(table)) or '(none)'}"
             f"{broken} (see `hashbench plugins`)"
         )
+
+    def check_loggers(self, names: Sequence[str]) -> None:
+        """ConfigError naming the first of ``names`` (an experiment's ``loggers``) that no plugin declares."""
+        for name in names:
+            if name not in self.loggers:
+                raise ConfigError(f"loggers: unknown logger {name!r}{did_you_mean(name, self.loggers)}; available:"
+                                  f" {', '.join(sorted(self.loggers)) or '(none)'} (see `hashbench plugins`)")
 
     def all(self) -> list[Component]:
         """Every component, ordered by kind then name."""
@@ -219,5 +228,14 @@ def load_registry(autoload: bool | None = None) -> Registry:
                         f" {existing.version} and {dist} {version}; uninstall one of them or rename"
                     )
                 registry.components[kind][name] = Component(kind, name, factory, dist, version)
+    for impl in pm.hook.hashbench_loggers.get_hookimpls():
+        dist, _ = dists.get(impl.plugin, ("?", "?"))
+        try:
+            declared = dict(impl.function() or {})
+        except Exception as exc:
+            registry.broken.append(BrokenPlugin(f"{impl.plugin_name} (hashbench_loggers)", dist, "?", first_line(exc)))
+            continue
+        for name, summary in declared.items():
+            registry.loggers[str(name)] = (str(summary), dist)
     return registry
 

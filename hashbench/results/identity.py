@@ -29,7 +29,7 @@ from ..contract import CONTEXT_NAMES, CORE_KEYS, TABLE_OWNED, Registry, identity
 __all__ = ["experiment_identity", "component_identity", "identity_json", "NOT_IN_IDENTITY"]
 
 #: Resolved-experiment keys that never enter the identity (see the module docstring).
-NOT_IN_IDENTITY = ("name", "seed", "device", "label", "sweep", "train.num_workers", "train.pin_memory",
+NOT_IN_IDENTITY = ("name", "seed", "device", "label", "loggers", "sweep", "train.num_workers", "train.pin_memory",
                    "eval.batch_size", "eval.metrics")
 
 

@@ -80,6 +80,7 @@ def num_train_for(experiment: Experiment, registry: Registry, dataset: Any) -> i
 
 def build_components(experiment: Experiment, registry: Registry, device: torch.device) -> Built:
     """Build dataset, model, loss and metrics with context injection; errors name the table/key."""
+    registry.check_loggers(experiment.loggers)
     bits = head_bits(experiment, f"{experiment.source}: " if experiment.source else "")
     dataset = registry.build("dataset", experiment.dataset, where="dataset",
                              **component_context(experiment, device, bits))

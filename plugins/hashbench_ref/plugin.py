@@ -1,7 +1,11 @@
 """Hook implementations of the reference set. Factory modules import torch lazily."""
 from __future__ import annotations
 
+from typing import Mapping
+
 from hashbench.contract import Factories, hookimpl
+
+from .loggers import hashbench_epoch_end, hashbench_evaluated, hashbench_run_end, hashbench_run_start  # noqa: F401
 
 
 @hookimpl
@@ -37,3 +41,9 @@ def hashbench_metrics() -> Factories:
     from .metrics import FACTORIES
 
     return FACTORIES
+
+
+@hookimpl
+def hashbench_loggers() -> Mapping[str, str]:
+    return {"jsonl": "metrics per epoch and evaluation in <run_dir>/metrics.jsonl (needs nothing)",
+            "tensorboard": "TensorBoard scalars in <run_dir>/tensorboard/ (pip install 'hashbench[tensorboard]')"}

@@ -123,7 +123,7 @@ MODELS: Dict[str, Tuple[str, str, str, str, int, str]] = {
 
 #: The clip (T, H, W) the conformance kit checks a model on when it refuses the kit's default (4, 32, 32).
 _CONFORMANCE_CLIP = {"s3d": (13, 209, 209), "mvit": (16, 224, 224)}
-_CLASSIFIER = {"video_resnet": "fc", "s3d": "classifier", "mvit": "head", "swin3d": "head"}
+CLASSIFIER_MODULES = {"video_resnet": "fc", "s3d": "classifier", "mvit": "head", "swin3d": "head"}
 _INPUT = {
     "video_resnet": "any T, H, W >= 1 (trained on 16x112x112)",
     "s3d": "at least 13 frames of 209x209 (a smaller clip is refused); trained on 64x224x224",
@@ -157,7 +157,7 @@ def _make_factory(name: str) -> Callable[..., Any]:
       random initialisation.
     - ``normalization``: None (the checkpoint's, else ``{default_norm}``: what torchvision's weights for
       this model expect) or one of ``torchvision_kinetics``, ``mvit_kinetics``, ``imagenet``.
-    - ``keep_classifier``: keep the source classifier ``{_CLASSIFIER[arch]}`` (its weights loaded, frozen, its
+    - ``keep_classifier``: keep the source classifier ``{CLASSIFIER_MODULES[arch]}`` (its weights loaded, frozen, its
       size read from the file, default 400); the output stays the penultimate vector and
       ``model.logits(clips)`` gives the source-class scores. Default: removed.
     """

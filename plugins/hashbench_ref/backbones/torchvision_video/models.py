@@ -17,7 +17,7 @@ from torch import nn
 from hashbench.contract import Checkpoint, load_state_dict_strict
 from hashbench.errors import ConfigError
 
-from . import CHECKPOINTS, MODELS, NORMALIZATIONS, _CLASSIFIER
+from . import CHECKPOINTS, MODELS, NORMALIZATIONS, CLASSIFIER_MODULES
 from .loading import construct, file_label, freeze, read_weights, resolve_file, resolve_normalization
 
 #: The one clip shape MViT takes with torchvision's constructors: (T, H, W).
@@ -39,7 +39,7 @@ class TorchvisionVideo(nn.Module):
         if model._parameters or model._buffers:  # never the case in torchvision 0.16-0.29
             raise RuntimeError(f"{name}: torchvision's model holds tensors outside its submodules;"
                                " hashbench's adapter does not know this version's layout")
-        classifier = _CLASSIFIER[self.arch]
+        classifier = CLASSIFIER_MODULES[self.arch]
         for child_name, child in model.named_children():
             if child_name == classifier and not keep_classifier:
                 continue
@@ -66,7 +66,7 @@ class TorchvisionVideo(nn.Module):
         raise NotImplementedError
 
     def classify(self, features: torch.Tensor) -> torch.Tensor:
-        return getattr(self, _CLASSIFIER[self.arch])(features)
+        return getattr(self, CLASSIFIER_MODULES[self.arch])(features)
 
     def logits(self, clips: torch.Tensor) -> torch.Tensor:
         """Scores of the source classes (Kinetics-400 for the published weights); needs ``keep_classifier``."""
@@ -245,7 +245,7 @@ def build(name: str, *, pretrained: Optional[str], normalization: Optional[str],
 
     builder = getattr(video, constructor)
     model = construct(lambda: builder(weights=None, num_classes=classes), empty=state is not None)
-    head = getattr(model, _CLASSIFIER[arch])
+    head = getattr(model, CLASSIFIER_MODULES[arch])
     last = head[-1] if isinstance(head, nn.Sequential) else head
     feature_dim = int(getattr(last, "in_features", None) or last.in_channels)  # the penultimate width
     if feature_dim != dim:
@@ -254,7 +254,7 @@ def build(name: str, *, pretrained: Optional[str], normalization: Optional[str],
                               std=std, normalization=label, checkpoint=checkpoint.name if checkpoint else None)
     if state is not None:
         if not keep_classifier:
-            prefix = _CLASSIFIER[arch] + "."
+            prefix = CLASSIFIER_MODULES[arch] + "."
             state = {k: v for k, v in state.items() if not k.startswith(prefix)}
         load_state_dict_strict(backbone, state, where, ignore_missing=("num_batches_tracked",))
     return backbone
