@@ -146,6 +146,8 @@ def _run(experiment: Experiment, registry: Registry, env: DistEnv, device: Any, 
     run = RunDir(Path(broadcast_object(str(run.path) if run is not None else None)))
     metric = selection_metric(experiment.eval, [label for label, _ in built.metrics])
     device_text = device_description(built.device)
+    if env.enabled:  # e.g. "8 x NVIDIA H100 80GB HBM3": the processes of one distributed run
+        device_text = f"{env.world_size} x {device_text}"
     selection = selection_label(experiment.eval.select, metric)
     row = results_row(experiment, built, info, run_id=run.run_id, selection=selection, config_hash=config_hash,
                       identity=identity, device=device_text)

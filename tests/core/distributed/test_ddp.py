@@ -79,6 +79,7 @@ def test_two_processes_train_the_same_run_as_one(tmp_path):
     assert len(rows_two) == len(rows_one) == 3  # one set of rows: rank 0 alone appends
     assert list(rows_one["value"]) == list(rows_two["value"])  # the same metrics
     assert list(rows_one["config"]) == list(rows_two["config"])  # the same experiment identity
+    assert rows_two["device"].iloc[0].startswith("2 x ")
     assert record(tmp_path / "two")["world_size"] == 2 and record(tmp_path / "one")["world_size"] == 1
     assert two.stdout.count("rows appended") == 1  # rank 0 alone prints
     print(f"first-step loss relative difference {relative:.2e}, parameter max difference {worst:.2e}")
