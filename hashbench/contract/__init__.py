@@ -32,7 +32,7 @@ from typing import Any
 from .binding import bind_parameters
 from .hookspecs import PROJECT, Factories, hookimpl, hookspec
 from .keys import IDENTITY_ATTRIBUTE, identity_keys, identity_resolver, key_modes
-from .names import CONTEXT_NAMES, CONTEXT_ORIGINS, CORE_KEYS, KINDS, TABLE_OWNED, MetricSpec, parse_metric_spec
+from .names import CONTEXT_NAMES, CONTEXT_ORIGINS, CORE_DEFAULTS, CORE_KEYS, KINDS, TABLE_OWNED, MetricSpec, parse_metric_spec
 from .protocols import Backbone, Dataset, EpochAware, Head, Metric, RunInfo
 from .registry import DISABLE_ENV, REFERENCE_DIST, BrokenPlugin, Component, Registry, load_registry
 from .testing import conformance_example
@@ -43,7 +43,7 @@ from .weights import (WEIGHTS_ENV, Checkpoint, WeightCheck, check_file, checkpoi
 __all__ = [
     "PROJECT", "hookimpl", "hookspec", "Factories",
     "identity_keys", "identity_resolver", "key_modes", "IDENTITY_ATTRIBUTE",
-    "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "MetricSpec", "parse_metric_spec",
+    "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "CORE_DEFAULTS", "MetricSpec", "parse_metric_spec",
     "bind_parameters",
     "Registry", "Component", "BrokenPlugin", "load_registry", "DISABLE_ENV", "REFERENCE_DIST",
     "Backbone", "Head", "Dataset", "Metric", "EpochAware", "RunInfo",

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "MetricSpec",
+__all__ = ["KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "CORE_DEFAULTS", "MetricSpec",
            "parse_metric_spec"]
 
 #: The component kinds, one registration hook each.
@@ -30,8 +30,11 @@ CONTEXT_ORIGINS = {
 #: Context names that a kind's own table defines (the head sets ``bits``, the dataset ``num_frames``).
 TABLE_OWNED = {"head": ("bits",), "dataset": ("num_frames",)}
 #: Keys of a component table that hashbench itself reads, whatever the plugin (never passed to it):
-#: ``[backbone] init_from`` starts the backbone from a previous run's (or a checkpoint's) weights.
-CORE_KEYS = {"backbone": ("init_from",)}
+#: ``[backbone] init_from`` starts the backbone from a previous run's (or a checkpoint's) weights;
+#: ``[backbone] freeze = true`` keeps its weights fixed (only the head and the loss's parameters train).
+CORE_KEYS = {"backbone": ("init_from", "freeze")}
+#: The value a core key has when it is not written (equal values are the same experiment).
+CORE_DEFAULTS = {"freeze": False}
 
 _PARAMETRISED = re.compile(r"^(?P<base>[A-Za-z_][\w\-]*)@(?P<r>r?)(?P<value>\d+)$")
 

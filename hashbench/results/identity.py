@@ -24,7 +24,7 @@ from pathlib import PurePath
 from typing import Any, Mapping
 
 from ..config import COMPONENTS
-from ..contract import CONTEXT_NAMES, CORE_KEYS, TABLE_OWNED, Registry, identity_resolver, key_modes
+from ..contract import CONTEXT_NAMES, CORE_DEFAULTS, CORE_KEYS, TABLE_OWNED, Registry, identity_resolver, key_modes
 
 __all__ = ["experiment_identity", "component_identity", "identity_json", "NOT_IN_IDENTITY"]
 
@@ -71,7 +71,10 @@ def component_identity(registry: Registry, kind: str, table: Mapping[str, Any]) 
         values.update({k: v for k, v in dict(resolve(dict(values))).items() if v is not None and k in values})
     out: dict[str, Any] = {f"{kind}.name": name}
     for key in sorted(values):
-        mode = "basename" if key in CORE_KEYS.get(kind, ()) else modes.get(key)  # init_from: the run id
+        core = key in CORE_KEYS.get(kind, ())
+        if core and key in CORE_DEFAULTS and values[key] == CORE_DEFAULTS[key]:
+            continue  # freeze = false is the unset default
+        mode = "basename" if core else modes.get(key)  # init_from: the run id
         if mode == "ignore":
             continue
         value = values[key]

@@ -87,6 +87,7 @@ def build_components(experiment: Experiment, registry: Registry, device: torch.d
     context = component_context(experiment, device, bits, dataset, num_train_for(experiment, registry, dataset))
     model = build_hash_model(registry, experiment.backbone, experiment.head, **context)
     init_from = load_init_from(model.backbone, experiment.backbone.get("init_from"))
+    freeze_backbone(model.backbone, experiment.backbone.get("freeze", False))
     context["feature_dim"] = int(model.backbone.feature_dim)
     loss = registry.build("loss", experiment.loss, where="loss", **context)
     metrics = [registry.build_metric(spec) for spec in experiment.eval.metrics]
@@ -95,6 +96,17 @@ def build_components(experiment: Experiment, registry: Registry, device: torch.d
                                      ("head", experiment.head["name"], model.head),
                                      ("loss", experiment.loss["name"], loss)])
     return Built(dataset, model, loss, metrics, bits, device, refs + plugin_refs(registry.plugin_manager), init_from)
+
+
+def freeze_backbone(backbone: torch.nn.Module, freeze: Any) -> None:
+    """``[backbone] freeze = true``: its parameters stop requiring grad, so the optimizer leaves them out
+    (only the head and the loss's own parameters train, as a linear probe or ``--ft_begin_module fc``).
+    Its BatchNorm layers stay in train mode: their running statistics still follow the data."""
+    if not isinstance(freeze, bool):
+        raise ConfigError(f"backbone.freeze: expected true or false, got {freeze!r}")
+    if freeze:
+        for parameter in backbone.parameters():
+            parameter.requires_grad_(False)
 
 
 def load_init_from(backbone: torch.nn.Module, source: Any) -> dict[str, str]:

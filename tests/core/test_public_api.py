@@ -27,7 +27,7 @@ HASHBENCH_ALL = [
 CONTRACT_ALL = [
     "PROJECT", "hookimpl", "hookspec", "Factories",
     "identity_keys", "identity_resolver", "key_modes", "IDENTITY_ATTRIBUTE",
-    "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "MetricSpec", "parse_metric_spec",
+    "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "CORE_DEFAULTS", "MetricSpec", "parse_metric_spec",
     "bind_parameters",
     "Registry", "Component", "BrokenPlugin", "load_registry", "DISABLE_ENV", "REFERENCE_DIST",
     "Backbone", "Head", "Dataset", "Metric", "EpochAware", "RunInfo",

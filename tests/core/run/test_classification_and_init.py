@@ -17,7 +17,7 @@ from hashbench.results import read_results
 from hashbench.results.identity import experiment_identity
 from hashbench.run import run_experiment
 from hashbench.run.build import build_components
-from hashbench.train import load_checkpoint
+from hashbench.train import load_checkpoint, seed_everything
 
 
 def toml(tmp_path, name="cls", loss='name = "cross_entropy"', extra="", backbone='name = "r3d18"\nwidth = 8'):
@@ -96,3 +96,34 @@ def test_init_from_that_does_not_fit_or_exist_is_a_clear_error(tmp_path):
     missing = load_experiment(toml(tmp_path, name="x", backbone=f'name = "r3d18"\nwidth = 8\ninit_from = "{tmp_path}/nope"'))
     with pytest.raises(DataError, match=r"backbone.init_from: .*nope does not exist; give a run directory"):
         build_components(missing, load_registry(), torch.device("cpu"))
+
+
+def test_freeze_keeps_the_backbone_weights_and_trains_the_rest(tmp_path):
+    """``[backbone] freeze = true`` (a linear probe, Video_Classification_ResNet3D's ``--ft_begin_module fc``):
+    the backbone's parameters are those it was built with, the head and the loss's classifier moved;
+    BatchNorm running statistics still follow the data; the identity names the setting only when set."""
+    frozen_exp = load_experiment(toml(tmp_path, name="frozen", loss='name = "cross_entropy"\non = "features"',
+                                      backbone='name = "r3d18"\nwidth = 8\nfreeze = true'))
+    seed_everything(frozen_exp.seed)  # as the run does before it builds
+    initial = build_components(frozen_exp, load_registry(), torch.device("cpu"))
+    assert not any(p.requires_grad for p in initial.model.backbone.parameters())
+    before = {k: v.clone() for k, v in initial.model.state_dict().items()}
+    classifier_before = {k: v.clone() for k, v in initial.loss.state_dict().items()}
+    result = run_experiment(frozen_exp, load_registry(), runs_dir=tmp_path / "runs", results_path=None)
+    saved = load_checkpoint(result.run_dir / "model.pt")
+    parameters = {name for name, _ in initial.model.named_parameters()}
+    for key, value in saved["model"].items():
+        if key.startswith("backbone.") and key in parameters:
+            assert torch.equal(value, before[key]), key
+    assert any(not torch.equal(saved["model"][k], before[k]) for k in before if k.endswith("running_mean"))
+    assert any(not torch.equal(saved["loss"][k], classifier_before[k]) for k in classifier_before)
+    registry = load_registry()
+    assert experiment_identity(frozen_exp, registry)["backbone.freeze"] is True
+    unfrozen = experiment_from_dict({**frozen_exp.to_dict(), "backbone": {"name": "r3d18", "width": 8,
+                                                                           "freeze": False}}, expand=False)
+    unset = experiment_from_dict({**frozen_exp.to_dict(), "backbone": {"name": "r3d18", "width": 8}}, expand=False)
+    assert experiment_identity(unfrozen, registry) == experiment_identity(unset, registry)
+    bad = experiment_from_dict({**frozen_exp.to_dict(), "backbone": {"name": "r3d18", "width": 8,
+                                                                      "freeze": "yes"}}, expand=False)
+    with pytest.raises(Exception, match=r"backbone.freeze: expected true or false, got 'yes'"):
+        build_components(bad, registry, torch.device("cpu"))
