@@ -85,9 +85,9 @@ def test_two_processes_train_the_same_run_as_one(tmp_path):
     print(f"first-step loss relative difference {relative:.2e}, parameter max difference {worst:.2e}")
 
 
-def test_the_loss_sees_the_global_batch_or_with_loss_scope_rank_each_ranks_own(tmp_path):
-    """A batch-all triplet over 16 clips on 2 ranks: "global" equals the one-process loss over the same
-    16 clips; "rank" reports the mean of the two ranks' losses over their 8 clips each."""
+def test_the_loss_sees_the_global_batch(tmp_path):
+    """A batch-all triplet (not additive over clips) over 16 clips on 2 ranks equals the one-process loss
+    over the same 16 clips."""
     whole = run_cli("run", str(experiment(tmp_path, extra="sync_bn = true\n")), "--quiet", "--no-record",
                     "--runs-dir", "whole", cwd=tmp_path, env={"HASHBENCH_STEP_LOG": str(tmp_path / "whole.jsonl")})
     assert whole.returncode == 0, whole.stderr
@@ -96,6 +96,10 @@ def test_the_loss_sees_the_global_batch_or_with_loss_scope_rank_each_ranks_own(t
     assert full.returncode == 0, full.stdout + full.stderr
     one, two_global = steps(tmp_path / "whole.jsonl")[0]["loss"], steps(tmp_path / "full.jsonl")[0]["loss"]
     assert abs(one - two_global) <= 1e-6 * abs(one), (one, two_global)
+
+
+def test_loss_scope_rank_reports_the_mean_of_the_ranks_own_losses(tmp_path):
+    """With loss_scope = "rank" each rank's loss covers its own 8 clips; the step reports their mean."""
     toml = experiment(tmp_path, extra='loss_scope = "rank"\n')
     two = run_cli("run", str(toml), "--quiet", "--no-record", "--nproc", "2", "--runs-dir", "two", cwd=tmp_path,
                   env={"HASHBENCH_STEP_LOG": str(tmp_path / "two.jsonl"), "OMP_NUM_THREADS": "1"})

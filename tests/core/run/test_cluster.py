@@ -80,3 +80,14 @@ def test_a_point_with_two_gpus_is_one_job_of_two_tasks_running_one_distributed_r
     (record,) = list((tmp_path / "runs").glob("tiny@seed=0/*/record.json"))
     assert json.loads(record.read_text())["world_size"] == 2
     assert len(read_results(tmp_path / "results.csv")) == 1  # rank 0 alone appended
+
+
+def test_without_submitit_the_launcher_says_which_extra_to_install(monkeypatch, tmp_path):
+    import sys
+
+    from hashbench.errors import MissingExtraError
+    from hashbench.run.cluster import submit_points
+
+    monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit now raises ImportError
+    with pytest.raises(MissingExtraError, match=r"pip install 'hashbench\[slurm\]'"):
+        submit_points(tmp_path / "x.toml", [], [], [], "slurm", LauncherOptions(), tmp_path, None, "x")
