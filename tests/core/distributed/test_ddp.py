@@ -125,3 +125,23 @@ def test_a_global_batch_that_does_not_split_is_one_line(tmp_path):
     assert len(lines) == 1 and "train.batch_size = 15 (the global batch) does not divide among 2 processes" \
         in lines[0], proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_accumulation_and_a_loss_with_its_own_parameters_train_the_same_on_two_processes(tmp_path):
+    """cross_entropy (a classifier owned by the loss: its gradients are averaged over the ranks, outside
+    DDP), 2 micro-batches per step (DDP's no_sync on the first): 2 processes = 1 process, same settings."""
+    toml = experiment(tmp_path, extra="sync_bn = true\naccumulate_steps = 2\n", loss="cross_entropy")
+    one = run_cli("run", str(toml), "--quiet", "--no-record", "--runs-dir", "one", cwd=tmp_path,
+                  env={"HASHBENCH_STEP_LOG": str(tmp_path / "one.jsonl")})
+    assert one.returncode == 0, one.stderr
+    two = run_cli("run", str(toml), "--quiet", "--no-record", "--nproc", "2", "--runs-dir", "two", cwd=tmp_path,
+                  env={"HASHBENCH_STEP_LOG": str(tmp_path / "two.jsonl"), "OMP_NUM_THREADS": "1"})
+    assert two.returncode == 0, two.stdout + two.stderr
+    a, b = [s["loss"] for s in steps(tmp_path / "one.jsonl")], [s["loss"] for s in steps(tmp_path / "two.jsonl")]
+    assert len(a) == 3 and all(abs(x - y) <= 1e-6 * abs(x) for x, y in zip(a, b)), (a, b)
+    saved = [torch.load(next((tmp_path / d).glob("*/*/model.pt")), weights_only=True) for d in ("one", "two")]
+    for part in ("model", "loss"):
+        assert saved[0][part].keys() == saved[1][part].keys() and saved[0][part]
+        worst = max(float((saved[0][part][k].double() - saved[1][part][k].double()).abs().max())
+                    for k in saved[0][part])
+        assert worst <= 1e-5, (part, worst)
