@@ -142,7 +142,8 @@ def make_loader(dataset: Dataset, batch_size: int, num_workers: int, device: tor
 def global_batches(n: int, batch_size: int, shuffle_seed: int, drop_small_last: bool = True) -> list[list[int]]:
     """The batches of dataset indices that :func:`make_loader` with ``shuffle_seed`` draws for ``n``
     items (the same permutation, built by the same DataLoader machinery), for sharding them."""
-    loader = make_loader(range(n), batch_size, 0, torch.device("cpu"), shuffle_seed=shuffle_seed,  # type: ignore[arg-type]
+    indices: Any = range(n)
+    loader = make_loader(indices, batch_size, 0, torch.device("cpu"), shuffle_seed=shuffle_seed,
                          drop_small_last=drop_small_last)
     return [[int(i) for i in batch] for batch in loader]
 
