@@ -60,6 +60,11 @@ def init_distributed(env: DistEnv, device: torch.device) -> torch.device:
     if not env.enabled:
         return device
     if device.type == "cuda":
+        if env.local_rank >= torch.cuda.device_count():
+            from ..errors import ResourceError
+
+            raise ResourceError(f"process {env.rank} (local rank {env.local_rank}) has no GPU: this node has"
+                                f" {torch.cuda.device_count()}; start at most that many processes per node")
         device = torch.device("cuda", env.local_rank)
         torch.cuda.set_device(device)
     if not dist.is_initialized():
