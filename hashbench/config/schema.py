@@ -41,7 +41,7 @@ TOP_TABLES = COMPONENTS + ("train", "eval", "sweep", "launcher")
 #: them), ``time`` (minutes), ``partition``, ``cpus_per_task``, ``mem_gb`` and ``slurm`` (a table of
 #: further submitit ``slurm_*`` options, e.g. ``{ account = "abc", qos = "high" }``).
 LAUNCHER_KEYS = ("gpus", "time", "partition", "cpus_per_task", "mem_gb", "slurm")
-TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "scheduler", "amp", "eval_every", "num_workers",
+TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "scheduler", "amp", "eval_every", "eval_first", "num_workers",
                "skip_zero_loss", "grad_clip", "sampler", "clip_frames", "sync_bn", "loss_scope", "accumulate_steps",
                "channels_last_3d", "compile", "pin_memory")
 #: ``train.loss_scope``: ``global`` (the loss sees the whole global batch, all-gathered) or ``rank``.
@@ -102,7 +102,9 @@ class OptimizerConfig:
 class SchedulerConfig:
     """``[train].scheduler``: ``none``, ``step`` (step_size epochs, gamma) or ``cosine`` (t_max epochs, eta_min).
 
-    Stepped once per epoch. ``t_max`` is resolved to ``train.epochs`` when not given.
+    Stepped once per epoch: after it (default), or with ``at = "epoch_start"`` before it, as training
+    scripts written for PyTorch < 1.1 did (the original Video-Retrieval-C3D: StepLR(40) then runs 39 epochs
+    at the first rate). ``t_max`` is resolved to ``train.epochs`` when not given.
     """
 
     name: str = "none"
@@ -110,6 +112,12 @@ class SchedulerConfig:
     gamma: float | None = None
     t_max: int | None = None
     eta_min: float | None = None
+    at: str | None = None
+
+    @property
+    def steps_at_epoch_start(self) -> bool:
+        """``at = "epoch_start"``: step before each epoch's training instead of after it."""
+        return self.at == "epoch_start"
 
     @property
     def torch_name(self) -> str | None:
@@ -151,6 +159,7 @@ class TrainConfig:
     scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     amp: bool = True
     eval_every: int = 5
+    eval_first: int | None = None
     num_workers: int = 0
     skip_zero_loss: bool = True
     grad_clip: float | None = None
@@ -164,6 +173,14 @@ class TrainConfig:
     channels_last_3d: bool | None = None
     compile: bool | None = None
     pin_memory: bool | None = None
+
+    def evaluates_after(self, epoch: int) -> bool:
+        """Whether epoch ``epoch`` (1-based) is followed by an evaluation: every ``eval_every`` epochs and
+        the last one; with ``eval_first = F``, exactly epochs F, F + eval_every, ... (the original repo's
+        ``epoch % 5 == 0`` over 0-based epochs is ``eval_first = 1``: 1, 6, ..., 156 of 160)."""
+        if self.eval_first is not None:
+            return epoch >= self.eval_first and (epoch - self.eval_first) % self.eval_every == 0
+        return epoch % self.eval_every == 0 or epoch == self.epochs
 
     @property
     def scope(self) -> str:

@@ -123,6 +123,8 @@ def _validate_train(ctx: ErrorContext, table: dict[str, Any]) -> TrainConfig:
         scheduler=_validate_scheduler(ctx, check_table(ctx, "train.scheduler", table.get("scheduler", {})), epochs),
         amp=check_bool(ctx, "train.amp", table.get("amp", defaults.amp)),
         eval_every=check_int(ctx, "train.eval_every", table.get("eval_every", defaults.eval_every), 1),
+        eval_first=None if table.get("eval_first") is None else
+        check_int(ctx, "train.eval_first", table["eval_first"], 1, epochs),
         num_workers=check_int(ctx, "train.num_workers", table.get("num_workers", defaults.num_workers), 0),
         skip_zero_loss=check_bool(ctx, "train.skip_zero_loss", table.get("skip_zero_loss", defaults.skip_zero_loss)),
         grad_clip=None if grad_clip is None else check_float(ctx, "train.grad_clip", grad_clip, 0.0, low_open=True),
@@ -214,22 +216,25 @@ def _validate_optimizer(ctx: ErrorContext, table: dict[str, Any]) -> OptimizerCo
 def _validate_scheduler(ctx: ErrorContext, table: dict[str, Any], epochs: int) -> SchedulerConfig:
     path = "train.scheduler"
     name = check_str(ctx, f"{path}.name", table.get("name", "none"), tuple(SCHEDULERS))
-    allowed = ("name",) + SCHEDULERS[name]
+    allowed = ("name",) + SCHEDULERS[name] + (("at",) if name != "none" else ())
     for key in table:
         if key not in allowed:
             others = [n for n, keys in SCHEDULERS.items() if key in keys]
             why = f" (it is a key of {' and '.join(others)})" if others else did_you_mean(key, allowed)
             ctx.fail("", f"unknown key {path}.{key} for scheduler {name!r}{why};"
                          f" allowed: {', '.join(allowed)}", at=f"{path}.{key}")
+    at = None
+    if table.get("at", "epoch_end") != "epoch_end":  # the default is kept as None (config hashes unchanged)
+        at = check_str(ctx, f"{path}.at", table["at"], ("epoch_end", "epoch_start"))
     if name == "step":
         if "step_size" not in table:
             ctx.fail(path, "the step scheduler needs step_size (epochs between lr drops)")
         return SchedulerConfig(name=name, step_size=check_int(ctx, f"{path}.step_size", table["step_size"], 1),
                                gamma=check_float(ctx, f"{path}.gamma", table.get("gamma", 0.1), 0.0, 1.0,
-                                            low_open=True))
+                                            low_open=True), at=at)
     if name == "cosine":
         return SchedulerConfig(name=name, t_max=check_int(ctx, f"{path}.t_max", table.get("t_max", epochs), 1),
-                               eta_min=check_float(ctx, f"{path}.eta_min", table.get("eta_min", 0.0), 0.0))
+                               eta_min=check_float(ctx, f"{path}.eta_min", table.get("eta_min", 0.0), 0.0), at=at)
     return SchedulerConfig()
 
 

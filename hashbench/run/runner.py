@@ -42,7 +42,7 @@ from ..train.checkpoint import load_checkpoint, load_state_strict, save_checkpoi
 from ..train.distributed import DistEnv, barrier, broadcast_buffers, broadcast_object, dist_env, init_distributed
 from ..train.engine import (IndexedDataset, Precision, drops_last_batch, global_batches, make_loader, seed_everything,
                             start_epoch, train_epoch, wants)
-from ..train.optim import make_optimizer, make_scheduler
+from ..train.optim import make_optimizer, make_scheduler, step_scheduler
 from ..train.sampler import PKBatchSampler, ShardedBatches, labels_of
 from ..train.progress import NullReporter, Position, Reporter
 from .build import Built, build_components, check_query_batch, prepare_model
@@ -330,6 +330,8 @@ class _Session:
                              shuffle_seed=exp.seed * 100_003 + epoch, drop_small_last=True, batch_sampler=sampler,
                              pin_memory=train_cfg.pin_memory)
         start_epoch(built.model, built.loss, epoch, train_cfg.epochs)
+        if state.scheduler is not None and train_cfg.scheduler.steps_at_epoch_start:
+            step_scheduler(state.scheduler)
         stats = train_epoch(built.model, built.loss, loader, state.optimizer, state.precision, built.device,
                             self.reporter, epoch, train_cfg.epochs, train_cfg.skip_zero_loss,
                             train_cfg.grad_clip, position=self.position, clip_frames=train_cfg.clip_frames,
@@ -337,13 +339,13 @@ class _Session:
                             loss_scope=train_cfg.scope, channels_last=bool(train_cfg.channels_last_3d),
                             step_log=self._step_log())
         lr = state.optimizer.param_groups[0]["lr"]
-        if state.scheduler is not None:
+        if state.scheduler is not None and not train_cfg.scheduler.steps_at_epoch_start:
             state.scheduler.step()
         logs = {"epoch": epoch, "loss": stats.loss, "clips_per_s": stats.clips_per_s, "seconds": stats.seconds,
                 "skipped_steps": stats.skipped_steps, "lr": lr}
         self.record["epochs"].append(logs)
         log.info("epoch %d/%d loss %.4f (%.1f clips/s)", epoch, train_cfg.epochs, stats.loss, stats.clips_per_s)
-        if epoch % train_cfg.eval_every == 0 or epoch == train_cfg.epochs:
+        if train_cfg.evaluates_after(epoch):
             self._evaluate(epoch, state, evaluator)
         self.position.phase = "saving the checkpoint"
         if self.env.is_main:

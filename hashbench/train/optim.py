@@ -13,7 +13,7 @@ import torch
 
 from ..config import OptimizerConfig, SchedulerConfig
 
-__all__ = ["make_optimizer", "make_scheduler"]
+__all__ = ["make_optimizer", "make_scheduler", "step_scheduler"]
 
 
 def make_optimizer(model: torch.nn.Module, config: OptimizerConfig, loss: Any = None) -> torch.optim.Optimizer:
@@ -34,3 +34,13 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: SchedulerConfig) ->
     if config.torch_name is None:
         return None
     return getattr(torch.optim.lr_scheduler, config.torch_name)(optimizer, **config.kwargs())
+
+
+def step_scheduler(scheduler: Any) -> None:
+    """``scheduler.step()`` before the epoch's optimizer steps (``at = "epoch_start"``), without torch's
+    warning about that order: it is the schedule asked for, not a mistake."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)` before")
+        scheduler.step()

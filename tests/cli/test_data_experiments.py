@@ -37,6 +37,10 @@ def test_experiment_mirrors_the_original_run(file, monkeypatch, tmp_path):
     params = exp.train.optimizer.params
     assert (params["lr"], params["momentum"], params["weight_decay"]) == (1e-4, 0.9, 5e-4)
     assert exp.train.scheduler.name == "step" and exp.train.scheduler.params["step_size"] == 40
+    # the original's train.py: fp32, StepLR stepped at each epoch's start, test mAP after epochs 1, 6, ..., 156
+    assert exp.train.amp is False and exp.train.scheduler.at == "epoch_start"
+    assert [e for e in range(1, 161) if exp.train.evaluates_after(e)] == list(range(1, 157, 5))
+    assert exp.eval.select == "test"
     reg = hashbench.registry()
     for kind, table in (("backbone", exp.backbone), ("head", exp.head), ("loss", exp.loss)):
         params = {k: v for k, v in table.items() if k != "name"}
