@@ -15,7 +15,8 @@ What is checked, per kind (each check gives one :class:`CheckResult`):
 - backbone: builds an ``nn.Module``; ``feature_dim`` is a positive int; ``input_mean``/``input_std``
   are declared (3 numbers each, 0-255 units, std > 0); a tiny uint8 clip normalised with them goes
   forward to ``(B, feature_dim)`` finite features; backward reaches every parameter that requires
-  grad; eval-mode forward.
+  grad; one SGD step with those gradients moves the parameters and keeps the features finite;
+  eval-mode forward.
 - head: ``(B, feature_dim) -> (B, bits)`` real-valued and finite, the sign is a binary code (no
   zeros), the gradient reaches the features and every parameter; eval mode; ``on_epoch_start``.
 - loss: a scalar, finite, with a (finite, non-zero) gradient w.r.t. the codes (and to the loss's
@@ -460,8 +461,24 @@ def _backbone_checks(checks: _Checks, component: Component, table: Dict[str, Any
                  and bool(torch.isfinite(out).all()), f"eval mode returned {_shape(out)} (or non-finite values)")
         return "eval mode, no grad"
 
-    if checks.run("forward", forward):
-        checks.run("backward", backward)
+    def trains() -> str:
+        import torch
+
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        if not trainable:
+            raise CheckSkipped("no parameter requires grad (a frozen backbone)")
+        before = [p.detach().clone() for p in trainable]
+        torch.optim.SGD(trainable, lr=1e-2).step()  # the gradients of the backward check
+        moved = sum(not torch.equal(b, p.detach()) for b, p in zip(before, trainable))
+        _require(moved > 0, "one SGD step with the backward check's gradients changed no parameter")
+        _require(all(bool(torch.isfinite(p).all()) for p in trainable), "parameters are not finite after one step")
+        with torch.no_grad():
+            out = model(inputs)
+        _require(bool(torch.isfinite(out).all()), "features are not finite after one SGD step")
+        return f"one SGD step moved {moved} of {len(trainable)} parameter tensors"
+
+    if checks.run("forward", forward) and checks.run("backward", backward):
+        checks.run("trains", trains)
     checks.run("eval_forward", eval_forward)
 
 
