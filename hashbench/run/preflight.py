@@ -57,6 +57,7 @@ def _check(experiment: Experiment, registry: Registry, cache: dict[str, Any]) ->
     from ..train.model import build_hash_model
 
     bits = head_bits(experiment)
+    registry.check_loggers(experiment.loggers)
     context = component_context(experiment, "cpu", bits)
     name = str(experiment.dataset["name"])
     seed = experiment.seed if _takes(registry, "dataset", name, "seed") else None

@@ -67,3 +67,13 @@ def test_an_unknown_logger_is_refused_before_training(tmp_path):
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "loggers" in lines[0] and "'wandb'" in lines[0] and "jsonl, tensorboard" in lines[0]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("record.json"))
+
+
+def test_a_sweep_checks_its_loggers_before_the_first_point_trains(tmp_path):
+    path = _experiment(tmp_path, '["jsonl", "tensorbord"]')
+    path.write_text(path.read_text() + "\n[sweep]\nseed = [0, 1]\n")
+    proc = _run(tmp_path, path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "unknown logger 'tensorbord' (did you mean 'tensorboard'?)" in proc.stderr
+    assert "sweep point" in proc.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("record.json"))
