@@ -139,6 +139,9 @@ def plugins(ctx: typer.Context,
             table.add_column(column)
         for component in listed:
             table.add_row(component.kind, component.name, component.dist, component.version, component.summary)
+        if not kind:  # run loggers (the experiment's top-level loggers = [...]) are not a component kind
+            for name, (summary, dist) in sorted(reg.loggers.items()):
+                table.add_row("logger", name, dist, "", summary)
         console.print(table)
     for broken in reg.broken:
         console.print(f"[bold red]broken plugin[/] {broken.entry_point} ({broken.dist} {broken.version}):"

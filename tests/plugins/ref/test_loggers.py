@@ -77,3 +77,13 @@ def test_a_sweep_checks_its_loggers_before_the_first_point_trains(tmp_path):
     assert "unknown logger 'tensorbord' (did you mean 'tensorboard'?)" in proc.stderr
     assert "sweep point" in proc.stderr
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("record.json"))
+
+
+def test_plugins_lists_the_loggers():
+    proc = run_cli("plugins")
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if "logger" in line]
+    assert any("jsonl" in row and "hashbench" in row for row in rows)
+    assert any("tensorboard" in row for row in rows)
+    only = run_cli("plugins", "--kind", "loss")
+    assert "jsonl" not in only.stdout
