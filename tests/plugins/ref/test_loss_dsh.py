@@ -8,11 +8,8 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError
 
+from loss_parity import ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, onehot, train_labels, value_and_grad
 from references.banks import dsh_batch_loss, dsh_loss
-
-RTOL, ATOL = 1e-5, 1e-6
-BITS, CLASSES, NUM_TRAIN = 12, 4, 20
-SEQUENCE = [[0, 1, 2, 3, 4, 5], [4, 5, 6, 7, 8, 9], [8, 9, 0, 1, 15, 19], [3, 5, 7, 11, 13, 19]]
 
 
 def build(memory: str = "bank", multi_label: bool = False, num_train: int = NUM_TRAIN, **table):
@@ -20,30 +17,10 @@ def build(memory: str = "bank", multi_label: bool = False, num_train: int = NUM_
                                       num_classes=CLASSES, multi_label=multi_label, num_train=num_train)
 
 
-def train_labels(multi_label: bool, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    if not multi_label:
-        return torch.randint(0, CLASSES, (NUM_TRAIN,), generator=g)
-    hot = (torch.rand(NUM_TRAIN, CLASSES, generator=g) < 0.35).float()
-    hot[torch.arange(NUM_TRAIN), torch.randint(0, CLASSES, (NUM_TRAIN,), generator=g)] = 1.0
-    return hot
-
-
-def onehot(labels: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.one_hot(labels, CLASSES).float() if labels.dim() == 1 else labels.float()
-
-
 def codes_for(step: int, batch: int, scale: float = 1.2) -> torch.Tensor:
     """Linear-head codes; with bits = 12 the squared distances straddle the default margin 24."""
     g = torch.Generator().manual_seed(3000 + step)
     return torch.randn(batch, BITS, generator=g) * scale
-
-
-def value_and_grad(fn, x: torch.Tensor):
-    x = x.detach().clone().requires_grad_(True)
-    value = fn(x)
-    value.backward()
-    return value.detach(), x.grad
 
 
 def test_default_margin_is_twice_the_bits():

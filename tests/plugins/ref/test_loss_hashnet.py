@@ -11,11 +11,10 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError
 
+from loss_parity import ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, onehot, train_labels, value_and_grad
 from references.banks import hashnet_batch_loss, hashnet_loss, hashnet_scale
 
-RTOL, ATOL = 1e-5, 1e-6
-BITS, CLASSES, NUM_TRAIN, FEATURES = 12, 4, 20, 10
-SEQUENCE = [[0, 1, 2, 3, 4, 5], [4, 5, 6, 7, 8, 9], [8, 9, 0, 1, 15, 19], [3, 5, 7, 11, 13, 19]]
+FEATURES = 10
 
 
 def build(memory: str = "bank", multi_label: bool = False, num_train: int = NUM_TRAIN, **table):
@@ -23,30 +22,10 @@ def build(memory: str = "bank", multi_label: bool = False, num_train: int = NUM_
                                       num_classes=CLASSES, multi_label=multi_label, num_train=num_train)
 
 
-def train_labels(multi_label: bool, seed: int = 0) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    if not multi_label:
-        return torch.randint(0, CLASSES, (NUM_TRAIN,), generator=g)
-    hot = (torch.rand(NUM_TRAIN, CLASSES, generator=g) < 0.35).float()
-    hot[torch.arange(NUM_TRAIN), torch.randint(0, CLASSES, (NUM_TRAIN,), generator=g)] = 1.0
-    return hot
-
-
-def onehot(labels: torch.Tensor) -> torch.Tensor:
-    return torch.nn.functional.one_hot(labels, CLASSES).float() if labels.dim() == 1 else labels.float()
-
-
 def logits_for(step: int, batch: int, scale: float = 4.0) -> torch.Tensor:
     """Pre-tanh outputs x; large enough that alpha * u.U spans a useful range."""
     g = torch.Generator().manual_seed(2000 + step)
     return torch.randn(batch, BITS, generator=g) * scale
-
-
-def value_and_grad(fn, x: torch.Tensor):
-    x = x.detach().clone().requires_grad_(True)
-    value = fn(x)
-    value.backward()
-    return value.detach(), x.grad
 
 
 def bank_step(loss, labels, ind, x, scale, U, Y, alpha=0.1):

@@ -9,22 +9,14 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError, ContractError
 
+from loss_parity import ATOL, RTOL, value_and_grad
 from references.centers import orthohash_loss
-
-RTOL, ATOL = 1e-5, 1e-6
 
 
 def build(bits: int = 16, num_classes: int = 6, multi_label: bool = False, seed: int = 0, **table):
     """Through the registry, so that the factory is covered too (context as the engine injects it)."""
     return hashbench.registry().build("loss", {"name": "orthohash", **table}, bits=bits, num_classes=num_classes,
                                       multi_label=multi_label, seed=seed, num_train=0)
-
-
-def value_and_grad(fn, x: torch.Tensor):
-    x = x.detach().clone().requires_grad_(True)
-    value = fn(x)
-    value.backward()
-    return value.detach(), x.grad
 
 
 def bn_codes(batch: int, bits: int, seed: int) -> torch.Tensor:
