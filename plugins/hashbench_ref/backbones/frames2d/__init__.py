@@ -20,18 +20,14 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 from hashbench.contract import Checkpoint, identity_keys, known_checkpoints
 
-Triple = Tuple[float, float, float]
-
-
-def _x255(values: Triple) -> Triple:
-    return (values[0] * 255.0, values[1] * 255.0, values[2] * 255.0)
+from ..normalization import IMAGENET, Triple, times_255
 
 
 #: Named normalisations for frame models, 0-255 RGB.
 NORMALIZATIONS: Dict[str, Tuple[Triple, Triple]] = {
-    "imagenet": (_x255((0.485, 0.456, 0.406)), _x255((0.229, 0.224, 0.225))),
-    "inception": (_x255((0.5, 0.5, 0.5)), _x255((0.5, 0.5, 0.5))),
-    "openai_clip": (_x255((0.48145466, 0.4578275, 0.40821073)), _x255((0.26862954, 0.26130258, 0.27577711))),
+    "imagenet": IMAGENET,
+    "inception": (times_255((0.5, 0.5, 0.5)), times_255((0.5, 0.5, 0.5))),
+    "openai_clip": (times_255((0.48145466, 0.4578275, 0.40821073)), times_255((0.26862954, 0.26130258, 0.27577711))),
 }
 POOLS = ("mean", "attention")
 

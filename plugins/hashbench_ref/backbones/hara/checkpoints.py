@@ -23,15 +23,10 @@ from typing import Dict, Mapping, Optional, Tuple
 
 from hashbench.contract import Checkpoint
 
+from ..normalization import Triple, times_255
+
 __all__ = ["NORMALIZATIONS", "NORMALIZATION_NAMES", "CHECKPOINTS", "MASTER_DATASETS", "checkpoint_normalization",
            "owner_of"]
-
-Triple = Tuple[float, float, float]
-
-
-def _times_255(values: Triple) -> Triple:
-    return (values[0] * 255, values[1] * 255, values[2] * 255)
-
 
 #: Input normalisations in 0-255 RGB pixel units: name -> (mean, std).
 NORMALIZATIONS: Dict[str, Tuple[Triple, Triple]] = {
@@ -40,7 +35,7 @@ NORMALIZATIONS: Dict[str, Tuple[Triple, Triple]] = {
     # CVPR2018 branch (resnet-*-kinetics.pth): 0-255 minus the ActivityNet mean, no std division.
     "kinetics": ((114.7748, 107.7354, 99.4750), (1.0, 1.0, 1.0)),
     # master branch (r3d*_200ep.pth): 0-1 pixels, Kinetics mean/std.
-    "kinetics_master": (_times_255((0.4345, 0.4051, 0.3775)), _times_255((0.2768, 0.2713, 0.2737))),
+    "kinetics_master": (times_255((0.4345, 0.4051, 0.3775)), times_255((0.2768, 0.2713, 0.2737))),
 }
 NORMALIZATION_NAMES = tuple(NORMALIZATIONS)
 

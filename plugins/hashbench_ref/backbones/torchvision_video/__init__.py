@@ -31,21 +31,17 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from hashbench.contract import Checkpoint, conformance_example, identity_keys, known_checkpoints
 
-Triple = Tuple[float, float, float]
-
-
-def _x255(values: Triple) -> Triple:
-    return (values[0] * 255.0, values[1] * 255.0, values[2] * 255.0)
+from ..normalization import IMAGENET, Triple, times_255
 
 
 #: Named normalisations, 0-255 RGB (torchvision's transforms state them in 0-1 units).
 NORMALIZATIONS: Dict[str, Tuple[Triple, Triple]] = {
     # R3D / MC3 / R(2+1)D / S3D: torchvision's Kinetics-400 statistics
-    "torchvision_kinetics": (_x255((0.43216, 0.394666, 0.37645)), _x255((0.22803, 0.22145, 0.216989))),
+    "torchvision_kinetics": (times_255((0.43216, 0.394666, 0.37645)), times_255((0.22803, 0.22145, 0.216989))),
     # MViT (ported from PyTorchVideo / SlowFast)
-    "mvit_kinetics": (_x255((0.45, 0.45, 0.45)), _x255((0.225, 0.225, 0.225))),
+    "mvit_kinetics": (times_255((0.45, 0.45, 0.45)), times_255((0.225, 0.225, 0.225))),
     # Swin3d (ported from Video-Swin-Transformer): ImageNet statistics
-    "imagenet": (_x255((0.485, 0.456, 0.406)), _x255((0.229, 0.224, 0.225))),
+    "imagenet": IMAGENET,
 }
 
 _TV = "https://download.pytorch.org/models/"
