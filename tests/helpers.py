@@ -3,6 +3,7 @@ repository paths, the shared test data, a CLI runner (real subprocess) and the t
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,16 @@ eval_every = 1
 metrics = {metrics}
 select = "{select}"
 """
+
+
+def pip_install(source: Path, target: Path) -> Path:
+    """``pip install --no-deps --no-build-isolation --no-index --target target`` of a copy of the package
+    folder ``source`` (a real install, offline: put ``target`` on PYTHONPATH to use it); returns ``target``."""
+    copy = target.parent / f"{source.name}-src-{target.name}"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "--target", str(target), str(copy)],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return target

@@ -11,14 +11,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, pip_install
 
 EXAMPLE_SOURCE = ROOT / "tests" / "packages" / "hashbench_example_loss"
 EXAMPLE_DIST = "hashbench-example-loss"
@@ -71,16 +70,6 @@ def hashbench_losses():
 '''
 
 
-def pip_install(source: Path, target: Path) -> Path:
-    """``pip install --no-deps --no-build-isolation --no-index --target target`` of a copy of ``source``."""
-    copy = target.parent / f"{source.name}-src"
-    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index",
-         "--disable-pip-version-check", "--target", str(target), str(copy)],
-        capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return target
 
 
 def broken_package(root: Path) -> Path:

@@ -26,7 +26,7 @@ from typing import Callable, Optional
 
 import pytest
 import torch
-from helpers import HASHBENCH, ROOT, run_cli, tiny_experiment_text
+from helpers import HASHBENCH, ROOT, pip_install, run_cli, tiny_experiment_text
 from data_trees import add_bad_files, ucf_tree
 
 from hashbench.results import append_rows, metric_rows, read_results
@@ -43,14 +43,7 @@ FAULTY = {
 @pytest.fixture(scope="session")
 def faults_site(tmp_path_factory) -> Path:
     """hashbench-faults, pip-installed (--target) once for the session; put it on PYTHONPATH."""
-    target = tmp_path_factory.mktemp("faults-site")
-    copy = target.parent / "hashbench_faults-src"
-    shutil.copytree(FAULTS_SOURCE, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--no-index", "--disable-pip-version-check", "--target", str(target), str(copy)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return target
+    return pip_install(FAULTS_SOURCE, tmp_path_factory.mktemp("faults-site"))
 
 
 @dataclass

@@ -8,13 +8,10 @@ tests/cli/test_cli_faults.py): its loss raises, or SIGKILLs its own process, at 
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, run_cli, tiny_experiment_text
+from helpers import ROOT, pip_install, run_cli, tiny_experiment_text
 
 from hashbench.results import read_results
 
@@ -24,14 +21,7 @@ FAULTS_SOURCE = ROOT / "tests" / "packages" / "hashbench_faults"
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    target = tmp_path_factory.mktemp("faults-site")
-    copy = target.parent / "hashbench_faults-src-dist"
-    shutil.copytree(FAULTS_SOURCE, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                           "--no-index", "--disable-pip-version-check", "--target", str(target), str(copy)],
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return target
+    return pip_install(FAULTS_SOURCE, tmp_path_factory.mktemp("faults-site"))
 
 
 def faulty_experiment(folder: Path, mode: str) -> Path:

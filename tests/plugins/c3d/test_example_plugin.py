@@ -12,29 +12,18 @@ import ast
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, tiny_experiment_text
+from helpers import ROOT, pip_install, tiny_experiment_text
 
 REPO = ROOT
 C3D_SOURCE = REPO / "plugins" / "hashbench_c3d"
 
 
-def pip_install(source: Path, target: Path) -> Path:
-    """``pip install --no-deps --no-build-isolation --target target`` of a copy of ``source``."""
-    copy = target.parent / f"{source.name}-src"
-    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--disable-pip-version-check", "--target", str(target), str(copy)],
-        capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return target
 
 
 def make_package(root: Path, dist: str, module: str, body: str) -> Path:
