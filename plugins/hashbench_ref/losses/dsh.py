@@ -21,7 +21,7 @@ import torch
 
 from hashbench.contract import HashLoss, LossBatch, MemoryBank
 
-from .dpsh import bank_on_device
+from .pairwise import bank_on_device
 
 __all__ = ["DSHLoss", "contrastive_loss", "squared_distances"]
 

@@ -21,23 +21,12 @@ empty (no division by zero). No deliberate difference (log(1 + exp(.)) is a stab
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from hashbench.contract import HashLoss, LossBatch, MemoryBank
 
-from .dpsh import bank_on_device
+from .pairwise import balanced_pair_loss, bank_on_device
 
-__all__ = ["HashNetLoss", "balanced_pair_loss"]
-
-
-def balanced_pair_loss(dot: torch.Tensor, similar: torch.Tensor) -> torch.Tensor:
-    """HashNet's weighted cross entropy of pair scores ``dot`` (B, M) given ``similar`` (B, M) bool."""
-    errors = F.softplus(dot) - similar.to(dot.dtype) * dot
-    total = float(similar.numel())
-    positives = similar.sum().to(dot.dtype)
-    negatives = total - positives
-    weights = torch.where(similar, total / positives.clamp(min=1), total / negatives.clamp(min=1))
-    return (errors * weights).sum() / max(total, 1.0)
+__all__ = ["HashNetLoss"]
 
 
 class HashNetLoss(HashLoss):
