@@ -9,7 +9,7 @@ through these loops. Inputs follow the references: ``u`` the network's real-valu
 
 Sources (read, not copied): swuxyj/DeepHash-pytorch ab14068 (CSQ.py, DPSH.py, DSH.py, GreedyHash.py,
 DPN.py) and 6fe706c (HashNet.py with the training-set memory); kamwoh/orthohash (OrthoHashLoss);
-CISiPLab/cisip-FIRe (multi-label cross entropy as label smoothing).
+CISiPLab/cisip-FIRe (multi-label cross entropy as label smoothing; DPSH's balanced weighting).
 """
 from __future__ import annotations
 
@@ -21,18 +21,29 @@ def _softplus_stable(x: torch.Tensor) -> torch.Tensor:
     return torch.log(1 + torch.exp(-x.abs())) + x.clamp(min=0)
 
 
-def dpsh_loss(u, y, ind, U, Y, alpha):
-    """Pairwise likelihood over batch x bank (bank updated first) + alpha * mean((u - sign u)^2)."""
+def dpsh_loss(u, y, ind, U, Y, alpha, weighting="mean"):
+    """Pairwise likelihood over batch x bank (bank updated first) + alpha * mean((u - sign u)^2).
+
+    ``weighting = "mean"``: DeepHash-pytorch's DPSH.py, the plain mean over the B x N pairs;
+    ``"balanced"``: FIRe's dpsh.py, each similar pair's term times S / S1 and each dissimilar one's times
+    S / S0 (S1, S0 their counts, S = B x N), the sum divided by S.
+    """
     for row, i in enumerate(ind.tolist()):
         U[i] = u[row].detach()
         Y[i] = y[row]
     b, n = u.shape[0], U.shape[0]
+    sims = [[float(y[i] @ Y[j]) > 0 for j in range(n)] for i in range(b)]
+    s1 = sum(v for r in sims for v in r)
+    s0 = b * n - s1
     total = 0.0
     for i in range(b):
         for j in range(n):
-            s = 1.0 if float(y[i] @ Y[j]) > 0 else 0.0
+            s = 1.0 if sims[i][j] else 0.0
             theta = 0.5 * (u[i] @ U[j])
-            total = total + _softplus_stable(theta) - s * theta
+            term = _softplus_stable(theta) - s * theta
+            if weighting == "balanced":
+                term = term * ((b * n) / s1 if sims[i][j] else (b * n) / s0)
+            total = total + term
     likelihood = total / (b * n)
     quant = sum(((u[i, k] - torch.sign(u[i, k].detach())) ** 2) for i in range(b) for k in range(u.shape[1]))
     return likelihood + alpha * quant / u.numel()

@@ -79,8 +79,8 @@ def csq(lam: float = 1e-4, apply_tanh: bool = True, bits: int = 64, num_classes:
     return CSQLoss(bits, num_classes, multi_label, _number("lam", lam), bool(apply_tanh), seed)
 
 
-def dpsh(alpha: float = 0.1, bits: int = 64, num_classes: int = 2, multi_label: bool = False,
-         num_train: int = 0) -> Any:
+def dpsh(alpha: float = 0.1, weighting: str = "mean", bits: int = 64, num_classes: int = 2,
+         multi_label: bool = False, num_train: int = 0) -> Any:
     """Deep Pairwise-Supervised Hashing (Li et al., IJCAI 2016): pairwise likelihood against a memory bank.
 
     The bank holds the latest codes and labels of every training clip (by index, updated before the
@@ -88,11 +88,15 @@ def dpsh(alpha: float = 0.1, bits: int = 64, num_classes: int = 2, multi_label: 
     label: mean(log(1 + exp(theta)) - s * theta) + ``alpha`` * mean((u - sign(u))^2).
 
     - ``alpha``: weight of the quantisation term (default 0.1). Use the ``linear`` head.
-    Reference followed: DeepHash-pytorch ``DPSH.py``.
+    - ``weighting``: ``"mean"`` (default; the paper's and DeepHash-pytorch's plain mean over pairs) or
+      ``"balanced"`` (FIRe's: similar and dissimilar pairs weighted as HashNet does; for many classes).
+    Reference followed: DeepHash-pytorch ``DPSH.py`` (``"balanced"``: FIRe's ``dpsh.py``).
     """
     from .dpsh import DPSHLoss
+    from .pairwise import WEIGHTINGS
 
-    return DPSHLoss(bits, num_classes, multi_label, num_train, _number("alpha", alpha))
+    return DPSHLoss(bits, num_classes, multi_label, num_train, _number("alpha", alpha),
+                    _choice("weighting", weighting, WEIGHTINGS))
 
 
 def hashnet(alpha: float = 0.1, memory: str = "bank", bits: int = 64, num_classes: int = 2,
