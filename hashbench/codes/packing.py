@@ -113,6 +113,10 @@ def pack_codes(x: Any, bits: int | None = None, *, what: str = "codes") -> Packe
                             f" (got {describe_array(arr)})")
     if arr.shape[1] == 0:
         raise DataError(f"{what}: codes have 0 bits ({describe_array(arr)})")
+    if bits is None and arr.dtype == np.uint8 and arr.size and int(arr.max()) > 1:
+        raise DataError(f"{what}: uint8 values above 1 look like packed bytes, whose signs mean nothing"
+                        f" ({describe_array(arr)}); pass bits, or read a run's codes.npz with"
+                        " hashbench.codes.load_codes")
     if arr.dtype == bool:
         positive = arr
     elif np.issubdtype(arr.dtype, np.number):

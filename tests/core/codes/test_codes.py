@@ -49,6 +49,7 @@ def test_already_packed_bytes_and_uint64_words_are_accepted_with_bits():
     dirty = ref.words.copy()
     dirty[:, -1] |= 0x0F  # garbage in the padding bits is cleared
     np.testing.assert_array_equal(pack_codes(dirty, bits=20).words, ref.words)
+    np.testing.assert_array_equal(pack_codes(np.array([[0, 1, 1]], dtype=np.uint8)).words, [[0b01100000]])
 
 
 @pytest.mark.parametrize("bad, bits, message", [
@@ -56,6 +57,7 @@ def test_already_packed_bytes_and_uint64_words_are_accepted_with_bits():
     (np.array([[1.0, np.nan]]), None, "NaN"),
     (np.ones((3, 5)), 6, "5 columns but 6 bits"),
     (np.array([["a", "b"]]), None, "expected numbers"),
+    (np.array([[253, 50, 255, 51]], dtype=np.uint8), None, "look like packed bytes.*pass bits"),
 ])
 def test_bad_code_arrays_raise_one_clear_data_error(bad, bits, message):
     with pytest.raises(DataError, match=message):
