@@ -1,9 +1,9 @@
 """DPSH: Deep Pairwise-Supervised Hashing (Li, Wang and Kang, IJCAI 2016), against a memory bank.
 
 Paper: W.-J. Li, S. Wang, W.-C. Kang, "Feature Learning based Deep Supervised Hashing with Pairwise
-Labels", IJCAI 2016. Reference followed: swuxyj/DeepHash-pytorch ``DPSH.py`` (commit ab14068); FIRe's
-``functions/loss/dpsh.py`` (CISiPLab/cisip-FIRe) was read as a second reading (it re-weights positives
-and negatives as HashNet does; this module keeps DeepHash-pytorch's plain mean).
+Labels", IJCAI 2016. Reference followed: swuxyj/DeepHash-pytorch ``DPSH.py`` (commit ab14068) for the
+default ``weighting = "mean"``; CISiPLab/cisip-FIRe's ``functions/loss/dpsh.py`` for
+``weighting = "balanced"`` (it re-weights similar and dissimilar pairs as HashNet does).
 
 A memory bank keeps the latest relaxed code ``U_j`` and label row ``Y_j`` of every training clip ``j``
 (zeros until the clip is seen). Each batch first writes its own codes (detached) and labels into the
