@@ -21,6 +21,13 @@ def _softplus_stable(x: torch.Tensor) -> torch.Tensor:
     return torch.log(1 + torch.exp(-x.abs())) + x.clamp(min=0)
 
 
+def _similar_pairs(y, Y):
+    """``sims[i][j]`` = rows i of ``y`` and j of ``Y`` share a label; with S1 (similar) and S0 (dissimilar) counts."""
+    sims = [[float(y[i] @ Y[j]) > 0 for j in range(Y.shape[0])] for i in range(y.shape[0])]
+    s1 = sum(v for r in sims for v in r)
+    return sims, s1, y.shape[0] * Y.shape[0] - s1
+
+
 def dpsh_loss(u, y, ind, U, Y, alpha, weighting="mean"):
     """Pairwise likelihood over batch x bank (bank updated first) + alpha * mean((u - sign u)^2).
 
@@ -32,9 +39,7 @@ def dpsh_loss(u, y, ind, U, Y, alpha, weighting="mean"):
         U[i] = u[row].detach()
         Y[i] = y[row]
     b, n = u.shape[0], U.shape[0]
-    sims = [[float(y[i] @ Y[j]) > 0 for j in range(n)] for i in range(b)]
-    s1 = sum(v for r in sims for v in r)
-    s0 = b * n - s1
+    sims, s1, s0 = _similar_pairs(y, Y)
     total = 0.0
     for i in range(b):
         for j in range(n):
@@ -61,9 +66,7 @@ def hashnet_loss(x, y, ind, U, Y, alpha, scale):
         U[i] = u[row].detach()
         Y[i] = y[row]
     b, n = u.shape[0], U.shape[0]
-    sims = [[float(y[i] @ Y[j]) > 0 for j in range(n)] for i in range(b)]
-    s1 = sum(v for r in sims for v in r)
-    s0 = b * n - s1
+    sims, s1, s0 = _similar_pairs(y, Y)
     s = s0 + s1
     total = 0.0
     for i in range(b):
@@ -96,9 +99,7 @@ def hashnet_batch_loss(x, y, alpha, scale):
     the gradient through both codes of a pair."""
     u = torch.tanh(scale * x)
     b = u.shape[0]
-    sims = [[float(y[i] @ y[j]) > 0 for j in range(b)] for i in range(b)]
-    s1 = sum(v for r in sims for v in r)
-    s0 = b * b - s1
+    sims, s1, s0 = _similar_pairs(y, y)
     s = s0 + s1
     total = 0.0
     for i in range(b):
