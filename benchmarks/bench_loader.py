@@ -31,6 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
+sys.path.insert(0, str(REPO / "tests"))  # helpers.replicate_clips
 MEAN, STD = (0.434, 0.405, 0.378), (0.152, 0.149, 0.157)
 
 
@@ -67,23 +68,19 @@ def build_data(base: Path, count: int) -> tuple[Path, Path, list[Path], list[int
 
     from hashbench.data.video import decode_all
 
-    sources = sorted(VIDEOS.iterdir())
+    from helpers import replicate_clips
+
     root, jpegs = base / "videos", base / "jpegs"
     lines, folders, labels = [], [], []
-    for k in range(count):
-        src = sources[k % len(sources)]
-        rel = f"c{k % len(sources)}/{src.stem}_{k:03d}{src.suffix}"
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        if not (root / rel).exists():
-            os.symlink(src, root / rel)
-        lines.append(f"{rel} {k % len(sources)}\n")
+    for rel, label, src in replicate_clips(root, count, VIDEOS):
+        lines.append(f"{rel} {label}\n")
         folder = jpegs / src.stem
         if not folder.exists():
             folder.mkdir(parents=True)
             for i, frame in enumerate(decode_all(src), start=1):
                 Image.fromarray(frame).save(folder / f"image_{i:05d}.jpg", quality=95)
         folders.append(folder)
-        labels.append(k % len(sources))
+        labels.append(label)
     listing = base / "all.txt"
     listing.write_text("".join(lines))
     return root, listing, folders, labels

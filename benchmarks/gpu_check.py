@@ -130,17 +130,10 @@ def clip_cache(work: Path, workers: int):
     """The real test clips, replicated to 48 videos of 9 classes, cached at 16 frames of 112x112 (once)."""
     import hashbench
 
+    from helpers import replicate_clips
+
     root, listing = work / "videos", work / "all.txt"
-    sources = sorted(VIDEOS.iterdir())
-    lines = []
-    for k in range(48):
-        src = sources[k % len(sources)]
-        rel = f"c{k % len(sources)}/{src.stem}_{k:03d}{src.suffix}"
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        if not (root / rel).exists():
-            os.symlink(src, root / rel)
-        lines.append(f"{rel} {k % len(sources)}\n")
-    listing.write_text("".join(lines))
+    listing.write_text("".join(f"{rel} {label}\n" for rel, label, _ in replicate_clips(root, 48, VIDEOS)))
     cache = work / "cache"
     sh([sys.executable, "-m", "hashbench", "data", "prepare", "frames", "--root", str(root), "--cache", str(cache),
         "--workers", str(workers), "--frames", "16", "-q", "--set", f"train_list={str(listing)!r}",

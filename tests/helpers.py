@@ -69,3 +69,19 @@ def pip_install(source: Path, target: Path) -> Path:
         capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return target
+
+
+def replicate_clips(root: Path, count: int, videos: Path = SHARED_DATA / "videos") -> list[tuple[str, int, Path]]:
+    """Symlink the real test clips into ``root`` as ``count`` videos, clip k as ``c{label}/{stem}_{k:03d}{ext}``
+    with label = k mod the number of clips (existing links kept); returns ``[(relative path, label, source)]``."""
+    sources = sorted(videos.iterdir())
+    out = []
+    for k in range(count):
+        label = k % len(sources)
+        src = sources[label]
+        rel = f"c{label}/{src.stem}_{k:03d}{src.suffix}"
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        if not (root / rel).exists():
+            os.symlink(src, root / rel)
+        out.append((rel, label, src))
+    return out
