@@ -61,6 +61,17 @@ def _writer(run: RunInfo) -> Any:
     return _writers[key]
 
 
+def _log(run: RunInfo, event: Dict[str, Any], values: Dict[str, float], prefix: str, step: int) -> None:
+    """One event to every enabled logger: a JSONL line ``{**event, **values}`` and scalars ``prefix/<key>``."""
+    if _enabled(run, "jsonl"):
+        _jsonl(run, {**event, **values})
+    if _enabled(run, "tensorboard"):
+        writer = _writer(run)
+        for key, value in values.items():
+            writer.add_scalar(f"{prefix}/{key}", value, step)
+        writer.flush()
+
+
 @hookimpl
 def hashbench_run_start(run: RunInfo) -> None:
     if _enabled(run, "tensorboard"):
@@ -73,35 +84,16 @@ def hashbench_run_start(run: RunInfo) -> None:
 @hookimpl
 def hashbench_epoch_end(run: RunInfo, epoch: int, logs: Mapping[str, float]) -> None:
     values = _finite({k: v for k, v in logs.items() if k != "epoch"})
-    if _enabled(run, "jsonl"):
-        _jsonl(run, {"event": "epoch", "epoch": epoch, **values})
-    if _enabled(run, "tensorboard"):
-        writer = _writer(run)
-        for key, value in values.items():
-            writer.add_scalar(f"train/{key}", value, epoch)
-        writer.flush()
+    _log(run, {"event": "epoch", "epoch": epoch}, values, "train", epoch)
 
 
 @hookimpl
 def hashbench_evaluated(run: RunInfo, epoch: int, split: str, metrics: Mapping[str, float]) -> None:
-    values = _finite(metrics)
-    if _enabled(run, "jsonl"):
-        _jsonl(run, {"event": "evaluated", "epoch": epoch, "split": split, **values})
-    if _enabled(run, "tensorboard"):
-        writer = _writer(run)
-        for key, value in values.items():
-            writer.add_scalar(f"{split}/{key}", value, epoch)
-        writer.flush()
+    _log(run, {"event": "evaluated", "epoch": epoch, "split": split}, _finite(metrics), split, epoch)
 
 
 @hookimpl
 def hashbench_run_end(run: RunInfo, metrics: Mapping[str, float]) -> None:
-    values = _finite(metrics)
-    if _enabled(run, "jsonl"):
-        _jsonl(run, {"event": "end", **values})
+    _log(run, {"event": "end"}, _finite(metrics), "final", 0)
     if _enabled(run, "tensorboard"):
-        writer = _writer(run)
-        for key, value in values.items():
-            writer.add_scalar(f"final/{key}", value, 0)
-        writer.close()
-        _writers.pop(str(run.run_dir), None)
+        _writers.pop(str(run.run_dir)).close()
