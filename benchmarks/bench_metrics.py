@@ -6,7 +6,7 @@
 0. The numba kernel's JIT: first-call time in a fresh process with an empty numba cache (compilation),
    then in another fresh process with that cache filled (what every later process pays).
 1. UCF101 split-1 size: 3,783 queries x 9,537 database codes, 48 bits, 101 classes (the real CSQ UCF101
-   codes cut to their first 48 bits when ../shared/data is present, else clustered random codes):
+   codes cut to their first 48 bits when tests/data is present, else clustered random codes):
    ``map`` and ``map@100`` vs the original ``compute_MAP`` / ``compute_topk_mAP`` loops, same codes, with
    both CPU kernels (``HASHBENCH_KERNEL=numba``, the default, and the numpy fallback); steady state
    (kernel compiled and loaded before timing).
@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data"
+TEST_DATA = ROOT / "tests" / "data"
 sys.path.insert(0, str(ROOT))
 
 import hashbench  # noqa: E402
@@ -95,7 +95,7 @@ def timed(fn, repeat):
 
 
 def ucf_codes(real=True):
-    root = SHARED / "csq_codes" / "ucf101"
+    root = TEST_DATA / "csq_codes" / "ucf101"
     if real and root.is_dir():
         q = np.sign(np.load(root / "test_hash.npy")[:, :48]).astype(np.int8)
         d = np.sign(np.load(root / "database_hash.npy")[:, :48]).astype(np.int8)

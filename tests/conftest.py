@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SHARED_DATA, run_cli, tiny_experiment_text
+from helpers import TEST_DATA, run_cli, tiny_experiment_text
 
 
 @pytest.fixture
@@ -14,10 +14,10 @@ def cli():
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"shared test data not found at {SHARED_DATA} (CI puts shared/ beside the checkout)")
-    return SHARED_DATA
+def real_data() -> Path:
+    if not TEST_DATA.is_dir():
+        pytest.fail(f"test data not found at {TEST_DATA} (it ships in the repository: tests/data)")
+    return TEST_DATA
 
 
 @pytest.fixture

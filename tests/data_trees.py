@@ -1,6 +1,6 @@
 """Builders of small UCF101-, HMDB-51-, JHMDB- and frame-folder-shaped trees from the nine real clips.
 
-Names and list lines are taken from the official split lists in ../shared/data/splits, so labels and
+Names and list lines are taken from the official split lists in tests/data/splits, so labels and
 quirks (CRLF, trailing spaces, HandstandPushups vs v_HandStandPushups_, JHMDB @ vs HMDB #) are real.
 """
 from __future__ import annotations
@@ -9,9 +9,9 @@ import os
 import shutil
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-VIDEOS = SHARED / "videos"
-SPLITS = SHARED / "splits"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+VIDEOS = TEST_DATA / "videos"
+SPLITS = TEST_DATA / "splits"
 
 SOCCER_23 = "v_SoccerJuggling_g23_c01.avi"
 SOCCER_24 = "v_SoccerJuggling_g24_c01.avi"

@@ -1,5 +1,5 @@
 """Shared test helpers (importable from every test folder: pyproject sets ``pythonpath = ["tests"]``):
-repository paths, the shared test data, a CLI runner (real subprocess) and the tiny-experiment TOML."""
+repository paths, the real test data (tests/data), a CLI runner (real subprocess) and the tiny-experiment TOML."""
 from __future__ import annotations
 
 import os
@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_DATA = ROOT.parent / "shared" / "data"
+TEST_DATA = ROOT / "tests" / "data"  # the real test data (clips, split lists, published codes), copied from shared/data
 HASHBENCH = [sys.executable, "-m", "hashbench"]
 
 
@@ -71,7 +71,7 @@ def pip_install(source: Path, target: Path) -> Path:
     return target
 
 
-def replicate_clips(root: Path, count: int, videos: Path = SHARED_DATA / "videos") -> list[tuple[str, int, Path]]:
+def replicate_clips(root: Path, count: int, videos: Path = TEST_DATA / "videos") -> list[tuple[str, int, Path]]:
     """Symlink the real test clips into ``root`` as ``count`` videos, clip k as ``c{label}/{stem}_{k:03d}{ext}``
     with label = k mod the number of clips (existing links kept); returns ``[(relative path, label, source)]``."""
     sources = sorted(videos.iterdir())

@@ -1,7 +1,7 @@
 """Independent transcriptions of the ORIGINAL method, used only as oracles by the parity tests.
 
 Written from the behaviour of Hara et al.'s ``resnet.py`` (3D-ResNets-PyTorch) as used by the
-Video-Retrieval-C3D repo and of that repo's ``TripletLoss`` (see ../shared/reference-method.md), in a
+Video-Retrieval-C3D repo and of that repo's ``TripletLoss`` (see docs/reference-method.md), in a
 deliberately different style from the plugin code: Hara's classification model keeps its 400-way
 ``fc`` (so its state dict IS Hara's checkpoint layout), the retrieval features use the original
 ``AvgPool3d((1, 4, 4), stride=1)`` + squeeze + temporal mean (valid for 112x112 input only), the

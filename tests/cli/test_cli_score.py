@@ -12,7 +12,7 @@ from helpers import ROOT, run_cli, tiny_experiment_text
 from hashbench.codes import hamming_distances, load_codes, pack_codes, save_codes
 from hashbench.results import RESULT_COLUMNS, read_results
 
-SHARED = ROOT.parent / "shared" / "data"
+TEST_DATA = ROOT / "tests" / "data"
 
 
 def cli(*args, env=None):
@@ -21,7 +21,7 @@ def cli(*args, env=None):
 
 
 def csq_args(name):
-    root = SHARED / "csq_codes" / name
+    root = TEST_DATA / "csq_codes" / name
     return ["--query-codes", root / "test_hash.npy", "--query-labels", root / "test_label.npy",
             "--db-codes", root / "database_hash.npy", "--db-labels", root / "database_label.npy"]
 
@@ -143,7 +143,7 @@ def test_search_by_id_and_by_video_file(finished_run):
     assert [h["distance"] for h in hits] == sorted(truth.tolist())[:5]
     assert all(h["id"] in codes["db_ids"] for h in hits)
 
-    video = SHARED / "videos" / "v_SoccerJuggling_g23_c01.avi"
+    video = TEST_DATA / "videos" / "v_SoccerJuggling_g23_c01.avi"
     proc = cli("search", run_dir, "--video", video, "-k", "3", "--json")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)

@@ -7,12 +7,12 @@ import av
 import numpy as np
 import pytest
 
-from data_trees import RATRACE, SHARED, SOCCER_23, TURNK, VIDEOS
+from data_trees import RATRACE, TEST_DATA, SOCCER_23, TURNK, VIDEOS
 from hashbench.data.sampling import sample_indices
 from hashbench.errors import DataError
 from hashbench.data.video import decode_all, open_container, read_video_clip, truncated
 
-FACTS = {v["file"]: v for v in json.loads((SHARED / "videos_decode_facts.json").read_text())["videos"]}
+FACTS = {v["file"]: v for v in json.loads((TEST_DATA / "videos_decode_facts.json").read_text())["videos"]}
 
 
 @pytest.mark.parametrize("name", sorted(FACTS))

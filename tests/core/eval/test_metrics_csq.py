@@ -1,4 +1,4 @@
-"""Real learned codes with published figures (CSQ, CVPR 2020; ../shared/data/csq_codes, README section 5).
+"""Real learned codes with published figures (CSQ, CVPR 2020; tests/data/csq_codes, README section 5).
 
 UCF101 mAP@100 = 0.8738 and HMDB51 mAP@70 = 0.5767 are the authors' (CSQ/DeepHash convention: AP over
 the top k / relevant items found there); whole-database mAP is about 0.846 / 0.490. The tie-aware
@@ -16,8 +16,8 @@ import hashbench
 PUBLISHED = {"ucf101": (100, 0.874, 0.846), "hmdb51": (70, 0.577, 0.490)}
 
 
-def load(shared_data, name):
-    root = shared_data / "csq_codes" / name
+def load(real_data, name):
+    root = real_data / "csq_codes" / name
     return (np.load(root / "test_hash.npy"), np.load(root / "test_label.npy"),
             np.load(root / "database_hash.npy"), np.load(root / "database_label.npy"))
 
@@ -45,10 +45,10 @@ def reference_aps(qc, ql, dc, dl, k, chunk=400):
 
 @pytest.mark.parametrize("kernel", ["numba", "numpy"])
 @pytest.mark.parametrize("name", ["ucf101", "hmdb51"])
-def test_csq_codes_reproduce_the_published_figures(shared_data, name, kernel, monkeypatch):
+def test_csq_codes_reproduce_the_published_figures(real_data, name, kernel, monkeypatch):
     monkeypatch.setenv("HASHBENCH_KERNEL", kernel)  # the CPU kernel hashbench.score uses
     k, published_at_k, published_map = PUBLISHED[name]
-    qc, ql, dc, dl = load(shared_data, name)
+    qc, ql, dc, dl = load(real_data, name)
     scores = hashbench.score(qc, ql, dc, dl, ["map", f"map@{k}", "map_tie", f"map_tie@{k}"])
     assert scores[f"map@{k}"] == pytest.approx(published_at_k, abs=0.002)
     assert scores["map"] == pytest.approx(published_map, abs=0.002)

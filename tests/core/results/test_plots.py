@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import SHARED_DATA, run_cli
+from helpers import TEST_DATA, run_cli
 from hashbench.results import RESULT_COLUMNS, append_rows, metric_rows
 
-CSQ = SHARED_DATA / "csq_codes"
+CSQ = TEST_DATA / "csq_codes"
 
 
 def hb(*args: str, cwd: Path):
