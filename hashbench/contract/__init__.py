@@ -18,6 +18,8 @@
 - :mod:`~hashbench.contract.weights`: the known pretrained checkpoints of backbones
   (:class:`Checkpoint`, :func:`known_checkpoints`), where named files are found and how they are
   fetched and verified, and the strict state-dict loader every backbone plugin uses;
+- :mod:`~hashbench.contract.validators`: :func:`positive_int`, :func:`integer`, :func:`number`,
+  :func:`choice`, the checks of a factory's key values, each with one message (torch-free);
 - :mod:`~hashbench.contract.testing`: the conformance kit, every registered component checked against
   this contract (``hashbench check-plugins``); :func:`conformance_example` attaches the example table
   a factory is checked with (torch-free; the kit's checks import torch when they run). Its per-kind
@@ -36,6 +38,7 @@ from .names import CONTEXT_NAMES, CONTEXT_ORIGINS, CORE_DEFAULTS, CORE_KEYS, KIN
 from .protocols import Backbone, Dataset, EpochAware, Head, Metric, RunInfo
 from .registry import DISABLE_ENV, REFERENCE_DIST, BrokenPlugin, Component, Registry, load_registry
 from .testing import conformance_example
+from .validators import choice, integer, number, positive_int
 from .weights import (WEIGHTS_ENV, Checkpoint, WeightCheck, check_file, checkpoints_of, fetch, key_listing,
                       known_checkpoints, load_state_dict_strict, locate, read_state_dict, resolve_pretrained,
                       search_paths, sha256_of)
@@ -51,6 +54,7 @@ __all__ = [
     "check_batch", "BatchReport",
     "conformance_example", "CheckResult", "check_component", "check_registered", "select_components",
     "assert_conforms",
+    "choice", "integer", "number", "positive_int",
     "Checkpoint", "known_checkpoints", "checkpoints_of", "resolve_pretrained", "locate", "search_paths",
     "fetch", "sha256_of", "read_state_dict", "load_state_dict_strict", "key_listing", "WEIGHTS_ENV",
     "WeightCheck", "check_file",

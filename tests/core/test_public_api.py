@@ -35,6 +35,7 @@ CONTRACT_ALL = [
     "check_batch", "BatchReport",
     "conformance_example", "CheckResult", "check_component", "check_registered", "select_components",
     "assert_conforms",
+    "choice", "integer", "number", "positive_int",
     "Checkpoint", "known_checkpoints", "checkpoints_of", "resolve_pretrained", "locate", "search_paths",
     "fetch", "sha256_of", "read_state_dict", "load_state_dict_strict", "key_listing", "WEIGHTS_ENV",
     "WeightCheck", "check_file",
