@@ -1,10 +1,14 @@
 # `make demo` and `make test` each create .venv if missing, install hashbench into it, then run.
+# `make test` is the fast tier; `make test-slow` the tests marked slow; `make test-all` both.
+# `make docs` builds the documentation site (docs/, mkdocs.yml) strictly into $(SITE).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DOCS_STAMP := $(VENV)/.docs-installed
+SITE ?= build/site
 
-.PHONY: demo test install clean
+.PHONY: demo test test-slow test-all docs install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,5 +26,18 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+test-all: $(STAMP)
+	$(BIN)/python -m pytest -q -m "slow or not slow"
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict --quiet --site-dir $(SITE)
+
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache $(SITE)
