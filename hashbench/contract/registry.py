@@ -127,7 +127,8 @@ class Registry:
             raise
         except ValueError as exc:  # plugins need not import hashbench's errors: a bad value is a config error
             message = str(exc)
-            raise ConfigError(message if message.startswith(f"{where}.") else f"{where}: {message}") from exc
+            named = message.startswith((f"{where}.", f"{where}:"))  # already names the table
+            raise ConfigError(message if named else f"{where}: {message}") from exc
         except Exception as exc:  # a plugin's bug or environment problem, named with its distribution
             raise PluginError(f"{kind} {component.name!r} ({component.dist} {component.version}) failed to"
                               f" build from [{where}]: {first_line(exc)}") from exc

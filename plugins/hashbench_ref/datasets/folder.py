@@ -9,14 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from hashbench.data import ListedVideo, VideoDataset, is_video_file
-from hashbench.errors import ConfigError, DataError
+from hashbench.contract import number
+from hashbench.errors import DataError
 
 from .splits import Common, rank
 
 
 def build(c: Common, query_fraction: float, seed: int) -> VideoDataset:
-    if not 0.0 < query_fraction < 1.0:
-        raise ConfigError(f"dataset.query_fraction: expected a number between 0 and 1, got {query_fraction}")
+    query_fraction = number("dataset.query_fraction", query_fraction, 0, 1, low_open=True, high_open=True)
     classes = sorted(p.name for p in c.root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not classes:
         raise DataError(f"{c.root}: no class folders")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from hashbench.data import ListedVideo, VideoDataset, default_cache_root, read_text_lines, write_text_atomic
+from hashbench.contract import choice, positive_int
 from hashbench.errors import ConfigError, DataError
 
 from .hmdb51 import read_id_lists
@@ -54,8 +55,7 @@ def draw(everything: list[ListedVideo], classes: list[str], seed: int, train: in
 
 def build(c: Common, protocol: str, split: int, seed: int, train_per_class: int, query_per_class: int,
           database_per_class: int, lists: Optional[str], sampled_lists: Optional[str]) -> VideoDataset:
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"dataset.protocol: expected one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    choice("dataset.protocol", protocol, PROTOCOLS)
     check_split(split)
     folder, official = lists_dir(lists, "jhmdb")
     classes, by_id, everything = read_id_lists(c.root, folder, split, ids=(1, 2))
@@ -73,8 +73,7 @@ def build(c: Common, protocol: str, split: int, seed: int, train_per_class: int,
     else:
         for key, value in (("train_per_class", train_per_class), ("query_per_class", query_per_class),
                            ("database_per_class", database_per_class)):
-            if value < 1:
-                raise ConfigError(f"dataset.{key}: expected a positive integer, got {value}")
+            positive_int(f"dataset.{key}", value)
         names = sampled_names(train_per_class, query_per_class, database_per_class, len(classes))
         out_dir = Path(sampled_lists).expanduser() if sampled_lists else (
             default_cache_root(c.root, c.cache) / "lists" /

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Optional, Sequence, Tuple
 
 from hashbench.data import ListedVideo, ListLine, parse_size, path_and_label, read_list, safe_relpath
+from hashbench.contract import choice, positive_int
 from hashbench.errors import ConfigError, DataError
 
 #: The official lists shipped with the reference plugins (bytes as the dataset authors published them).
@@ -33,14 +34,13 @@ class Common:
 
 def common(root: str, num_frames: int, resize: Any, crop: Optional[int], augment: bool,
            cache: Optional[str], source: str, missing: str) -> Common:
-    """Validate the shared options; ConfigError naming the key otherwise."""
+    """Validate the shared options; ConfigError (or ValueError) naming the key otherwise."""
     if not root or not str(root).strip():
         raise ConfigError("dataset.root: empty; set it to the dataset folder (e.g. \"${HASHBENCH_DATA}/UCF-101\")")
     root_path = Path(str(root)).expanduser()
     if not root_path.is_dir():
         raise DataError(f"dataset.root: {root_path} is not a folder; point it at the dataset as distributed")
-    if not isinstance(num_frames, int) or isinstance(num_frames, bool) or num_frames < 1:
-        raise ConfigError(f"dataset.num_frames: expected a positive integer, got {num_frames!r}")
+    positive_int("dataset.num_frames", num_frames)
     size = parse_size(resize, "dataset.resize")
     crop_value = None if crop in (None, 0) else int(crop)
     return Common(root_path, num_frames, size, crop_value, bool(augment), cache, source, missing)
@@ -62,9 +62,8 @@ def lists_dir(lists: Optional[str], dataset: str) -> tuple[Path, bool]:
 
 
 def check_split(split: int, allowed: Sequence[int] = (1, 2, 3)) -> int:
-    if split not in allowed:
-        raise ConfigError(f"dataset.split: expected one of {', '.join(map(str, allowed))}, got {split!r}")
-    return split
+    """``split`` if it is one of the dataset's official splits (``allowed``); ValueError otherwise."""
+    return choice("dataset.split", split, allowed)
 
 
 def listed(root: Path, path: str, label: int, line: ListLine) -> ListedVideo:

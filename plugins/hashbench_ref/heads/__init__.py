@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hashbench.errors import ConfigError
+from hashbench.contract import number, positive_int
 
 
 def tanh(feature_dim: int, bits: int) -> Any:
@@ -12,20 +12,16 @@ def tanh(feature_dim: int, bits: int) -> Any:
     ``(B, feature_dim)`` -> relaxed codes ``(B, bits)`` in (-1, 1). ``bits`` is the code length (the original used 16 to 64). Parameter names match the original
     repo's HashLayer (``hashcoder.0.weight``/``hashcoder.0.bias``); PyTorch's default Linear init.
     """
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
-        raise ConfigError(f"head.bits: must be a positive integer, got {bits!r}")
-    if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
-        raise ConfigError(f"head: the backbone's feature_dim must be a positive integer, got {feature_dim!r}")
+    _check(feature_dim, bits)
     from .tanh import TanhHead
 
     return TanhHead(feature_dim, bits)
 
 
 def _check(feature_dim: int, bits: int) -> None:
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
-        raise ConfigError(f"head.bits: must be a positive integer, got {bits!r}")
-    if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
-        raise ConfigError(f"head: the backbone's feature_dim must be a positive integer, got {feature_dim!r}")
+    """Every head's two context values: ``bits`` from ``[head]``, ``feature_dim`` from the backbone."""
+    positive_int("head.bits", bits)
+    positive_int("head: the backbone's feature_dim", feature_dim)
 
 
 def linear(feature_dim: int, bits: int, bias: bool = True) -> Any:
@@ -59,10 +55,8 @@ def bn(feature_dim: int, bits: int, momentum: float = 0.1, init_std: float = 0.0
     running-statistics momentum (0.1); ``init_std``: the Linear weights' normal init std (0.01).
     """
     _check(feature_dim, bits)
-    if not 0.0 < momentum <= 1.0:
-        raise ConfigError(f"head.momentum: must lie in (0, 1], got {momentum!r}")
-    if not init_std > 0:
-        raise ConfigError(f"head.init_std: must be positive, got {init_std!r}")
+    momentum = number("head.momentum", momentum, 0, 1, low_open=True)
+    init_std = number("head.init_std", init_std, 0, low_open=True)
     from .linear import BatchNormHead
 
     return BatchNormHead(feature_dim, bits, momentum, init_std)
@@ -76,13 +70,11 @@ def scaled_tanh(feature_dim: int, bits: int, step_continuation: int = 20, power:
     Resumed runs continue at the right beta.
     """
     _check(feature_dim, bits)
-    if isinstance(step_continuation, bool) or not isinstance(step_continuation, int) or step_continuation < 1:
-        raise ConfigError(f"head.step_continuation: must be a positive integer (epochs), got {step_continuation!r}")
-    if not power > 0:
-        raise ConfigError(f"head.power: must be positive, got {power!r}")
+    positive_int("head.step_continuation", step_continuation, note=" (epochs)")
+    power = number("head.power", power, 0, low_open=True)
     from .linear import ScaledTanhHead
 
-    return ScaledTanhHead(feature_dim, bits, step_continuation, float(power))
+    return ScaledTanhHead(feature_dim, bits, step_continuation, power)
 
 
 FACTORIES: dict = {"tanh": tanh, "linear": linear, "sign_ste": sign_ste, "bn": bn, "scaled_tanh": scaled_tanh}

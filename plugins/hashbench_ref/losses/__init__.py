@@ -1,12 +1,11 @@
 """Reference losses: torch-free factory functions (see hashbench.contract)."""
 from __future__ import annotations
 
-import math
 from typing import Any, Optional
 
-from hashbench.errors import ConfigError
+from hashbench.contract import choice, number
 
-WEIGHTINGS = ("original", "uniform")
+TRIPLET_WEIGHTINGS = ("original", "uniform")
 
 
 def batch_all_triplet(margin: float = 14.0, weighting: str = "original",
@@ -26,33 +25,14 @@ def batch_all_triplet(margin: float = 14.0, weighting: str = "original",
     ``multi_label`` is injected from the dataset. A batch without any valid triplet gives a zero loss
     that is still connected to the graph.
     """
-    if not isinstance(margin, (int, float)) or isinstance(margin, bool) or not margin > 0 \
-            or math.isinf(margin):
-        raise ConfigError(f"loss.margin: must be a positive number (the original used 14 for 48 bits,"
-                          f" 20 for 64), got {margin!r}")
-    if weighting not in WEIGHTINGS:
-        raise ConfigError(f"loss.weighting: unknown value {weighting!r}; use one of"
-                          f" {', '.join(map(repr, WEIGHTINGS))}")
+    margin = number("loss.margin", margin, 0, low_open=True, note=" (the original used 14 for 48 bits, 20 for 64)")
+    choice("loss.weighting", weighting, TRIPLET_WEIGHTINGS)
     if multi_label and weighting == "original":
-        raise ConfigError("loss.weighting: 'original' is defined for single-label data only and this"
+        raise ValueError("loss.weighting: 'original' is defined for single-label data only and this"
                           " dataset is multi-label; set weighting = \"uniform\" (positive = share a class)")
     from .triplet import BatchAllTripletLoss
 
-    return BatchAllTripletLoss(margin=float(margin), weighting=weighting)
-
-
-def _number(key: str, value: object, low: float = 0.0, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value) \
-            or (value <= low if strict else value < low):
-        relation = ">" if strict else ">="
-        raise ConfigError(f"loss.{key}: must be a number {relation} {low:g}, got {value!r}")
-    return float(value)
-
-
-def _choice(key: str, value: object, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise ConfigError(f"loss.{key}: unknown value {value!r}; use one of {', '.join(map(repr, choices))}")
-    return str(value)
+    return BatchAllTripletLoss(margin=margin, weighting=weighting)
 
 
 MEMORIES = ("bank", "batch")
@@ -76,7 +56,7 @@ def csq(lam: float = 1e-4, apply_tanh: bool = True, bits: int = 64, num_classes:
     """
     from .csq import CSQLoss
 
-    return CSQLoss(bits, num_classes, multi_label, _number("lam", lam), bool(apply_tanh), seed)
+    return CSQLoss(bits, num_classes, multi_label, number("loss.lam", lam, 0), bool(apply_tanh), seed)
 
 
 def dpsh(alpha: float = 0.1, weighting: str = "mean", bits: int = 64, num_classes: int = 2,
@@ -93,10 +73,10 @@ def dpsh(alpha: float = 0.1, weighting: str = "mean", bits: int = 64, num_classe
     Reference followed: DeepHash-pytorch ``DPSH.py`` (``"balanced"``: FIRe's ``dpsh.py``).
     """
     from .dpsh import DPSHLoss
-    from .pairwise import WEIGHTINGS
+    from .pairwise import PAIR_WEIGHTINGS
 
-    return DPSHLoss(bits, num_classes, multi_label, num_train, _number("alpha", alpha),
-                    _choice("weighting", weighting, WEIGHTINGS))
+    return DPSHLoss(bits, num_classes, multi_label, num_train, number("loss.alpha", alpha, 0),
+                    choice("loss.weighting", weighting, PAIR_WEIGHTINGS))
 
 
 def hashnet(alpha: float = 0.1, memory: str = "bank", bits: int = 64, num_classes: int = 2,
@@ -117,8 +97,8 @@ def hashnet(alpha: float = 0.1, memory: str = "bank", bits: int = 64, num_classe
     """
     from .hashnet import HashNetLoss
 
-    return HashNetLoss(bits, num_classes, multi_label, num_train, _number("alpha", alpha),
-                       _choice("memory", memory, MEMORIES))
+    return HashNetLoss(bits, num_classes, multi_label, num_train, number("loss.alpha", alpha, 0),
+                       choice("loss.memory", memory, MEMORIES))
 
 
 def dsh(alpha: float = 0.1, margin: Optional[float] = None, memory: str = "bank", bits: int = 64,
@@ -135,9 +115,9 @@ def dsh(alpha: float = 0.1, margin: Optional[float] = None, memory: str = "bank"
     """
     from .dsh import DSHLoss
 
-    margin_value = 2.0 * bits if margin is None else _number("margin", margin, strict=True)
-    return DSHLoss(bits, num_classes, multi_label, num_train, _number("alpha", alpha), margin_value,
-                   _choice("memory", memory, MEMORIES))
+    margin_value = 2.0 * bits if margin is None else number("loss.margin", margin, 0, low_open=True)
+    return DSHLoss(bits, num_classes, multi_label, num_train, number("loss.alpha", alpha, 0), margin_value,
+                   choice("loss.memory", memory, MEMORIES))
 
 
 def greedyhash(alpha: float = 0.1, lr_multiplier: float = 1.0, bits: int = 64, num_classes: int = 2,
@@ -154,12 +134,12 @@ def greedyhash(alpha: float = 0.1, lr_multiplier: float = 1.0, bits: int = 64, n
     """
     from .greedyhash import GreedyHashLoss
 
-    return GreedyHashLoss(bits, num_classes, multi_label, _number("alpha", alpha),
-                          _number("lr_multiplier", lr_multiplier, strict=True))
+    return GreedyHashLoss(bits, num_classes, multi_label, number("loss.alpha", alpha, 0),
+                          number("loss.lr_multiplier", lr_multiplier, 0, low_open=True))
 
 
 ORTHO_MARGINS = ("cos", "arc")
-QUANTISATIONS = ("cs", "l1", "l2")
+QUANTISATION_TYPES = ("cs", "l1", "l2")
 
 
 def orthohash(s: float = 8.0, m: float = 0.2, margin_type: str = "cos", quan: float = 0.0,
@@ -178,10 +158,11 @@ def orthohash(s: float = 8.0, m: float = 0.2, margin_type: str = "cos", quan: fl
     """
     from .orthohash import OrthoHashLoss
 
-    return OrthoHashLoss(bits, num_classes, multi_label, _number("s", s, strict=True), _number("m", m),
-                         _choice("margin_type", margin_type, ORTHO_MARGINS), _number("quan", quan),
-                         _choice("quan_type", quan_type, QUANTISATIONS), bool(learn_codebook),
-                         _number("lr_multiplier", lr_multiplier, strict=True), seed)
+    return OrthoHashLoss(bits, num_classes, multi_label, number("loss.s", s, 0, low_open=True),
+                         number("loss.m", m, 0),
+                         choice("loss.margin_type", margin_type, ORTHO_MARGINS), number("loss.quan", quan, 0),
+                         choice("loss.quan_type", quan_type, QUANTISATION_TYPES), bool(learn_codebook),
+                         number("loss.lr_multiplier", lr_multiplier, 0, low_open=True), seed)
 
 
 def dpn(m: float = 1.0, p: float = 0.5, adaptive: bool = False, bits: int = 64, num_classes: int = 2,
@@ -198,11 +179,9 @@ def dpn(m: float = 1.0, p: float = 0.5, adaptive: bool = False, bits: int = 64, 
     """
     from .dpn import DPNLoss
 
-    share = _number("p", p)
-    if not 0.0 < share < 1.0:
-        raise ConfigError(f"loss.p: the share of -1 entries must lie in (0, 1), got {p!r}")
-    return DPNLoss(bits, num_classes, multi_label, _number("m", m, strict=True), share, bool(adaptive), seed,
-                   num_train)
+    share = number("loss.p", p, 0, 1, low_open=True, high_open=True, note=" (the share of -1 entries)")
+    return DPNLoss(bits, num_classes, multi_label, number("loss.m", m, 0, low_open=True), share, bool(adaptive),
+                   seed, num_train)
 
 
 CE_INPUTS = ("codes", "features")
@@ -225,9 +204,9 @@ def cross_entropy(on: str = "codes", quantization: float = 0.0, lr_multiplier: f
     """
     from .cross_entropy import CrossEntropyLoss
 
-    return CrossEntropyLoss(bits, num_classes, multi_label, _choice("on", on, CE_INPUTS), feature_dim,
-                            _number("quantization", quantization),
-                            _number("lr_multiplier", lr_multiplier, strict=True))
+    return CrossEntropyLoss(bits, num_classes, multi_label, choice("loss.on", on, CE_INPUTS), feature_dim,
+                            number("loss.quantization", quantization, 0),
+                            number("loss.lr_multiplier", lr_multiplier, 0, low_open=True))
 
 
 FACTORIES: dict = {"batch_all_triplet": batch_all_triplet, "csq": csq, "dpsh": dpsh, "hashnet": hashnet,

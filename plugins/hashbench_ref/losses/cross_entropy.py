@@ -30,9 +30,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hashbench.contract import HashLoss, LossBatch
-from hashbench.errors import ConfigError, ContractError
+from hashbench.contract import HashLoss, LossBatch, choice
+from hashbench.errors import ContractError
 
+from . import CE_INPUTS
 from .greedyhash import label_smoothed_cross_entropy
 
 __all__ = ["CrossEntropyLoss"]
@@ -45,12 +46,11 @@ class CrossEntropyLoss(HashLoss):
     def __init__(self, bits: int, num_classes: int, multi_label: bool = False, on: str = "codes",
                  feature_dim: int = 0, quantization: float = 0.0, lr_multiplier: float = 1.0) -> None:
         super().__init__(num_classes, multi_label, lr_multiplier)
-        if on not in ("codes", "features"):
-            raise ConfigError(f"loss.on: unknown value {on!r}; use 'codes' or 'features'")
+        choice("loss.on", on, CE_INPUTS)
         if on == "features" and (isinstance(feature_dim, bool) or not isinstance(feature_dim, int)
                                  or feature_dim < 1):
-            raise ConfigError(f"loss.on = 'features' needs the backbone's feature_dim (a positive integer),"
-                              f" got {feature_dim!r}")
+            raise ValueError(f"loss.on = 'features' needs the backbone's feature_dim (a positive integer),"
+                             f" got {feature_dim!r}")
         self.bits = int(bits)
         self.on = on
         self.quantization = float(quantization)

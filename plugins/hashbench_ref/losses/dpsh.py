@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import torch
 
-from hashbench.contract import HashLoss, LossBatch, MemoryBank
+from hashbench.contract import HashLoss, LossBatch, MemoryBank, choice
 
-from .pairwise import WEIGHTINGS, bank_on_device, pair_likelihood
+from .pairwise import PAIR_WEIGHTINGS, bank_on_device, pair_likelihood
 
 __all__ = ["DPSHLoss"]
 
@@ -45,8 +45,7 @@ class DPSHLoss(HashLoss):
     def __init__(self, bits: int, num_classes: int, multi_label: bool, num_train: int, alpha: float = 0.1,
                  weighting: str = "mean") -> None:
         super().__init__(num_classes, multi_label)
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting: unknown value {weighting!r}; use one of {', '.join(map(repr, WEIGHTINGS))}")
+        choice("weighting", weighting, PAIR_WEIGHTINGS)
         self.bits = int(bits)
         self.alpha = float(alpha)
         self.weighting = weighting

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import torch
 
-from hashbench.contract import HashLoss, LossBatch, MemoryBank
+from hashbench.contract import HashLoss, LossBatch, MemoryBank, choice
+
+from . import MEMORIES
 
 from .pairwise import bank_on_device
 
@@ -48,8 +50,7 @@ class DSHLoss(HashLoss):
     def __init__(self, bits: int, num_classes: int, multi_label: bool, num_train: int, alpha: float = 0.1,
                  margin: float | None = None, memory: str = "bank") -> None:
         super().__init__(num_classes, multi_label)
-        if memory not in ("bank", "batch"):
-            raise ValueError(f"memory: unknown value {memory!r}; use 'bank' or 'batch'")
+        choice("memory", memory, MEMORIES)
         self.bits = int(bits)
         self.alpha = float(alpha)
         self.margin = 2.0 * self.bits if margin is None else float(margin)

@@ -31,9 +31,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hashbench.contract import HashLoss, LossBatch
+from hashbench.contract import HashLoss, LossBatch, choice
 from hashbench.errors import ContractError
 
+from . import ORTHO_MARGINS, QUANTISATION_TYPES
 from .centers import bernoulli_codebook, generator
 
 __all__ = ["OrthoHashLoss"]
@@ -53,10 +54,8 @@ class OrthoHashLoss(HashLoss):
                  margin_type: str = "cos", quan: float = 0.0, quan_type: str = "cs", learn_codebook: bool = False,
                  lr_multiplier: float = 1.0, seed: int = 0) -> None:
         super().__init__(num_classes, multi_label, lr_multiplier)
-        if margin_type not in ("cos", "arc"):
-            raise ValueError(f"margin_type: unknown value {margin_type!r}; use 'cos' or 'arc'")
-        if quan_type not in ("cs", "l1", "l2"):
-            raise ValueError(f"quan_type: unknown value {quan_type!r}; use 'cs', 'l1' or 'l2'")
+        choice("margin_type", margin_type, ORTHO_MARGINS)
+        choice("quan_type", quan_type, QUANTISATION_TYPES)
         self.bits = int(bits)
         self.s = float(s)
         self.m = float(m)

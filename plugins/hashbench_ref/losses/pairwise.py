@@ -12,9 +12,9 @@ import torch.nn.functional as F
 
 from hashbench.contract import MemoryBank
 
-__all__ = ["WEIGHTINGS", "bank_on_device", "pair_likelihood", "balanced_pair_loss"]
+__all__ = ["PAIR_WEIGHTINGS", "bank_on_device", "pair_likelihood", "balanced_pair_loss"]
 
-WEIGHTINGS = ("mean", "balanced")
+PAIR_WEIGHTINGS = ("mean", "balanced")
 
 
 def bank_on_device(bank: MemoryBank, device: torch.device) -> MemoryBank:

@@ -17,6 +17,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hashbench.contract import choice
+
+from . import TRIPLET_WEIGHTINGS
+
 
 def similarity(labels: torch.Tensor, batch: int, single_label_only: bool) -> torch.Tensor:
     """``(B, B)`` bool: ``True`` where two samples share a class (the diagonal included).
@@ -42,8 +46,7 @@ class BatchAllTripletLoss(nn.Module):
 
     def __init__(self, margin: float = 14.0, weighting: str = "original") -> None:
         super().__init__()
-        if weighting not in ("original", "uniform"):
-            raise ValueError(f"unknown weighting {weighting!r}")
+        choice("weighting", weighting, TRIPLET_WEIGHTINGS)
         self.margin = float(margin)
         self.weighting = weighting
 

@@ -233,7 +233,7 @@ def test_missing_bad_and_escaping_entries_are_named_or_skipped(tmp_path):
 
 def test_bad_parameters_are_config_errors(tmp_path):
     root, lists = ucf_tree(tmp_path)
-    with pytest.raises(ConfigError, match="dataset.split: expected one of 1, 2, 3"):
+    with pytest.raises(ConfigError, match="dataset.split: unknown value 4; use one of 1, 2, 3"):
         build("ucf101", root=str(root), split=4)
     with pytest.raises(ConfigError, match="dataset.crop: 200 does not fit"):
         build("ucf101", root=str(root), lists=str(lists), crop=200)

@@ -210,10 +210,10 @@ def test_codes_of_the_wrong_length_are_refused():
 
 
 @pytest.mark.parametrize("table,message", [
-    ({"p": 1.5}, r"loss\.p: the share of -1 entries must lie in \(0, 1\), got 1\.5"),
-    ({"p": 0.0}, r"loss\.p: the share of -1 entries must lie in \(0, 1\)"),
-    ({"p": 1}, r"loss\.p: the share of -1 entries must lie in \(0, 1\)"),
-    ({"p": -0.5}, r"loss\.p: must be a number >= 0"),
+    ({"p": 1.5}, r"loss\.p: must be a number in \(0, 1\) \(the share of -1 entries\), got 1\.5"),
+    ({"p": 0.0}, r"loss\.p: must be a number in \(0, 1\)"),
+    ({"p": 1}, r"loss\.p: must be a number in \(0, 1\)"),
+    ({"p": -0.5}, r"loss\.p: must be a number in \(0, 1\)"),
     ({"m": 0.0}, r"loss\.m: must be a number > 0"),
     ({"m": -1.0}, r"loss\.m: must be a number > 0"),
     ({"margin": 1.0}, r"loss\.margin: unknown key"),

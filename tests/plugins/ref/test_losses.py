@@ -120,7 +120,7 @@ def test_original_weighting_rejects_multi_label():
 
 @pytest.mark.parametrize("margin", [0, -1.0, float("nan")])
 def test_margin_must_be_positive(margin):
-    with pytest.raises(ConfigError, match=r"loss\.margin: must be a positive number"):
+    with pytest.raises(ConfigError, match=r"loss\.margin: must be a number > 0 \(the original used 14"):
         build(margin=margin)
 
 
