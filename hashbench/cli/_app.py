@@ -1,14 +1,42 @@
 """The typer application objects; command modules attach themselves to these."""
 from __future__ import annotations
 
+from typing import Any, Iterator
+
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 #: Help texts quote TOML tables ([sweep], [train]) and defaults in brackets: no rich markup, so no
 #: word is ever eaten; click's plain help formatting.
 MARKUP = None
 
+
+def _nested(group: Any, ctx: Any, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """The full names (``("data", "prepare")``) of every command inside ``group``'s subgroups."""
+    for name in group.list_commands(ctx):
+        command = group.get_command(ctx, name)
+        if hasattr(command, "list_commands"):  # a group (typer vendors its own click: no isinstance)
+            for sub in command.list_commands(ctx):
+                yield (*prefix, name, sub)
+            yield from _nested(command, ctx, (*prefix, name))
+
+
+class SuggestingGroup(TyperGroup):
+    """The top-level group: an unknown command that names a subcommand of a group (``hashbench prepare``)
+    suggests the full command (``hashbench data prepare``); other unknown names get typer's suggestion."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        if args and self.get_command(ctx, args[0]) is None:
+            full = sorted({" ".join(p) for p in _nested(self, ctx) if p[-1] == args[0]})
+            if full:
+                ctx.fail(f"No such command {args[0]!r}. Did you mean "
+                         + " or ".join(f"`hashbench {f}`" for f in full) + "?")
+        return super().resolve_command(ctx, args)
+
+
 app = typer.Typer(
+    cls=SuggestingGroup,
     name="hashbench",
     help="Experiment registry for learned video hashing: run, score and compare methods.",
     no_args_is_help=True,

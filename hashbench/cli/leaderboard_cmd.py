@@ -52,6 +52,8 @@ def _board(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]]
     from ..results.leaderboard import build_leaderboard
     from ..results import default_results_path, read_published, read_results
 
+    if results is not None and not results.exists():
+        raise ResultsError(f"results table {results} not found; check the path given to --results")
     results_path = results or default_results_path()
     frame = read_results(results_path)
     pub = None

@@ -25,6 +25,7 @@ app.add_typer(plugins_app, name="plugins")
 _ROLE = re.compile(r":[\w-]+(?::[\w-]+)?:`(~?)([^`]+)`")
 _LITERAL = re.compile(r"``([^`]+)``")
 _QUOTED = re.compile(r"`([^`]+)`")
+PLAIN_HEADER = ("kind", "name", "distribution", "version", "summary")
 
 
 def plain_text(text: str) -> str:
@@ -111,6 +112,14 @@ def show_component(component: Any) -> None:
     print_line()
 
 
+def plain_lines(rows: list[tuple[str, ...]]) -> list[str]:
+    """A header and one line per component, columns aligned and two spaces apart, the summary last
+    (never wrapped: for pipes and files, where a table's cells would wrap over several lines)."""
+    rows = [PLAIN_HEADER, *rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(PLAIN_HEADER) - 1)]
+    return ["  ".join([*(f"{c:<{w}}" for c, w in zip(r, widths)), r[-1]]).rstrip() for r in rows]
+
+
 def _check_kind(kind: Optional[str]) -> None:
     if kind is not None and kind not in KINDS:
         raise typer.BadParameter(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}", param_hint="--kind")
@@ -134,15 +143,19 @@ def plugins(ctx: typer.Context,
         for component in listed:
             show_component(component)
     else:
-        table = Table(title="hashbench components")
-        for column in ("kind", "name", "distribution", "version", "summary"):
-            table.add_column(column)
-        for component in listed:
-            table.add_row(component.kind, component.name, component.dist, component.version, component.summary)
+        rows = [(c.kind, c.name, c.dist, c.version, c.summary) for c in listed]
         if not kind:  # run loggers (the experiment's top-level loggers = [...]) are not a component kind
-            for name, (summary, dist) in sorted(reg.loggers.items()):
-                table.add_row("logger", name, dist, "", summary)
-        console.print(table)
+            rows += [("logger", name, dist, "", summary) for name, (summary, dist) in sorted(reg.loggers.items())]
+        if console.is_terminal:
+            table = Table(title="hashbench components")
+            for column in PLAIN_HEADER:
+                table.add_column(column)
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+        else:  # a pipe or a file: one plain line per component, never wrapped
+            for line in plain_lines(rows):
+                typer.echo(line)
     for broken in reg.broken:
         console.print(f"[bold red]broken plugin[/] {broken.entry_point} ({broken.dist} {broken.version}):"
                       f" {broken.error}", highlight=False, soft_wrap=True)

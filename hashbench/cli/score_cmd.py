@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from ..config import DEFAULT_METRIC
+from ..errors import DataError
 from ._app import app, console
 
 _METRICS_HELP = ("Metric spec, repeatable: map, map@100, map_over_k@100, map_tie, map_tie@100,"
@@ -40,10 +41,21 @@ def _print_evaluation(evaluation: Any, title: str) -> None:
                   highlight=False)
 
 
+def _looks_packed(arr: Any) -> bool:
+    """Unsigned 8/64-bit integers above 1: packed bytes or words, not ±1/0-1 codes."""
+    return arr.dtype.kind == "u" and arr.dtype.itemsize in (1, 8) and arr.ndim == 2 and arr.size > 0 \
+        and int(arr.max()) > 1
+
+
 def _load_codes_arg(spec: str, role: str, bits: Optional[int]) -> Any:
     from ..codes import load_array, pack_codes
 
     arr, stored_bits = load_array(spec, role)
+    if bits is None and stored_bits is None and _looks_packed(arr):
+        raise DataError(f"{spec}: {arr.dtype} values above 1 look like packed codes, whose length the file"
+                        " does not store; pass it with --bits N (e.g. --bits 64), or name a hashbench codes"
+                        " file as FILE.npz:KEY (e.g. runs/<experiment>/<run_id>/codes.npz:query_codes),"
+                        " which stores its bits")
     return pack_codes(arr, bits=bits or stored_bits, what=f"{spec} ({role.replace('_', ' ')})")
 
 

@@ -24,13 +24,15 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import re
-from typing import Any, Mapping, NoReturn, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping, NoReturn, Sequence
 
 from ..errors import ConfigError
 from ..suggest import did_you_mean
 
-__all__ = ["ErrorContext", "join_path", "check_keys", "type_name", "check_int", "check_float", "check_bool",
+__all__ = ["ErrorContext", "in_file", "join_path", "check_keys", "type_name", "check_int", "check_float", "check_bool",
            "check_str", "check_table", "check_plain", "contains_datetime"]
 
 
@@ -55,6 +57,23 @@ class ErrorContext:
         point = f" (sweep point {self.point})" if self.point else ""
         head = f"{path}{sep}" if path else ""
         raise ConfigError(f"{self.file}: {head}{message}{origin}{point}")
+
+
+@contextmanager
+def in_file(source: str | os.PathLike[str] | None) -> Iterator[None]:
+    """ConfigErrors raised inside (a plugin's table keys, checked when the registry builds the component:
+    ``loss.margn: unknown key``) start with the experiment file, as the schema's own errors do:
+    ``exp.toml: loss.margn: unknown key ...``. Messages that already name it, and ``source`` None
+    (an experiment built from a dict), are left as they are."""
+    try:
+        yield
+    except ConfigError as exc:
+        text = str(exc)
+        if source is None or text.startswith(f"{source}:"):
+            raise
+        named = ConfigError(f"{source}: {text}")
+        named.run_dir, named.epoch = exc.run_dir, exc.epoch
+        raise named from exc
 
 
 def join_path(path: str, key: str) -> str:

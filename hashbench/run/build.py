@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import torch
 
 from ..config import Experiment
+from ..config.validate import in_file
 from ..contract import Registry
 from ..contract.checks import check_batch
 from ..errors import ConfigError, ContractError, DataError
@@ -15,12 +16,12 @@ from ..failures import ComponentRef, component_refs, plugin_refs
 from ..train.model import HashModel, build_hash_model
 from .selection import training_size
 
-__all__ = ["Built", "build_components", "head_bits", "component_context", "check_query_batch", "asks_for",
-           "num_train_for", "prepare_model"]
+__all__ = ["BuiltExperiment", "build_components", "head_bits", "component_context", "check_query_batch",
+           "asks_for", "num_train_for", "prepare_model"]
 
 
 @dataclass
-class Built:
+class BuiltExperiment:
     """Every component of an experiment, built and checked (what `hashbench validate` reports).
 
     ``metrics`` are ``(label, metric)`` pairs, built once: every evaluation of the run scores with them.
@@ -78,8 +79,13 @@ def num_train_for(experiment: Experiment, registry: Registry, dataset: Any) -> i
     return training_size(len(dataset.split("train")), experiment.eval)
 
 
-def build_components(experiment: Experiment, registry: Registry, device: torch.device) -> Built:
-    """Build dataset, model, loss and metrics with context injection; errors name the table/key."""
+def build_components(experiment: Experiment, registry: Registry, device: torch.device) -> BuiltExperiment:
+    """Build dataset, model, loss and metrics with context injection; errors name the file, table and key."""
+    with in_file(experiment.source):
+        return _build_components(experiment, registry, device)
+
+
+def _build_components(experiment: Experiment, registry: Registry, device: torch.device) -> BuiltExperiment:
     registry.check_loggers(experiment.loggers)
     bits = head_bits(experiment, f"{experiment.source}: " if experiment.source else "")
     dataset = registry.build("dataset", experiment.dataset, where="dataset",
@@ -95,7 +101,8 @@ def build_components(experiment: Experiment, registry: Registry, device: torch.d
                                      ("backbone", experiment.backbone["name"], model.backbone),
                                      ("head", experiment.head["name"], model.head),
                                      ("loss", experiment.loss["name"], loss)])
-    return Built(dataset, model, loss, metrics, bits, device, refs + plugin_refs(registry.plugin_manager), init_from)
+    return BuiltExperiment(dataset, model, loss, metrics, bits, device, refs + plugin_refs(registry.plugin_manager),
+                           init_from)
 
 
 def freeze_backbone(backbone: torch.nn.Module, freeze: Any) -> None:
@@ -142,7 +149,7 @@ def load_init_from(backbone: torch.nn.Module, source: Any) -> dict[str, str]:
     return {"path": str(path), "file": str(file), "run_id": path.name if path.is_dir() else ""}
 
 
-def check_query_batch(built: Built, query: Sequence[Any]) -> None:
+def check_query_batch(built: BuiltExperiment, query: Sequence[Any]) -> None:
     """Forward two query clips through backbone, head and loss one by one (contract check, no grad)."""
     n = len(query)
     if n < 2:
@@ -160,7 +167,7 @@ def check_query_batch(built: Built, query: Sequence[Any]) -> None:
         check_batch(built.model, loss, clips, labels, built.bits, built.components, backward=False)
 
 
-def prepare_model(built: Built, train: Any, env: Any) -> torch.nn.Module:
+def prepare_model(built: BuiltExperiment, train: Any, env: Any) -> torch.nn.Module:
     """The module a run trains through, from the validated ``[train]`` table and the process's
     :class:`~hashbench.train.distributed.DistEnv`: BatchNorm over the global batch (``sync_bn``, in a
     distributed run), channels-last 3D memory format (``channels_last_3d``), DistributedDataParallel

@@ -13,6 +13,7 @@ import json
 from typing import Any, Callable, Sequence
 
 from ..config import Experiment
+from ..config.validate import in_file
 from ..contract import Registry
 from ..errors import HashbenchError
 from .build import component_context, head_bits, num_train_for
@@ -37,7 +38,8 @@ def check_points(points: Sequence[Experiment], registry: Registry) -> None:
     cache: dict[str, Any] = {}
     for experiment in points:
         try:
-            _check(experiment, registry, cache)
+            with in_file(experiment.source):
+                _check(experiment, registry, cache)
         except HashbenchError as exc:
             text = str(exc)
             if f"sweep point" not in text:

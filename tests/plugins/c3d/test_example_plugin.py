@@ -63,7 +63,7 @@ def listed(output: str) -> dict[tuple[str, str], str]:
     """(kind, name) -> distribution, parsed from the `hashbench plugins` table."""
     rows = {}
     for line in output.splitlines():
-        cells = [c.strip() for c in re.split(r"[│|]", line)]
+        cells = [c.strip() for c in re.split(r"[│|]|\s{2,}", line)]  # a table, or the plain lines of a pipe
         cells = [c for c in cells if c]
         if len(cells) >= 3 and cells[0] in ("backbone", "head", "loss", "dataset", "metric"):
             rows[(cells[0], cells[1])] = cells[2]
