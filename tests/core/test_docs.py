@@ -124,3 +124,36 @@ def test_every_hashbench_command_in_the_readme_exists() -> None:
     codes: Dict[str, int] = json.loads(proc.stdout.rsplit("CODES=", 1)[1])
     missing = {cmd: code for cmd, code in codes.items() if code != 0}
     assert not missing, f"README names hashbench commands that do not exist: {missing}"
+
+
+REPO_PATH = re.compile(r"(?:hashbench|tests|plugins|experiments|benchmarks|tools|docs)/[\w./-]*")
+CORE_NAME = re.compile(r"(?:cli|config|codes|contract|data|eval|results|run|train)(?:\.\w+)+")
+
+
+@pytest.mark.parametrize("page", [README] + PAGES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_repository_paths_named_in_code_exist(page: Path) -> None:
+    """A path such as `tests/core/test_architecture.py` or `experiments/zoo/zoo.toml` names a real file."""
+    spans = INLINE_CODE.findall(page.read_text(encoding="utf-8"))
+    missing = sorted({s for s in spans if REPO_PATH.fullmatch(s) and not (ROOT / s).exists()})
+    assert not missing, f"{page.name} names paths that do not exist: {missing}"
+
+
+def _resolves(dotted: str) -> bool:
+    """`run.runner.run_experiment`: the longest module prefix under hashbench/ exists, and the rest are names in it."""
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        base = ROOT / "hashbench" / Path(*parts[:cut])
+        module = base.with_suffix(".py") if base.with_suffix(".py").exists() else base / "__init__.py"
+        if module.exists():
+            text = module.read_text(encoding="utf-8")
+            return all(re.search(rf"\b{re.escape(name)}\b", text) for name in parts[cut:])
+    return False
+
+
+def test_architecture_page_names_real_modules_and_functions() -> None:
+    """The path of one run through the core names modules and functions that exist (static, no imports)."""
+    spans = INLINE_CODE.findall((DOCS / "architecture.md").read_text(encoding="utf-8"))
+    dotted = sorted({s for s in spans if CORE_NAME.fullmatch(s)})
+    assert len(dotted) >= 10, dotted  # the extraction itself works
+    stale = [name for name in dotted if not _resolves(name)]
+    assert not stale, f"docs/architecture.md names what the core no longer has: {stale}"
