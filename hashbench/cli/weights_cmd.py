@@ -27,8 +27,9 @@ def list_(
     """Every known checkpoint: backbone, name, classes, normalisation, input, and where hashbench finds its
     file ($HASHBENCH_WEIGHTS, then torch's hub cache)."""
     from .. import registry
-    from ..contract.weights import iter_checkpoints, locate, search_paths
+    from ..contract.checkpoints import iter_checkpoints
     from ..errors import HashbenchError
+    from ..weights import locate, search_paths
 
     reg = registry()
     components = [c for c in reg.all() if c.kind == "backbone" and (backbone is None or c.name == backbone)]
@@ -63,14 +64,17 @@ def check(
 ) -> None:
     """Verify a weight file: its sha256 against the known one, and a strict test load."""
     from .. import registry
-    from ..contract.weights import check_file
+    from ..contract.checkpoints import iter_checkpoints
+    from ..weights import check_file, digest_verdict
 
-    result = check_file(registry(), file, backbone)
+    reg = registry()
+    declared = [(c.name, k) for c, k in iter_checkpoints(c for c in reg.all() if c.kind == "backbone")]
+    result = check_file(file, declared, lambda name, path: reg.build(
+        "backbone", {"name": name, "pretrained": str(path)}, where="backbone"), backbone)
     console.print(f"{result.path}: sha256 {result.sha256}", highlight=False)
     for name, checkpoint in result.known:
-        verdict = "not published" if checkpoint.sha256 is None else \
-            ("matches" if checkpoint.sha256 == result.sha256 else f"DIFFERS from {checkpoint.sha256}")
-        console.print(f"  known as {checkpoint.name} ({name}): sha256 {verdict}", highlight=False)
+        console.print(f"  known as {checkpoint.name} ({name}): {digest_verdict(checkpoint, result.sha256)}",
+                      highlight=False, markup=False)
     for name in result.loaded:
         console.print(f"  ok: loads strictly into {name}", highlight=False, markup=False)
     for failure in result.failures:
@@ -87,14 +91,17 @@ def fetch(
     mirror: Optional[str] = typer.Option(None, "--mirror", help="Base URL of a copy of the files (<mirror>/<file>),"
                                          " instead of the publisher's URL."),
 ) -> None:
-    """Download a known checkpoint with a progress bar and verify its sha256 (when published)."""
+    """Download a known checkpoint with a progress bar into --dest (default: $HASHBENCH_WEIGHTS, else
+    torch's hub cache); refuse (delete) a file whose sha256 differs from the published one or from the
+    prefix in its published name (``r3d_18-b3b3357e.pth``), or that is a web page."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
     from .. import registry
-    from ..contract.weights import fetch as fetch_checkpoint
-    from ..contract.weights import iter_checkpoints
+    from ..contract.checkpoints import iter_checkpoints
     from ..errors import HashbenchError
     from ..suggest import did_you_mean
+    from ..weights import WEIGHTS_ENV, search_paths
+    from ..weights import fetch as fetch_checkpoint
 
     known = {k.name: k for _, k in iter_checkpoints(c for c in registry().all() if c.kind == "backbone")}
     if name not in known:
@@ -103,4 +110,7 @@ def fetch(
         task = bar.add_task("fetch", total=None)
         path = fetch_checkpoint(known[name], dest, mirror=mirror,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
-    console.print(f"saved {path}", highlight=False)
+    console.print(f"saved {path}", highlight=False, markup=False, soft_wrap=True)
+    if path.parent.resolve() not in {p.expanduser().resolve() for p in search_paths()}:
+        console.print(f"runs find it by name with {WEIGHTS_ENV}={path.parent} (or give backbone.pretrained ="
+                      f' "{path}")', highlight=False, markup=False, soft_wrap=True)

@@ -15,9 +15,11 @@
   ``compute_loss``), :class:`LossBatch` and :class:`MemoryBank` (imports torch; loaded on first use);
 - :mod:`~hashbench.contract.checks`: the contract checked on a real batch, one component at a time
   (imports torch; loaded on first use of :func:`check_batch` / :class:`BatchReport`);
-- :mod:`~hashbench.contract.weights`: the known pretrained checkpoints of backbones
-  (:class:`Checkpoint`, :func:`known_checkpoints`), where named files are found and how they are
-  fetched and verified, and the strict state-dict loader every backbone plugin uses;
+- :mod:`~hashbench.contract.checkpoints`: the known pretrained checkpoints a backbone declares
+  (:class:`Checkpoint`, :func:`known_checkpoints`); :func:`resolve_pretrained` (``pretrained`` -> file)
+  is re-exported from :mod:`hashbench.weights`, which finds, fetches and verifies the files;
+- :mod:`~hashbench.contract.state_dicts`: the weights-only reader and the strict state-dict loader
+  every backbone plugin uses;
 - :mod:`~hashbench.contract.validators`: :func:`positive_int`, :func:`integer`, :func:`number`,
   :func:`choice`, the checks of a factory's key values, each with one message (torch-free);
 - :mod:`~hashbench.contract.testing`: the conformance kit, every registered component checked against
@@ -39,9 +41,9 @@ from .protocols import Backbone, Dataset, EpochAware, Head, Metric, RunInfo
 from .registry import DISABLE_ENV, REFERENCE_DIST, BrokenPlugin, Component, Registry, load_registry
 from .testing import conformance_example
 from .validators import choice, integer, number, positive_int
-from .weights import (WEIGHTS_ENV, Checkpoint, WeightCheck, check_file, checkpoints_of, fetch, key_listing,
-                      known_checkpoints, load_state_dict_strict, locate, read_state_dict, resolve_pretrained,
-                      search_paths, sha256_of)
+from ..weights.store import resolve_pretrained
+from .checkpoints import Checkpoint, checkpoints_of, known_checkpoints
+from .state_dicts import key_listing, load_state_dict_strict, read_state_dict
 
 __all__ = [
     "PROJECT", "hookimpl", "hookspec", "Factories",
@@ -55,9 +57,8 @@ __all__ = [
     "conformance_example", "CheckResult", "check_component", "check_registered", "select_components",
     "assert_conforms",
     "choice", "integer", "number", "positive_int",
-    "Checkpoint", "known_checkpoints", "checkpoints_of", "resolve_pretrained", "locate", "search_paths",
-    "fetch", "sha256_of", "read_state_dict", "load_state_dict_strict", "key_listing", "WEIGHTS_ENV",
-    "WeightCheck", "check_file",
+    "Checkpoint", "known_checkpoints", "checkpoints_of", "resolve_pretrained", "read_state_dict",
+    "load_state_dict_strict", "key_listing",
 ]
 
 _LAZY = {"check_batch": "checks", "BatchReport": "checks",  # torch-importing: loaded on first use

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_path
-from ..contract.weights import key_listing, load_state_dict_strict
+from ..contract.state_dicts import key_listing, load_state_dict_strict
 from ..errors import CheckpointError
 from ..failures import os_error
 
@@ -58,7 +58,7 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_state_strict(module: torch.nn.Module, state: Any, where: str) -> None:
-    """Load ``state`` into ``module`` strictly (see :func:`hashbench.contract.weights.load_state_dict_strict`)."""
+    """Load ``state`` into ``module`` strictly (see :func:`hashbench.contract.load_state_dict_strict`)."""
     load_state_dict_strict(module, state, where)
 
 

@@ -35,11 +35,12 @@ PLUGINS = ROOT / "plugins"
 REFERENCE = PLUGINS / "hashbench_ref"
 
 #: What dataset, metric and other plugins may import from hashbench.
-PUBLIC_MODULES = ("hashbench", "hashbench.contract", "hashbench.errors", "hashbench.data", "hashbench.eval.metrics")
+PUBLIC_MODULES = ("hashbench", "hashbench.contract", "hashbench.errors", "hashbench.data", "hashbench.eval.metrics",
+                  "hashbench.weights")
 #: The layer of each top-level part of hashbench; a module may import its own package or lower layers.
 LAYERS = {
     "errors": 0, "suggest": 0, "atomic": 0,
-    "device": 1, "failures": 1,
+    "device": 1, "failures": 1, "weights": 1,
     "contract": 2,
     "config": 3, "codes": 3, "data": 3,
     "train": 4, "results": 4,

@@ -19,6 +19,7 @@ import hashbench.contract
 import hashbench.data
 import hashbench.errors
 import hashbench.eval.metrics
+import hashbench.weights
 
 HASHBENCH_ALL = [
     "__version__", "hookimpl", "registry", "build_model", "score",
@@ -36,9 +37,8 @@ CONTRACT_ALL = [
     "conformance_example", "CheckResult", "check_component", "check_registered", "select_components",
     "assert_conforms",
     "choice", "integer", "number", "positive_int",
-    "Checkpoint", "known_checkpoints", "checkpoints_of", "resolve_pretrained", "locate", "search_paths",
-    "fetch", "sha256_of", "read_state_dict", "load_state_dict_strict", "key_listing", "WEIGHTS_ENV",
-    "WeightCheck", "check_file",
+    "Checkpoint", "known_checkpoints", "checkpoints_of", "resolve_pretrained", "read_state_dict",
+    "load_state_dict_strict", "key_listing",
 ]
 ERRORS_ALL = ["HashbenchError", "ConfigError", "PluginError", "ContractError", "DataError", "CheckpointError",
               "ResultsError", "TrainingError", "ResourceError", "MissingExtraError", "RunInterrupted"]
@@ -49,6 +49,8 @@ DATA_ALL = [
     "parse_size", "DEFAULT_RESIZE", "DEFAULT_CROP", "ClipArrayDataset", "write_text_atomic",
     "media_dataset", "check_dataset", "CheckReport",
 ]
+WEIGHTS_ALL = ["WEIGHTS_ENV", "search_paths", "locate", "resolve_pretrained", "missing_file_message", "sha256_of",
+               "name_prefix", "digest_problem", "digest_verdict", "fetch", "WeightCheck", "check_file"]
 METRICS_ALL = [
     "Needs", "RankStats", "Relevance", "compute_stats", "MetricResult", "Metric", "MeanAP", "MapAtK",
     "MapTie", "MapTieAtK", "PrecisionAtK", "RecallAtK", "PrecisionAtRadius", "RecallAtRadius",
@@ -59,8 +61,8 @@ METRICS_ALL = [
 
 @pytest.mark.parametrize("module, expected", [
     (hashbench, HASHBENCH_ALL), (hashbench.contract, CONTRACT_ALL), (hashbench.errors, ERRORS_ALL),
-    (hashbench.data, DATA_ALL), (hashbench.eval.metrics, METRICS_ALL),
-], ids=["hashbench", "contract", "errors", "data", "eval.metrics"])
+    (hashbench.data, DATA_ALL), (hashbench.eval.metrics, METRICS_ALL), (hashbench.weights, WEIGHTS_ALL),
+], ids=["hashbench", "contract", "errors", "data", "eval.metrics", "weights"])
 def test_public_names_are_exactly_these(module, expected):
     assert list(module.__all__) == expected
     assert all(hasattr(module, name) for name in expected)

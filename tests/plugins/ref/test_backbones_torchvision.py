@@ -13,7 +13,8 @@ from torch import nn
 from torchvision.models import video as tv
 
 import hashbench
-from hashbench.contract import Checkpoint, checkpoints_of, key_modes, sha256_of
+from hashbench.contract import Checkpoint, checkpoints_of, key_modes
+from hashbench.weights import sha256_of
 from hashbench.errors import CheckpointError, ConfigError, DataError
 from hashbench_ref.backbones.torchvision_video import MODELS, NORMALIZATIONS
 from hashbench_ref.backbones.torchvision_video import models as tvm

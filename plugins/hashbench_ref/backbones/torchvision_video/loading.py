@@ -3,20 +3,18 @@ which file ``pretrained`` names, the sha256 prefix torchvision encodes in its fi
 and construction without a wasted random initialisation when the weights come from a file."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
-from hashbench.contract import Checkpoint, read_state_dict, resolve_pretrained, sha256_of
+from hashbench.contract import Checkpoint, read_state_dict, resolve_pretrained
 from hashbench.errors import CheckpointError, ConfigError
+from hashbench.weights import digest_problem, sha256_of
 
 Triple = Tuple[float, float, float]
 WHERE = "backbone.pretrained"
-#: torch.hub's convention: ``name-<sha256 prefix>.ext`` (what ``check_hash=True`` verifies).
-HASH_IN_NAME = re.compile(r"-([a-f0-9]{6,})\.")
 
 
 def resolve_file(pretrained: str, checkpoints: Sequence[Checkpoint],
@@ -36,21 +34,14 @@ def resolve_file(pretrained: str, checkpoints: Sequence[Checkpoint],
 
 def verify_hash_prefix(path: Path, checkpoint: Optional[Checkpoint]) -> None:
     """A file named like a published torchvision file (``r3d_18-b3b3357e.pth``) must have a sha256 that
-    starts with the prefix in its name, as torch.hub checks; CheckpointError otherwise. The full sha256 is
-    checked instead when the checkpoint declares one."""
+    starts with the prefix in its name, as torch.hub checks (the full sha256 when the checkpoint declares
+    one); CheckpointError otherwise."""
     if checkpoint is None or path.name != checkpoint.file:
         return
-    digest = sha256_of(path)
-    if checkpoint.sha256:
-        if digest != checkpoint.sha256:
-            raise CheckpointError(f"{WHERE}: {path} has sha256 {digest}, expected {checkpoint.sha256} for"
-                                  f" {checkpoint.name}: a corrupt or different file; fetch it again")
-        return
-    match = HASH_IN_NAME.search(path.name)
-    if match and not digest.startswith(match.group(1)):
-        raise CheckpointError(f"{WHERE}: {path} has sha256 {digest[:12]}..., but its name says it starts with"
-                              f" {match.group(1)} (the published {checkpoint.name}): a corrupt or different file;"
-                              " fetch it again, or rename your own file")
+    problem = digest_problem(checkpoint, sha256_of(path))
+    if problem:
+        raise CheckpointError(f"{WHERE}: {path} is not the published {checkpoint.name}: {problem}; a corrupt or"
+                              " different file: fetch it again, or rename your own file")
 
 
 def read_weights(path: Path, checkpoint: Optional[Checkpoint]) -> Dict[str, torch.Tensor]:
