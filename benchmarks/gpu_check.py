@@ -80,7 +80,7 @@ def cpu_training(work: Path) -> str:
 
 def cpu_ddp() -> str:
     out = sh([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
-              "tests/core/distributed/test_ddp.py", "-k", "same_run"], REPO, env={"OMP_NUM_THREADS": "1"})
+              "tests/core/run/test_ddp.py", "-k", "same_run"], REPO, env={"OMP_NUM_THREADS": "1"})
     return next((line.strip() for line in out.splitlines() if "relative difference" in line), "passed")
 
 

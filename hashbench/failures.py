@@ -12,16 +12,17 @@ A run calls plugin code (factories, ``forward``, dataset items) and the machine 
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import sys
 import types
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Iterator, Optional, Sequence
 
 from .errors import HashbenchError, PluginError, ResourceError
 
-__all__ = ["ComponentRef", "explain", "first_line", "component_refs", "plugin_refs", "oom_error", "os_error",
-           "bug_report_line"]
+__all__ = ["ComponentRef", "explain", "explaining", "first_line", "component_refs", "plugin_refs", "oom_error",
+           "os_error", "bug_report_line"]
 
 #: Top-level packages whose frames never identify a plugin (the libraries plugins are built on).
 _LIBRARY_PACKAGES = ("torch", "torchvision", "numpy", "builtins", "typing", "functools", "contextlib",
@@ -212,6 +213,21 @@ def explain(exc: BaseException, components: Iterable[ComponentRef] = (), where: 
     if isinstance(exc, OSError):
         return os_error(exc, where)
     return None
+
+
+@contextlib.contextmanager
+def explaining(components: Iterable[ComponentRef] = (), where: str = "") -> Iterator[None]:
+    """Run the block; an exception it raises is re-raised as :func:`explain`'s one-line error (chained),
+    or unchanged when it is a HashbenchError already or a bug (``explain`` gives None)."""
+    try:
+        yield
+    except HashbenchError:
+        raise
+    except Exception as exc:
+        explained = explain(exc, components, where)
+        if explained is None:
+            raise
+        raise explained from exc
 
 
 def bug_report_line() -> str:

@@ -15,12 +15,12 @@ Plugins never import this package.
 """
 from __future__ import annotations
 
-from .build import Built, build_components
+from .build import BuiltExperiment, build_components
 from .preflight import check_points
 from .runner import RunResult, find_resumable, run_experiment
 from .sweeps import SweepEvents, SweepPlan, plan_points, run_points_in_parallel
 from .validation import validate_experiment
 
-__all__ = ["Built", "build_components", "check_points", "RunResult", "find_resumable",
+__all__ = ["BuiltExperiment", "build_components", "check_points", "RunResult", "find_resumable",
            "run_experiment", "SweepEvents", "SweepPlan", "plan_points", "run_points_in_parallel",
            "validate_experiment"]

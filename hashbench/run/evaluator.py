@@ -20,9 +20,10 @@ from ..contract.losses import classifies
 from ..eval.classification import classification_scores
 from ..eval.evaluation import evaluate_metrics
 from ..train.distributed import DistEnv, broadcast_object, gather_objects, split_sizes
-from ..train.engine import Encoded, Precision, encode
+from ..train.encoding import Encoded, encode
+from ..train.precision import Precision
 from ..train.progress import Position, Reporter
-from .build import Built
+from .build import BuiltExperiment
 
 __all__ = ["Evaluator"]
 
@@ -31,8 +32,8 @@ class Evaluator:
     """Encodes query/database splits and scores them with the experiment's metrics; ``seconds`` is the
     time spent so far (encoding and scoring)."""
 
-    def __init__(self, built: Built, batch_size: int, num_workers: int, precision: Precision, reporter: Reporter,
-                 position: Position, clips: int = 1, env: DistEnv = DistEnv()) -> None:
+    def __init__(self, built: BuiltExperiment, batch_size: int, num_workers: int, precision: Precision,
+                 reporter: Reporter, position: Position, clips: int = 1, env: DistEnv = DistEnv()) -> None:
         self.built = built
         self.batch_size, self.num_workers = batch_size, num_workers
         self.precision, self.reporter, self.position = precision, reporter, position

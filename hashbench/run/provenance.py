@@ -16,7 +16,7 @@ import torch
 
 from ..config import Experiment
 from ..results.rundir import now_iso
-from .build import Built
+from .build import BuiltExperiment
 
 __all__ = ["git_commit", "results_row", "new_record"]
 
@@ -34,7 +34,7 @@ def git_commit() -> str:
         return "unknown"
 
 
-def results_row(experiment: Experiment, built: Built, info: Mapping[str, str], *, run_id: str, selection: str,
+def results_row(experiment: Experiment, built: BuiltExperiment, info: Mapping[str, str], *, run_id: str, selection: str,
                 config_hash: str, identity: str, device: str) -> dict[str, Any]:
     """The results row of a run (every column but ``metric``/``value``; ``time`` and ``epoch`` are set
     when it finishes)."""
@@ -53,7 +53,7 @@ def results_row(experiment: Experiment, built: Built, info: Mapping[str, str], *
     }
 
 
-def new_record(row: dict[str, Any], built: Built, info: Mapping[str, str]) -> dict[str, Any]:
+def new_record(row: dict[str, Any], built: BuiltExperiment, info: Mapping[str, str]) -> dict[str, Any]:
     """A run's ``record.json`` as it starts (status ``running``); ``clip_geometry`` when the dataset
     reports it (the optional ``clip_geometry()`` of the dataset contract)."""
     record = {

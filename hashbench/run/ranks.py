@@ -10,17 +10,79 @@ from __future__ import annotations
 import json
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
 from ..atomic import write_text_atomic
+from ..errors import HashbenchError, TrainingError
 from ..train.distributed import DistEnv
 
-__all__ = ["write_rank_error", "peer_error", "ignore_sigterm", "STEP_LOG_ENV"]
+__all__ = ["write_rank_error", "peer_error", "ignore_sigterm", "STEP_LOG_ENV", "RankFailure", "leave_rank_failure",
+           "rank_failure", "collective_failure"]
 
 #: A debug trace: when set, rank 0 appends one JSON line per optimizer step (epoch, step, loss, and
 #: the per-rank losses with ``train.loss_scope = "rank"``) to this file.
 STEP_LOG_ENV = "HASHBENCH_STEP_LOG"
+
+
+@dataclass
+class RankFailure:
+    """A distributed run's failure as rank 0 records it: ``message`` (naming the rank), ``kind`` (the
+    name of the failed rank's error type) and the ``error`` rank 0 raises."""
+
+    message: str
+    kind: str
+    error: HashbenchError
+
+
+def _message(exc: BaseException, explained: HashbenchError | None) -> str:
+    """The one line a rank reports: the explained error, else ``Type: first line of the message``."""
+    if explained is not None:
+        return str(explained)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}"
+
+
+def leave_rank_failure(run_path: Path, env: DistEnv, exc: BaseException, explained: HashbenchError | None) -> None:
+    """On a rank other than 0: leave this rank's failure for rank 0 (nothing for an interruption)."""
+    if not isinstance(exc, KeyboardInterrupt):
+        write_rank_error(run_path, env, _message(exc, explained), type(explained or exc).__name__)
+
+
+def rank_failure(exc: BaseException, explained: HashbenchError | None, run_path: Path) -> Optional[RankFailure]:
+    """On rank 0: the failure to record, "rank R: message" of the lowest failed rank (left by
+    :func:`leave_rank_failure`), a collective that failed because another process went away, or rank 0's
+    own explained error. None when rank 0 records ``exc`` as one process would: an interruption while
+    no rank failed, or a bug on rank 0 (its traceback is shown)."""
+    interrupted = isinstance(exc, KeyboardInterrupt)
+    collective = explained is None and not interrupted and collective_failure(exc)
+    peer = peer_error(run_path, wait_s=3.0 if interrupted or collective else 0.5)
+    if peer is not None:
+        message = f"rank {peer['rank']}: {peer['message']}"
+        return RankFailure(message, str(peer.get("type", "HashbenchError")), TrainingError(message))
+    if interrupted or (explained is None and not collective):
+        return None
+    if collective:
+        message = (f"a process of the distributed run stopped without a message (killed?); rank 0 saw:"
+                   f" {_message(exc, None)}")
+        return RankFailure(message, type(exc).__name__, TrainingError(message))
+    message = f"rank 0: {explained}"
+    error: HashbenchError = TrainingError(message)
+    try:
+        error = type(explained)(message)
+    except TypeError:
+        pass
+    return RankFailure(message, type(explained).__name__, error)
+
+
+def collective_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` is a collective that failed because another process went away."""
+    name = type(exc).__name__
+    text = str(exc)
+    return name in ("DistBackendError", "DistNetworkError", "DistError") or any(
+        word in text for word in ("Connection closed by peer", "Connection reset by peer", "gloo", "NCCL",
+                                  "Broken pipe", "ProcessGroup"))
 
 
 def write_rank_error(run_path: Path, env: DistEnv, message: str, kind: str) -> None:

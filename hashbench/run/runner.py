@@ -1,7 +1,8 @@
 """run_experiment(): build -> check -> train -> encode -> evaluate -> record. Orchestration only.
 
-(About 300 lines: one run's lifecycle in its directory — the record, statuses, resume, the epoch loop
-and the final rows; every step it calls lives in another module.)
+(One run's life cycle in its directory — the record, statuses, resume, the epoch loop and the final
+rows; every step it calls lives in another module: a distributed run's failures in :mod:`~hashbench.run.ranks`,
+the epoch's batches and loop in :mod:`hashbench.train`.)
 
 Everything that can fail on bad input (plugins, data, contract, results table) is built and checked
 before the run directory exists, so such a failure leaves nothing behind. Once the directory exists
@@ -32,23 +33,24 @@ from ..codes import save_codes
 from ..config import Experiment
 from ..contract import Registry, RunInfo
 from ..device import device_description, torch_device
+from ..contract.losses import wants
 from ..errors import ConfigError, DataError, HashbenchError, RunInterrupted
-from ..failures import explain
+from ..failures import explain, explaining
 from ..results import append_run_rows, check_table, metric_rows
 from ..results.identity import experiment_identity, identity_json
 from ..results.rundir import RunDir, iter_runs, mark, now_iso, safe_name, write_json
-from ..errors import TrainingError
 from ..train.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from ..train.distributed import DistEnv, barrier, broadcast_buffers, broadcast_object, dist_env, init_distributed
-from ..train.engine import (IndexedDataset, Precision, drops_last_batch, global_batches, make_loader, seed_everything,
-                            start_epoch, train_epoch, wants)
+from ..train.loaders import drops_last_batch, epoch_batches
+from ..train.loop import Training, TrainSettings, start_epoch, train_epoch
 from ..train.optim import make_optimizer, make_scheduler, step_scheduler
-from ..train.sampler import PKBatchSampler, ShardedBatches, labels_of
+from ..train.precision import Precision
 from ..train.progress import NullReporter, Position, Reporter
-from .build import Built, build_components, check_query_batch, prepare_model
+from ..train.seeding import seed_everything
+from .build import BuiltExperiment, build_components, check_query_batch, prepare_model
 from .evaluator import Evaluator
 from .provenance import new_record, results_row
-from .ranks import STEP_LOG_ENV, ignore_sigterm, peer_error, write_rank_error
+from .ranks import STEP_LOG_ENV, ignore_sigterm, leave_rank_failure, rank_failure
 from .selection import Splits, reported_epoch, selection_label, selection_metric
 from .state import TrainState, loss_state
 
@@ -126,17 +128,10 @@ def _run(experiment: Experiment, registry: Registry, env: DistEnv, device: Any, 
     seed_everything(experiment.seed)
     built = build_components(experiment, registry, device)
     built.to_device()
-    try:
+    with explaining(built.components, "while loading the data"):
         splits = Splits.load(built.dataset, experiment)
         check_query_batch(built, splits.query)
         info = {k: str(v) for k, v in dict(built.dataset.info()).items()}
-    except HashbenchError:
-        raise
-    except Exception as exc:
-        explained = explain(exc, built.components, "while loading the data")
-        if explained is None:
-            raise
-        raise explained from exc
     config_hash = experiment.config_hash()
     identity = identity_json(experiment_identity(experiment, registry))
     run = None
@@ -154,17 +149,18 @@ def _run(experiment: Experiment, registry: Registry, env: DistEnv, device: Any, 
     hooks = registry.plugin_manager.hook if registry.plugin_manager else None
     record = new_record(row, built, info)
     record["world_size"] = env.world_size
-    session = _Session(experiment, built, splits, run, record, metric,
-                       RunInfo(run.run_id, run.path, experiment, device_text), hooks if env.is_main else None,
-                       results_path, reporter, env)
-    return session.execute(resume)
+    active = _RunInProgress(experiment, built, splits, run, record, metric,
+                            RunInfo(run.run_id, run.path, experiment, device_text), hooks if env.is_main else None,
+                            results_path, reporter, env)
+    return active.execute(resume)
 
 
-class _Session:
-    """One run in its directory: its record, the epochs, and the rows it ends with."""
+class _RunInProgress:
+    """One run in progress in its directory: its components and splits, its record, the epochs, and the
+    rows it ends with."""
 
-    def __init__(self, experiment: Experiment, built: Built, splits: Splits, run: RunDir, record: dict[str, Any],
-                 select_metric: str, context: RunInfo, hooks: Any, results_path: Path | None,
+    def __init__(self, experiment: Experiment, built: BuiltExperiment, splits: Splits, run: RunDir,
+                 record: dict[str, Any], select_metric: str, context: RunInfo, hooks: Any, results_path: Path | None,
                  reporter: Reporter, env: DistEnv = DistEnv()) -> None:
         self.experiment, self.built, self.splits, self.run = experiment, built, splits, run
         self.record, self.row = record, record["row"]
@@ -172,7 +168,7 @@ class _Session:
         self.results_path, self.reporter = results_path, reporter
         self.position = Position()
         self.env = env
-        self.net: Any = None  # the module training calls (DDP- or compile-wrapped model)
+        self.training: Training | None = None  # what the epochs train with (built once the model is prepared)
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def execute(self, resume: bool) -> RunResult:
@@ -186,7 +182,7 @@ class _Session:
         try:
             return self._execute_one(resume)
         except BaseException as exc:
-            error = self._rank_failure(exc) if self.env.enabled else self._failure(exc)
+            error = self._distributed_failure(exc) if self.env.enabled else self._failure(exc)
             if error is exc:
                 raise
             raise error from (None if isinstance(error, RunInterrupted) else exc)
@@ -198,7 +194,7 @@ class _Session:
         """Record an interruption or a failure (one process); returns what to raise."""
         if isinstance(exc, KeyboardInterrupt):
             return self._interrupted(exc)
-        explained = explain(exc, self.built.components, self.position.describe(), self.experiment.train.batch_size)
+        explained = self._explain(exc)
         message = str(explained) if explained is not None else f"{type(exc).__name__}: {exc}"
         mark(self.run, self.record, "failed",
              {"message": message, "type": type(explained or exc).__name__, "phase": self.position.phase,
@@ -217,45 +213,29 @@ class _Session:
         return RunInterrupted(f"interrupted in epoch {self.position.epoch}", epoch=self.position.epoch,
                               run_dir=self.run.path, signal_name=signal_name)
 
-    def _rank_failure(self, exc: BaseException) -> BaseException:
-        """A distributed run's failure. A rank other than 0 leaves its message for rank 0 (and records
-        nothing); rank 0 records the failure of the lowest failed rank as "rank R: message", or its
-        own, or the interruption when no rank failed. Returns what to raise."""
+    def _explain(self, exc: BaseException) -> HashbenchError | None:
+        """:func:`~hashbench.failures.explain` of ``exc`` where the run stands (None for a bug)."""
+        return explain(exc, self.built.components, self.position.describe(), self.experiment.train.batch_size)
+
+    def _distributed_failure(self, exc: BaseException) -> BaseException:
+        """A distributed run's failure (see :mod:`~hashbench.run.ranks`): a rank other than 0 leaves its
+        message for rank 0 and records nothing; rank 0 records the failure of the lowest failed rank, or
+        its own, or the interruption when no rank failed. Returns what to raise."""
         ignore_sigterm()  # torchrun stops the other ranks with SIGTERM: finish recording first
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        explained = None if interrupted else explain(exc, self.built.components, self.position.describe(),
-                                                     self.experiment.train.batch_size)
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        message = str(explained) if explained is not None else f"{type(exc).__name__}: {first}"
+        explained = None if isinstance(exc, KeyboardInterrupt) else self._explain(exc)
         if not self.env.is_main:
-            if not interrupted:
-                write_rank_error(self.run.path, self.env, message, type(explained or exc).__name__)
+            leave_rank_failure(self.run.path, self.env, exc, explained)
             return explained if explained is not None else exc
-        collective = explained is None and not interrupted and _collective_failure(exc)
-        peer = peer_error(self.run.path, wait_s=3.0 if interrupted or collective else 0.5)
-        if peer is None and interrupted:
-            return self._interrupted(exc)  # type: ignore[arg-type]
-        if peer is None and explained is None and not collective:
-            return self._failure(exc)  # a bug on rank 0: recorded, and its traceback shown
-        if peer is not None:
-            message, kind = f"rank {peer['rank']}: {peer['message']}", str(peer.get("type", "HashbenchError"))
-        elif collective:
-            message, kind = (f"a process of the distributed run stopped without a message (killed?); rank 0 saw:"
-                             f" {message}"), type(exc).__name__
-        else:
-            message, kind = f"rank 0: {message}", type(explained).__name__
+        failure = rank_failure(exc, explained, self.run.path)
+        if failure is None:
+            return self._failure(exc)  # interrupted, or a bug on rank 0: recorded, and its traceback shown
         mark(self.run, self.record, "failed",
-             {"message": message, "type": kind, "phase": self.position.phase, "epoch": self.position.epoch,
-              "step": self.position.step, "time": now_iso(), "world_size": self.env.world_size})
-        log.error("run %s failed %s: %s", self.run.run_id, self.position.describe(), message)
-        error: HashbenchError = TrainingError(message)
-        if explained is not None and peer is None:
-            try:
-                error = type(explained)(message)
-            except TypeError:
-                pass
-        error.run_dir, error.epoch = self.run.path, self.position.epoch
-        return error
+             {"message": failure.message, "type": failure.kind, "phase": self.position.phase,
+              "epoch": self.position.epoch, "step": self.position.step, "time": now_iso(),
+              "world_size": self.env.world_size})
+        log.error("run %s failed %s: %s", self.run.run_id, self.position.describe(), failure.message)
+        failure.error.run_dir, failure.error.epoch = self.run.path, self.position.epoch
+        return failure.error
 
     def _write_record(self) -> None:
         if self.env.is_main:
@@ -265,10 +245,13 @@ class _Session:
         exp, built, train_cfg = self.experiment, self.built, self.experiment.train
         if self.env.is_main:
             write_json(self.run.config_path, exp.to_dict())
-        self.net = prepare_model(built, train_cfg, self.env)
+        net = prepare_model(built, train_cfg, self.env)
         optimizer = make_optimizer(built.model, train_cfg.optimizer, built.loss)
         state = TrainState(optimizer, make_scheduler(optimizer, train_cfg.scheduler),
                            Precision(built.device, train_cfg.amp))
+        self.training = Training(built.model, built.loss, optimizer, state.precision, built.device,
+                                 TrainSettings.from_config(train_cfg), net=net, reporter=self.reporter,
+                                 position=self.position, step_log=self._step_log())
         evaluator = Evaluator(built, exp.eval.batch_size or train_cfg.batch_size, train_cfg.num_workers,
                               state.precision, self.reporter, self.position, clips=exp.eval.clips or 1,
                               env=self.env)
@@ -315,29 +298,12 @@ class _Session:
 
     def _epoch(self, epoch: int, state: TrainState, evaluator: Evaluator) -> None:
         exp, built, train_cfg = self.experiment, self.built, self.experiment.train
-        train = IndexedDataset(self.splits.train) if wants(built.loss, "indices") else self.splits.train
-        sampler: Any = None
-        if train_cfg.sampler is not None:
-            sampler = PKBatchSampler(labels_of(self.splits.train), train_cfg.sampler.classes,
-                                     train_cfg.sampler.per_class, exp.seed, epoch)
-        plan = None
-        if self.env.enabled or train_cfg.accumulation > 1:  # global batches, cut per process and micro-batch
-            batches = sampler.batches() if sampler is not None else global_batches(
-                len(train), train_cfg.batch_size, exp.seed * 100_003 + epoch)  # type: ignore[arg-type]
-            sampler = ShardedBatches(batches, train_cfg.accumulation, self.env.rank, self.env.world_size)
-            plan = sampler.plan
-        loader = make_loader(train, train_cfg.batch_size, train_cfg.num_workers, built.device,
-                             shuffle_seed=exp.seed * 100_003 + epoch, drop_small_last=True, batch_sampler=sampler,
-                             pin_memory=train_cfg.pin_memory)
+        batches = epoch_batches(self.splits.train, train_cfg, exp.seed, epoch, built.device, self.env,
+                                indexed=wants(built.loss, "indices"))
         start_epoch(built.model, built.loss, epoch, train_cfg.epochs)
         if state.scheduler is not None and train_cfg.scheduler.steps_at_epoch_start:
             step_scheduler(state.scheduler)
-        stats = train_epoch(built.model, built.loss, loader, state.optimizer, state.precision, built.device,
-                            self.reporter, epoch, train_cfg.epochs, train_cfg.skip_zero_loss,
-                            train_cfg.grad_clip, position=self.position, clip_frames=train_cfg.clip_frames,
-                            window_seed=exp.seed * 100_003 + epoch, net=self.net, plan=plan,
-                            loss_scope=train_cfg.scope, channels_last=bool(train_cfg.channels_last_3d),
-                            step_log=self._step_log())
+        stats = train_epoch(self.training, epoch, batches)  # type: ignore[arg-type]
         lr = state.optimizer.param_groups[0]["lr"]
         if state.scheduler is not None and not train_cfg.scheduler.steps_at_epoch_start:
             state.scheduler.step()
@@ -431,15 +397,6 @@ class _Session:
     def _note(self, text: str) -> None:
         log.info("%s", text)
         self.reporter.note(text)
-
-
-def _collective_failure(exc: BaseException) -> bool:
-    """Whether ``exc`` is a collective that failed because another process went away."""
-    name = type(exc).__name__
-    text = str(exc)
-    return name in ("DistBackendError", "DistNetworkError", "DistError") or any(
-        word in text for word in ("Connection closed by peer", "Connection reset by peer", "gloo", "NCCL",
-                                  "Broken pipe", "ProcessGroup"))
 
 
 def _fmt(metrics: Mapping[str, float]) -> str:

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import CheckpointError
 from ..train.checkpoint import load_state_strict
-from ..train.engine import Precision
+from ..train.precision import Precision
 from .selection import Best
 
 __all__ = ["TrainState", "loss_state"]

@@ -9,9 +9,8 @@ from ..config import Experiment
 from ..contract import Registry
 from ..contract.checks import check_batch
 from ..device import resolve_device
-from ..errors import HashbenchError
-from ..failures import explain
-from ..train.engine import seed_everything
+from ..failures import explaining
+from ..train.seeding import seed_everything
 from .build import build_components
 
 
@@ -26,7 +25,7 @@ def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str,
     seed_everything(experiment.seed)  # the same initial weights as the run: a reproducible report
     built = build_components(experiment, registry, torch.device("cpu"))
     dataset = built.dataset
-    try:
+    with explaining(built.components, "while loading training clips"):
         sizes = {name: len(dataset.split(name)) for name in ("train", "query", "database")}
         train = dataset.split("train")
         n = sizes["train"]
@@ -34,13 +33,6 @@ def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str,
         items = [train[i] for i in picks]
         clips = torch.stack([torch.as_tensor(c) for c, _ in items])
         labels = torch.stack([torch.as_tensor(lbl) for _, lbl in items])
-    except HashbenchError:
-        raise
-    except Exception as exc:
-        explained = explain(exc, built.components, "while loading training clips")
-        if explained is None:
-            raise
-        raise explained from exc
     report = check_batch(built.model, built.loss, clips, labels, built.bits, built.components, backward=True)
     return {
         "dataset": f"{experiment.dataset['name']}: {sizes['train']} train / {sizes['query']} query / "

@@ -169,7 +169,7 @@ def tiny_experiment(**loss_table):
 @pytest.mark.parametrize("on", ["codes", "features"])
 def test_in_a_run_the_classifier_is_optimised_at_lr_times_multiplier_and_checkpointed(tmp_path, on):
     from hashbench.run.state import TrainState
-    from hashbench.train.engine import Precision
+    from hashbench.train import Precision
 
     experiment = tiny_experiment(on=on, lr_multiplier=10.0)
     built = build_components(experiment, hashbench.registry(), torch.device("cpu"))

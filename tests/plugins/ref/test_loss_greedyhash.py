@@ -179,7 +179,7 @@ def tiny_experiment(**loss_table):
 
 def test_in_a_run_the_classifier_is_optimised_at_lr_times_multiplier_and_checkpointed(tmp_path):
     from hashbench.run.state import TrainState
-    from hashbench.train.engine import Precision
+    from hashbench.train import Precision
 
     experiment = tiny_experiment(lr_multiplier=10.0)
     built = build_components(experiment, hashbench.registry(), torch.device("cpu"))

@@ -11,9 +11,10 @@ import torch
 from torch import nn
 
 from hashbench.data import ClipArrayDataset
-from hashbench.train.engine import Precision, global_batches, make_loader, train_epoch
+from hashbench.train.loaders import EpochBatches, global_batches, make_loader
+from hashbench.train.loop import Training, TrainSettings, train_epoch
 from hashbench.train.model import HashModel
-from hashbench.train.progress import NullReporter
+from hashbench.train.precision import Precision
 from hashbench.train.sampler import PKBatchSampler, ShardedBatches
 
 
@@ -51,6 +52,8 @@ def train(accumulate: int, batch: int = 8) -> tuple[list[float], list[torch.Tens
     params = list(model.parameters()) + list(loss.parameters())
     optimizer = torch.optim.SGD(params, lr=0.5, momentum=0.9)
     device, losses = torch.device("cpu"), []
+    training = Training(model, loss, optimizer, Precision(device, False), device, TrainSettings(2),
+                        step_log=lambda entry: losses.append(entry["loss"]))
     for epoch in (1, 2):
         plan, sampler = None, None
         if accumulate > 1:
@@ -58,8 +61,7 @@ def train(accumulate: int, batch: int = 8) -> tuple[list[float], list[torch.Tens
             plan = sampler.plan
         loader = make_loader(data(), batch, 0, device, shuffle_seed=100 + epoch, drop_small_last=True,
                              batch_sampler=sampler)
-        train_epoch(model, loss, loader, optimizer, Precision(device, False), device, NullReporter(), epoch, 2,
-                    plan=plan, step_log=lambda entry: losses.append(entry["loss"]))
+        train_epoch(training, epoch, EpochBatches(loader, plan))
     return losses, [p.detach().clone() for p in params]
 
 

@@ -1,4 +1,5 @@
-"""hashbench.train.engine: the training epoch (zero-loss skips, NaN stops), encoding in order, loaders."""
+"""hashbench.train's loop, encoding and loaders: the training epoch (zero-loss skips, NaN stops), encoding in
+order, loaders."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,13 @@ from torch import nn
 
 from hashbench.data import ClipArrayDataset
 from hashbench.errors import TrainingError
-from hashbench.train.engine import Precision, drops_last_batch, encode, make_loader, seed_everything, train_epoch
+from hashbench.train.encoding import encode
+from hashbench.train.loaders import EpochBatches, drops_last_batch, make_loader
+from hashbench.train.loop import Training, TrainSettings, train_epoch
 from hashbench.train.model import HashModel
+from hashbench.train.precision import Precision
 from hashbench.train.progress import NullReporter, Position
+from hashbench.train.seeding import seed_everything
 
 
 class Tiny(nn.Module):
@@ -35,6 +40,12 @@ def model():
     return HashModel(Tiny(), nn.Tanh())
 
 
+def training(net, loss, optimizer, epochs=1, **settings):
+    """What train_epoch trains with, on the CPU (mixed precision asked for: a no-op there)."""
+    cpu = torch.device("cpu")
+    return Training(net, loss, optimizer, Precision(cpu, True), cpu, TrainSettings(epochs, **settings))
+
+
 def test_a_last_batch_of_one_clip_is_dropped_in_training_only():
     assert drops_last_batch(9, 4) and not drops_last_batch(10, 4) and not drops_last_batch(3, 4)
     device = torch.device("cpu")
@@ -52,14 +63,14 @@ def test_train_epoch_steps_skips_zero_losses_and_reports():
     before = [p.detach().clone() for p in net.parameters()]
     loader = make_loader(dataset(), 5, 0, torch.device("cpu"))
     zero = lambda codes, labels: (codes * 0).sum()  # noqa: E731 - a loss that is exactly 0
-    stats = train_epoch(net, zero, loader, optimizer, Precision(torch.device("cpu"), True), torch.device("cpu"),
-                        NullReporter(), 1, 1, skip_zero_loss=True, position=position)
+    run = training(net, zero, optimizer, skip_zero_loss=True)
+    run.position = position
+    stats = train_epoch(run, 1, EpochBatches(loader))
     assert (stats.steps, stats.skipped_steps, stats.loss) == (2, 2, 0.0)
     assert all(torch.equal(a, b) for a, b in zip(before, net.parameters()))  # nothing stepped
     assert (position.phase, position.epoch, position.step) == ("training", 1, 2)
     real = lambda codes, labels: (codes - 1).pow(2).mean()  # noqa: E731
-    stats = train_epoch(net, real, loader, optimizer, Precision(torch.device("cpu"), True), torch.device("cpu"),
-                        NullReporter(), 2, 2)
+    stats = train_epoch(training(net, real, optimizer, epochs=2), 2, EpochBatches(loader))
     assert stats.skipped_steps == 0 and stats.loss > 0 and stats.clips_per_s > 0
     assert not all(torch.equal(a, b) for a, b in zip(before, net.parameters()))
 
@@ -69,8 +80,7 @@ def test_a_nan_loss_stops_training_naming_the_epoch_and_step():
     loader = make_loader(dataset(), 5, 0, torch.device("cpu"))
     nan = lambda codes, labels: codes.sum() * float("nan")  # noqa: E731
     with pytest.raises(TrainingError, match=r"the loss became nan at epoch 3, step 1: lower train.optimizer.lr"):
-        train_epoch(net, nan, loader, torch.optim.SGD(net.parameters(), lr=0.1),
-                    Precision(torch.device("cpu"), True), torch.device("cpu"), NullReporter(), 3, 3)
+        train_epoch(training(net, nan, torch.optim.SGD(net.parameters(), lr=0.1), epochs=3), 3, EpochBatches(loader))
 
 
 def test_encode_keeps_item_order_and_is_deterministic():
@@ -113,7 +123,8 @@ def test_encode_with_clips_averages_the_windows_relaxed_codes_before_the_sign():
 
 def test_random_training_windows_are_seeded_and_windows_must_fit():
     from hashbench.errors import ConfigError
-    from hashbench.train.engine import random_window, windows
+    from hashbench.train.encoding import windows
+    from hashbench.train.loop import random_window
 
     clips = torch.arange(2 * 3 * 8).reshape(2, 3, 8, 1, 1).to(torch.uint8)
     a = random_window(clips, 3, torch.Generator().manual_seed(4))
