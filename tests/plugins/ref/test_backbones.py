@@ -14,6 +14,10 @@ from reference_impl import HaraResNet18, HashLayer
 
 torch.set_num_threads(2)
 
+#: The checkpoints' base width: Hara's key layout at a quarter of the width (8 MB files instead of 127 MB;
+#: the real width's names and shapes are checked by test_parameter_names_are_haras without a file).
+WIDTH = 16
+
 
 def _randomize_bn(model: torch.nn.Module, generator: torch.Generator) -> None:
     """Non-trivial BN statistics/affines, so that eval-mode BN is not close to the identity."""
@@ -40,7 +44,7 @@ def hara_checkpoint(reference: torch.nn.Module, path, drop=(), extra=None, keep_
 def reference():
     g = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
-    ref = HaraResNet18(num_classes=400)
+    ref = HaraResNet18(num_classes=400, width=WIDTH)
     with torch.no_grad():
         _randomize_bn(ref, g)
         ref.fc.weight.normal_(generator=g)
@@ -58,15 +62,15 @@ def checkpoint(reference, tmp_path_factory):
 def test_checkpoint_fixture_has_hara_layout(checkpoint):
     state = torch.load(checkpoint, weights_only=True)["state_dict"]
     assert all(k.startswith("module.") for k in state)
-    assert state["module.fc.weight"].shape == (400, 512)
+    assert state["module.fc.weight"].shape == (400, 8 * WIDTH)
     assert "module.layer1.0.conv1.weight" in state and "module.bn1.running_var" in state
 
 
 def test_parity_with_original_architecture(reference, checkpoint):
     """r3d18 + tanh built through the registry == Hara's ResNet-18 + original pooling + HashLayer."""
-    model = hashbench.build_model({"name": "r3d18", "pretrained": str(checkpoint)},
+    model = hashbench.build_model({"name": "r3d18", "pretrained": str(checkpoint), "width": WIDTH},
                                   {"name": "tanh", "bits": 48}).eval()
-    ref_head = HashLayer(48)
+    ref_head = HashLayer(48, feature_dim=8 * WIDTH)
     ref_head.load_state_dict(model.head.state_dict())  # same names as the original HashLayer
     clips = torch.randn(2, 3, 4, 112, 112, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -74,7 +78,7 @@ def test_parity_with_original_architecture(reference, checkpoint):
         features = model.backbone(clips)
         codes = model(clips)
         expected_codes = ref_head(expected_features)
-    assert features.shape == (2, 512)
+    assert features.shape == (2, 8 * WIDTH)
     assert expected_features.abs().max() > 0.1  # a meaningful comparison, not two zero vectors
     torch.testing.assert_close(features, expected_features, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(codes, expected_codes, rtol=1e-4, atol=1e-5)
@@ -92,14 +96,14 @@ def test_counterless_checkpoint_loads(reference, tmp_path):
     """Checkpoints written before PyTorch 0.4 (like Hara's 2017 file) have no num_batches_tracked."""
     path = tmp_path / "old.pth"
     hara_checkpoint(reference, path, keep_counters=False)
-    model = hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": str(path)})
+    model = hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": str(path), "width": WIDTH})
     torch.testing.assert_close(model.layer3[1].bn2.running_var, reference.layer3[1].bn2.running_var)
 
 
 def test_bare_state_dict_without_prefix_loads(reference, tmp_path):
     path = tmp_path / "bare.pth"
     torch.save({k: v for k, v in reference.state_dict().items() if not k.startswith("fc.")}, path)
-    model = hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": str(path)})
+    model = hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": str(path), "width": WIDTH})
     torch.testing.assert_close(model.conv1.weight, reference.conv1.weight)
 
 
@@ -107,7 +111,7 @@ def test_missing_key_is_an_error_listing_it(reference, tmp_path):
     path = tmp_path / "missing.pth"
     hara_checkpoint(reference, path, drop=("layer2.0.bn1.running_mean", "layer4.1.conv2.weight"))
     with pytest.raises(CheckpointError) as info:
-        hashbench.build_model({"name": "r3d18", "pretrained": str(path)}, {"name": "tanh", "bits": 16})
+        hashbench.build_model({"name": "r3d18", "pretrained": str(path), "width": WIDTH}, {"name": "tanh", "bits": 16})
     message = str(info.value)
     assert "missing keys (2)" in message
     assert "layer2.0.bn1.running_mean" in message and "layer4.1.conv2.weight" in message
@@ -118,13 +122,13 @@ def test_unexpected_key_is_an_error_listing_it(reference, tmp_path):
     path = tmp_path / "extra.pth"
     hara_checkpoint(reference, path, extra={"module.layer5.0.conv1.weight": torch.zeros(3)})
     with pytest.raises(CheckpointError, match=r"unexpected keys \(1\): layer5\.0\.conv1\.weight"):
-        hashbench.build_model({"name": "r3d18", "pretrained": str(path)}, {"name": "tanh", "bits": 16})
+        hashbench.build_model({"name": "r3d18", "pretrained": str(path), "width": WIDTH}, {"name": "tanh", "bits": 16})
 
 
 def test_shape_mismatch_is_an_error(reference, tmp_path):
     path = tmp_path / "full.pth"
     hara_checkpoint(reference, path)
-    with pytest.raises(CheckpointError, match=r"shape mismatches .*conv1\.weight \(64, 3, 7, 7, 7\)"
+    with pytest.raises(CheckpointError, match=r"shape mismatches .*conv1\.weight \(16, 3, 7, 7, 7\)"
                                               r" vs model \(8, 3, 7, 7, 7\)"):
         hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": str(path), "width": 8})
 
@@ -250,15 +254,16 @@ def test_a_path_keeps_the_default_normalisation_and_a_name_picks_its_own(referen
                                                                          monkeypatch):
     """pretrained = a path (even named like a known file) changes nothing but the weights; the known name
     resnet-18-kinetics picks its ActivityNet-mean normalisation unless one is set."""
-    by_path = hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": str(checkpoint)})
+    reg = hashbench.registry()
+    by_path = reg.build("backbone", {"name": "r3d18", "pretrained": str(checkpoint), "width": WIDTH})
     assert by_path.normalization == "c3d_retrieval" and by_path.shortcut == "A" and by_path.checkpoint is None
     monkeypatch.setenv("HASHBENCH_WEIGHTS", str(checkpoint.parent))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    by_name = hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": "resnet-18-kinetics"})
+    by_name = reg.build("backbone", {"name": "r3d18", "pretrained": "resnet-18-kinetics", "width": WIDTH})
     assert by_name.checkpoint == "resnet-18-kinetics" and by_name.normalization == "kinetics"
     torch.testing.assert_close(by_name.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
-    chosen = hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": "resnet-18-kinetics",
-                                                     "normalization": "c3d_retrieval"})
+    chosen = reg.build("backbone", {"name": "r3d18", "pretrained": "resnet-18-kinetics", "width": WIDTH,
+                                    "normalization": "c3d_retrieval"})
     assert chosen.normalization == "c3d_retrieval"
     with pytest.raises(ConfigError, match=r"backbone\.shortcut: 'B' contradicts the checkpoint 'resnet-18-kinetics'"):
         hashbench.registry().build("backbone", {"name": "r3d18", "pretrained": "resnet-18-kinetics", "shortcut": "B"})

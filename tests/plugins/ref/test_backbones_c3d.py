@@ -5,6 +5,8 @@ Checkpoint files are built from random tensors in each source's exact layout: th
 and ``classifier.{0,3,6}``, fc8 of 487 classes) and a checkpoint of that repo's ``train.py``
 (``{'epoch', 'state_dict', 'opt_dict'}`` in conv1..fc8 names). The parity reference is a functional
 re-derivation of C3D_model.py's forward on BGR frames minus (90, 98, 102), from the file's own tensors.
+The full-size random file (about 300 MB) is written once and deleted after this module; the tests of
+key layouts write ``lean_state`` copies (same keys and shapes, a few KB: see tests/plugins/conftest.py).
 """
 from __future__ import annotations
 
@@ -50,9 +52,17 @@ def source_state():
 
 @pytest.fixture(scope="module")
 def sports1m_file(source_state, tmp_path_factory):
+    """The full-size file, written once; deleted after the module (it is about 300 MB)."""
     path = tmp_path_factory.mktemp("weights") / "c3d-pretrained.pth"
     torch.save(sports1m_layout(source_state), path)  # a bare state dict, as the port stores it
-    return path
+    yield path
+    path.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="module")
+def layout_state(source_state, lean_state):
+    """``source_state``'s keys and shapes in a few KB on disk (for the tests of key layouts only)."""
+    return lean_state(source_state)
 
 
 def reference_c3d(file_state, bgr):
@@ -154,9 +164,9 @@ def test_named_checkpoint_is_found_in_the_weights_folder(sports1m_file, source_s
     assert build({"pretrained": "c3d_sports1m", "normalization": "c3d_retrieval"}).normalization == "c3d_retrieval"
 
 
-def test_train_py_checkpoint_loads_with_or_without_its_classifier(source_state, tmp_path):
+def test_train_py_checkpoint_loads_with_or_without_its_classifier(layout_state, tmp_path):
     """pytorch-video-recognition's train.py saves {'epoch', 'state_dict', 'opt_dict'} in conv1..fc8 names."""
-    state = dict(source_state)
+    state = dict(layout_state)
     state["fc8.weight"], state["fc8.bias"] = torch.randn(101, 4096), torch.randn(101)
     opt_dict = {"state": {0: {"momentum_buffer": torch.zeros(3)}},
                 "param_groups": [{"lr": 1e-3, "momentum": 0.9, "weight_decay": 5e-4, "params": [0]}]}
@@ -174,8 +184,8 @@ def test_train_py_checkpoint_loads_with_or_without_its_classifier(source_state, 
 
 
 @pytest.mark.parametrize("breakage", ["removed", "renamed", "reshaped"])
-def test_broken_sports1m_files_are_refused_listing_the_keys(breakage, source_state, tmp_path):
-    state = sports1m_layout(source_state)
+def test_broken_sports1m_files_are_refused_listing_the_keys(breakage, layout_state, tmp_path):
+    state = sports1m_layout(layout_state)
     if breakage == "removed":
         del state["features.6.weight"]
         expected = r"missing keys \(1\): features\.6\.weight \(= conv3a\.weight\)"
@@ -184,7 +194,7 @@ def test_broken_sports1m_files_are_refused_listing_the_keys(breakage, source_sta
         expected = (r"missing keys \(1\): classifier\.3\.weight \(= fc7\.weight\); unexpected keys \(1\):"
                     r" classifier\.4\.weight")
     else:
-        state["classifier.0.weight"] = torch.zeros(4096, 4608)
+        state["classifier.0.weight"] = torch.zeros(4096, 1).expand(4096, 4608)  # a few KB on disk
         expected = (r"shape mismatches \(1\): classifier\.0\.weight \(= fc6\.weight\) \(4096, 4608\) vs model"
                     r" \(4096, 8192\)")
     path = tmp_path / "c3d-pretrained.pth"
@@ -195,9 +205,9 @@ def test_broken_sports1m_files_are_refused_listing_the_keys(breakage, source_sta
     assert str(path) in message and "Sports-1M port layout" in message and "\n" not in message
 
 
-def test_a_kept_classifier_must_be_in_the_file(source_state, tmp_path):
+def test_a_kept_classifier_must_be_in_the_file(layout_state, tmp_path):
     path = tmp_path / "no_fc8.pth"
-    torch.save({k: v for k, v in source_state.items() if not k.startswith("fc8.")}, path)
+    torch.save({k: v for k, v in layout_state.items() if not k.startswith("fc8.")}, path)
     assert build({"pretrained": str(path)}).fc8 is None  # fc8 is not needed when it is dropped
     with pytest.raises(CheckpointError, match=r"missing keys \(2\): fc8\.weight, fc8\.bias"):
         build({"pretrained": str(path), "keep_classifier": True})

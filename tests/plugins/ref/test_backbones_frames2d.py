@@ -75,7 +75,7 @@ def test_tv_frames_trains_on_a_tiny_clip(pool):
     assert ("attention.query" in model.state_dict()) == (pool == "attention")
 
 
-def test_tv_frames_equals_the_2d_model_frame_by_frame(tmp_path):
+def test_tv_frames_equals_the_2d_model_frame_by_frame(tmp_path, lean_state):
     """A torchvision resnet18 file (its own key layout, fc of 1000) loaded strictly: the (B*T) batch gives
     each frame's penultimate vector, mean-pooled; the kept classifier gives the mean of per-frame logits."""
     torch.manual_seed(0)
@@ -95,12 +95,13 @@ def test_tv_frames_equals_the_2d_model_frame_by_frame(tmp_path):
         torch.testing.assert_close(model.frame_features(x), features)
         torch.testing.assert_close(model(x), features.mean(1))
         kept = build({"name": "tv_frames", "pretrained": str(path), "keep_classifier": True}).eval()
+        path.unlink()  # 45 MB: not left in the temp dir
         torch.testing.assert_close(kept(x), features.mean(1))
         torch.testing.assert_close(kept.logits(x), logits.mean(1), rtol=1e-4, atol=1e-5)
     assert not kept.encoder.fc.weight.requires_grad and "encoder.fc.weight" in kept.state_dict()
     with pytest.raises(ConfigError, match="keep_classifier = true"):
         model.logits(x)
-    broken = dict(reference.state_dict())
+    broken = lean_state(reference.state_dict())  # the key layout, a few KB on disk
     broken.pop("layer1.0.conv1.weight")
     broken["layer4.1.bn2.weight"] = torch.ones(3)
     broken["extra.weight"] = torch.ones(1)
@@ -177,7 +178,7 @@ def test_timm_frames_trains_on_a_tiny_clip(pool):
     assert not torch.equal(before, model.encoder.conv1.weight)
 
 
-def test_timm_frames_loads_a_timm_layout_file_strictly(tmp_path):
+def test_timm_frames_loads_a_timm_layout_file_strictly(tmp_path, lean_state):
     timm = pytest.importorskip("timm")
     torch.manual_seed(0)
     reference = timm.create_model("resnet18", pretrained=False)
@@ -193,6 +194,7 @@ def test_timm_frames_loads_a_timm_layout_file_strictly(tmp_path):
         assert not any(k.startswith("encoder.fc.") for k in model.state_dict())
         torch.testing.assert_close(model(x), expected.mean(1))
         kept = build({"name": "timm_frames", "pretrained": str(path), "keep_classifier": True}).eval()
+        path.unlink()  # 45 MB: not left in the temp dir
         torch.testing.assert_close(kept.logits(x), logits.mean(1), rtol=1e-4, atol=1e-5)
     assert not kept.encoder.fc.weight.requires_grad
     from safetensors.torch import save_file
@@ -200,7 +202,8 @@ def test_timm_frames_loads_a_timm_layout_file_strictly(tmp_path):
     save_file(reference.state_dict(), str(tmp_path / "model.safetensors"))
     from_safetensors = build({"name": "timm_frames", "pretrained": str(tmp_path / "model.safetensors")})
     torch.testing.assert_close(from_safetensors.encoder.conv1.weight, reference.conv1.weight)
-    broken = {k: v for k, v in reference.state_dict().items() if k != "bn1.running_mean"}
+    (tmp_path / "model.safetensors").unlink()
+    broken = {k: v for k, v in lean_state(reference.state_dict()).items() if k != "bn1.running_mean"}
     broken["conv1.weight"] = torch.zeros(64, 3, 3, 3)
     torch.save(broken, tmp_path / "broken.pth")
     with pytest.raises(CheckpointError, match=r"missing keys \(1\): bn1.running_mean.*conv1.weight \(64, 3, 3, 3\)"

@@ -145,9 +145,9 @@ def reference_logits(state, arch, layers, bgr):
 
 # -- tests -----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ARCHS)
-def test_train_py_checkpoint_loads_strictly_in_the_source_layout(name, tmp_path):
+def test_train_py_checkpoint_loads_strictly_in_the_source_layout(name, tmp_path, lean_state):
     arch = ARCHS[name]
-    state = random_state(source_layout(arch))
+    state = lean_state(random_state(source_layout(arch)))  # the full layout, a few KB on disk
     path = train_py_checkpoint(tmp_path / f"{name}-ucf101_epoch-49.pth.tar", state)
     model = build(name, {"pretrained": str(path), "keep_classifier": True}, num_frames=16)
     assert list(model.state_dict()) == list(state)  # the same names, in the source's order
@@ -172,6 +172,7 @@ def test_matches_the_source_forward_on_bgr_frames(name, tmp_path):
     state = random_state(source_layout(arch, layers, classes=51), seed=1)
     path = train_py_checkpoint(tmp_path / "run.pth.tar", state)
     model = build(name, {"pretrained": str(path), "keep_classifier": True, "layers": list(layers)}).eval()
+    path.unlink()  # about 60 MB of real random weights: not left in the temp dir
     assert model.input_mean == (102.0, 98.0, 90.0) and model.input_std == (1.0, 1.0, 1.0)
     rgb = torch.randint(0, 256, (2, 3, 4, 32, 32), generator=torch.Generator().manual_seed(2)).float()
     normalised = (rgb - torch.tensor(model.input_mean).view(1, 3, 1, 1, 1)) / torch.tensor(model.input_std).view(
@@ -185,9 +186,9 @@ def test_matches_the_source_forward_on_bgr_frames(name, tmp_path):
     torch.testing.assert_close(logits, expected_logits, rtol=1e-4, atol=1e-4)
 
 
-def test_checkpoints_without_batch_counters_load(tmp_path):
+def test_checkpoints_without_batch_counters_load(tmp_path, lean_state):
     """Files written before PyTorch 0.4 have no num_batches_tracked."""
-    state = random_state(source_layout("res3d", (1, 1, 1, 1)))
+    state = lean_state(random_state(source_layout("res3d", (1, 1, 1, 1))))
     path = tmp_path / "old.pth"
     torch.save({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, path)
     model = build("pvr_r3d_18", {"pretrained": str(path), "layers": [1, 1, 1, 1]})
@@ -196,8 +197,8 @@ def test_checkpoints_without_batch_counters_load(tmp_path):
 
 
 @pytest.mark.parametrize("breakage", ["removed", "renamed", "reshaped"])
-def test_broken_files_are_refused_listing_the_keys(breakage, tmp_path):
-    state = random_state(source_layout("res2plus1d", (1, 1, 1, 1)))
+def test_broken_files_are_refused_listing_the_keys(breakage, tmp_path, lean_state):
+    state = lean_state(random_state(source_layout("res2plus1d", (1, 1, 1, 1))))
     key = "res2plus1d.conv3.block1.downsampleconv.temporal_conv.weight"
     renamed = key.replace("downsampleconv", "downsample_conv")
     if breakage == "removed":
