@@ -17,7 +17,7 @@ import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -147,17 +147,6 @@ def _video_stream(container: Any, path: Path) -> Any:
     return stream
 
 
-def count_frames(path: Path | str) -> int:
-    """Number of frames the decoder returns for ``path`` (a full decode). Raises DataError."""
-    path = Path(path)
-    with open_container(path) as container:
-        stream = _video_stream(container, path)
-        try:
-            return sum(1 for _ in container.decode(stream))
-        except Exception as exc:
-            raise DataError(f"{path}: decoding failed ({_reason(exc)})") from exc
-
-
 def decode_all(path: Path | str, size: Optional[Tuple[int, int]] = None) -> np.ndarray:
     """Every decoded frame of ``path`` as uint8 ``(n, H, W, 3)`` in decoder output order."""
     path = Path(path)
@@ -171,7 +160,3 @@ def decode_all(path: Path | str, size: Optional[Tuple[int, int]] = None) -> np.n
         raise DataError(f"{path}: no frame could be decoded")
     return np.stack(frames)
 
-
-def sample_frames(frames: Sequence[Any], num_frames: int) -> list[Any]:
-    """Pick ``num_frames`` items of ``frames`` with the original sampler (see ``sample_indices``)."""
-    return [frames[i] for i in sample_indices(len(frames), num_frames)]

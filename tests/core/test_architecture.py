@@ -17,7 +17,9 @@ imports are resolved to modules. The rules:
     run in ``hashbench.run.sweeps``, computations in the library;
 (e) packages are layered: a module imports modules of its own package or of a lower layer (see
     ``LAYERS``), never of a higher one; only a function may import the top-level ``hashbench``
-    package (its process-wide ``registry()``).
+    package (its process-wide ``registry()``);
+(f) rooms stay readable: no module of ``hashbench`` over ``MAX_MODULE_LINES`` lines, no function (or
+    method) over ``MAX_FUNCTION_LINES`` lines, from its ``def`` to its last line.
 """
 from __future__ import annotations
 
@@ -46,8 +48,10 @@ LAYERS = {
     "train": 4, "results": 4,
     "eval": 5,
     "run": 6,
-    "hookspecs": 7, "cli": 7, "__main__": 8,
+    "cli": 7, "__main__": 8,
 }
+MAX_MODULE_LINES = 450
+MAX_FUNCTION_LINES = 80
 CLI_FORBIDDEN = ("subprocess", "multiprocessing", "concurrent", "threading", "signal", "torch", "numpy", "pandas",
                  "faiss")
 
@@ -270,6 +274,26 @@ def test_packages_import_only_lower_layers():
     assert not bad, "\n".join(bad)
 
 
+def long_functions(path: Path, limit: int, base: Path = ROOT) -> list[str]:
+    """``file:function:lines`` (file relative to ``base``) of every function or method in ``path`` longer than
+    ``limit`` lines."""
+    tree = ast.parse(path.read_text(), str(path))
+    return [f"{path.relative_to(base)}:{node.name}:{node.end_lineno - node.lineno + 1}"  # type: ignore[operator]
+            for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            and node.end_lineno - node.lineno + 1 > limit]  # type: ignore[operator]
+
+
+def test_no_core_module_is_over_the_line_limit():
+    long = [f"{path.relative_to(ROOT)}: {n} lines" for path in CORE_MODULES.values()
+            if (n := len(path.read_text().splitlines())) > MAX_MODULE_LINES]
+    assert not long, f"split these modules by concept (at most {MAX_MODULE_LINES} lines):\n" + "\n".join(long)
+
+
+def test_no_core_function_is_over_the_line_limit():
+    long = [entry for path in CORE_MODULES.values() for entry in long_functions(path, MAX_FUNCTION_LINES)]
+    assert not long, f"split these functions (at most {MAX_FUNCTION_LINES} lines):\n" + "\n".join(long)
+
+
 def test_the_rules_catch_what_they_are_about(tmp_path):
     """The checker itself: a cycle, a private import, a CLI subprocess, an upward import are all seen."""
     pkg = tmp_path / "hashbench"
@@ -285,3 +309,6 @@ def test_the_rules_catch_what_they_are_about(tmp_path):
     (cli_import,) = found["hashbench.cli"]
     assert cli_import.target == "subprocess" and cli_import.lazy
     assert LAYERS["errors"] < LAYERS["run"]  # errors -> run is upward
+    (pkg / "long.py").write_text("def f():\n" + "    x = 1\n" * 80 + "\n\ndef g():\n    pass\n")
+    found_long = [entry.rsplit(":", 2)[1:] for entry in long_functions(pkg / "long.py", MAX_FUNCTION_LINES, tmp_path)]
+    assert found_long == [["f", "81"]]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import warnings
 from importlib import metadata
 
 import numpy as np
@@ -98,14 +97,11 @@ def test_metric_spec_syntax_has_one_reader():
     assert parse("map") is None and parse("map@") is None and parse("map@r") is None
 
 
-def test_the_deprecated_hookspecs_module_still_works_and_says_so():
-    sys.modules.pop("hashbench.hookspecs", None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        import hashbench.hookspecs as old
-    assert any(issubclass(w.category, DeprecationWarning) and "hashbench.contract" in str(w.message) for w in caught)
-    assert old.hookimpl is hashbench.hookimpl is hashbench.contract.hookimpl
-    assert old.identity_keys is hashbench.contract.identity_keys
+def test_there_is_no_hookspecs_shim():
+    """``hashbench.hookspecs`` (a compatibility shim no released version exported) is gone; the spellings
+    are ``hashbench.hookimpl`` and ``hashbench.contract`` (see CHANGELOG.md)."""
+    assert not (ROOT / "hashbench" / "hookspecs.py").exists()
+    assert hashbench.hookimpl is hashbench.contract.hookimpl
 
 
 def test_plugin_facing_modules_do_not_import_torch():
