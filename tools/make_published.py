@@ -1,4 +1,6 @@
-"""Regenerate results/published.csv: reference numbers with their source and metric convention.
+"""Regenerate hashbench/results/published.csv: reference numbers with their source and metric convention.
+
+The file ships with the package (package data), so an installed hashbench shows its rows from any folder.
 
 Two sources:
 
@@ -10,7 +12,7 @@ Two sources:
 
 Usage (from the repository root)::
 
-    .venv/bin/python tools/make_published.py [--data ../shared/data] [--out results/published.csv]
+    .venv/bin/python tools/make_published.py [--data ../shared/data] [--out hashbench/results/published.csv]
 """
 from __future__ import annotations
 
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "published.csv")
+    parser.add_argument("--out", type=Path, default=ROOT / "hashbench" / "results" / "published.csv")
     args = parser.parse_args(argv)
     rows = reference_rows() + csq_rows(args.data)
     buf = io.StringIO()

@@ -14,8 +14,6 @@ plot_app = typer.Typer(help="Plots (PNG, needs matplotlib): mAP vs bits, precisi
                        no_args_is_help=True, rich_markup_mode=MARKUP)
 app.add_typer(plot_app, name="plot")
 
-DEFAULT_PUBLISHED = Path("results") / "published.csv"
-
 _METRIC = typer.Option(DEFAULT_METRIC, "--metric", "-m", help="One metric (one convention) per table, e.g."
                        " map, map@100, map_tie.")
 _DATASETS = typer.Option(None, "--datasets", help="Datasets to show, comma-separated (repeatable).")
@@ -27,9 +25,10 @@ _GROUP = typer.Option("method", "--group", help="Row keys, comma-separated. Defa
                       " values and flag cells that average different experiments with ‡.")
 _RESULTS = typer.Option(None, "--results", help="Results table (default: $HASHBENCH_RESULTS or"
                         " results/results.csv).")
-_PUBLISHED = typer.Option(None, "--published", help="Published reference rows (default:"
-                          " results/published.csv when present).")
-_NO_PUBLISHED = typer.Option(False, "--no-published", help="Show local runs only.")
+_PUBLISHED = typer.Option(None, "--published", help="A CSV of your own reference rows, added to the ones"
+                          " shipped with hashbench (default: results/published.csv when present).")
+_NO_PUBLISHED = typer.Option(False, "--no-published", help="Show local runs only (no shipped or added"
+                             " reference rows).")
 
 
 def _split(values: Optional[List[str]]) -> list[str]:
@@ -50,7 +49,8 @@ def _board(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]]
            where: Optional[List[str]], group: str, results: Optional[Path],
            published: Optional[Path], no_published: bool):
     from ..results.leaderboard import build_leaderboard
-    from ..results import default_results_path, read_published, read_results
+    from ..results import default_results_path, read_results
+    from ..results.published import LOCAL_PUBLISHED, published_rows
 
     if results is not None and not results.exists():
         raise ResultsError(f"results table {results} not found; check the path given to --results")
@@ -58,10 +58,8 @@ def _board(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]]
     frame = read_results(results_path)
     pub = None
     if not no_published:
-        if published is not None:
-            pub = read_published(published)
-        elif DEFAULT_PUBLISHED.is_file():
-            pub = read_published(DEFAULT_PUBLISHED)
+        pub = published_rows([published] if published is not None else
+                             [LOCAL_PUBLISHED] if LOCAL_PUBLISHED.is_file() else [])
     board = build_leaderboard(frame, pub, metric=metric, datasets=_split(datasets), bits=_bits(bits),
                               where=_split_where(where), group=_split([group]))
     return board, results_path

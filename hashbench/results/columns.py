@@ -1,9 +1,9 @@
 """The dataset columns of the leaderboard: one per dataset, split further when runs' dataset settings
 differ or their data is not the official data (custom lists, skipped videos), and their order.
 
-Datasets are ordered without naming any: first as they appear in the published reference rows
-(``results/published.csv`` lists ucf101, hmdb51, jhmdb in that order), then as they first appear in
-the results table (:func:`dataset_ranks`).
+Datasets are ordered without naming any: first as they appear in the published reference rows (the
+shipped ``hashbench/results/published.csv`` lists ucf101, hmdb51, jhmdb in that order), then as they
+first appear in the results table (:func:`dataset_ranks`).
 """
 from __future__ import annotations
 

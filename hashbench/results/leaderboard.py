@@ -57,7 +57,8 @@ Columns
   columns labelled by the differing keys, ``moving_digits (noise=20.0)``,
   ``ucf101 (num_frames=16, custom lists 1a2b3c4d)``; with one variant the column is just the dataset
   name. Variant and custom columns follow the plain one; a clash of labels gets a hash as for rows.
-- Published rows (``results/published.csv``) are labelled ``<method> [(variant)] †`` (the variant
+- Published rows (shipped with hashbench, plus a local ``results/published.csv``; see
+  :mod:`hashbench.results.published`) are labelled ``<method> [(variant)] †`` (the variant
   names the frames/margin when one source reports several settings) and go only in the plain dataset
   columns, never in custom or variant columns. In csv a ``source`` column says ``local`` or the
   publication. They take part in the best-per-column marking.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers import run_cli, tiny_experiment_text
+from helpers import ROOT, run_cli, tiny_experiment_text
 
 
 def test_leaderboard_names_a_missing_results_file(tmp_path):
@@ -63,3 +63,33 @@ def test_plugin_key_errors_name_the_experiment_file(tmp_path):
     proc = run_cli("validate", str(wrong), cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"error: {wrong}: loss.margin: expected a number, got 'x' (str)"
+
+
+def test_published_rows_ship_with_the_package_and_a_local_file_adds_rows(tmp_path):
+    """From a folder of the user's own (no results/, no source tree): the shipped reference rows show;
+    a local results/published.csv adds its rows to them; --no-published shows none."""
+    from hashbench.results.published import published_rows, shipped_published
+
+    shipped = shipped_published()
+    assert len(published_rows([ROOT / "hashbench" / "results" / "published.csv"])) == len(shipped)  # no doubles
+    assert {"Video-Retrieval-C3D", "CSQ", "3D ResNet-50 (Hara)"} <= set(shipped["method"])
+    assert 'hashbench = ["results/published.csv"]' in (ROOT / "pyproject.toml").read_text()  # in the wheel
+
+    proc = run_cli("leaderboard", "-m", "top1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "| 3D ResNet-50 (Hara) †" in proc.stdout and "0 local rows" in proc.stdout
+    assert "| Mine †" not in proc.stdout
+
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "published.csv").write_text(
+        "source,method,dataset,metric,value\nmy notes,Mine,ucf101,top1,0.5\n")
+    proc = run_cli("leaderboard", "-m", "top1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "| Mine †" in proc.stdout and "| 3D ResNet-50 (Hara) †" in proc.stdout
+    assert "my notes" in proc.stdout  # the added source is named under the table
+    mine = tmp_path / "mine.csv"
+    mine.write_text("source,method,dataset,metric,value\nother notes,Theirs,hmdb51,top1,0.4\n")
+    proc = run_cli("leaderboard", "-m", "top1", "--published", str(mine), cwd=tmp_path)
+    assert "| Theirs †" in proc.stdout and "| Mine †" not in proc.stdout and "| 3D ResNet-50 (Hara) †" in proc.stdout
+    proc = run_cli("leaderboard", "-m", "top1", "--no-published", cwd=tmp_path)
+    assert proc.returncode == 2 and "no results for metric 'top1'" in proc.stderr
