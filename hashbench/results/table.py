@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 __all__ = ["RESULT_COLUMNS", "LEGACY_COLUMNS", "RESULT_INT_COLUMNS", "RESULT_FLOAT_COLUMNS", "RESULT_REQUIRED",
            "PUBLISHED_COLUMNS", "PUBLISHED_INT_COLUMNS", "PUBLISHED_FLOAT_COLUMNS", "PUBLISHED_REQUIRED",
            "RESULTS_ENV", "DEFAULT_RESULTS", "default_results_path", "metric_rows", "append_rows",
-           "append_run_rows", "check_table", "header_message", "has_run_id"]
+           "append_run_rows", "check_table", "check_tail", "header_message", "has_run_id"]
 
 RESULT_COLUMNS: tuple[str, ...] = (
     "run_id", "time", "experiment", "method", "dataset", "split", "data_checksum", "backbone", "head",
@@ -67,6 +67,8 @@ PUBLISHED_REQUIRED: tuple[str, ...] = ("source", "method", "dataset", "metric", 
 RESULTS_ENV = "HASHBENCH_RESULTS"
 DEFAULT_RESULTS = Path("results") / "results.csv"
 LOCK_TIMEOUT_S = 120.0
+MOVE_ASIDE = (f"move the file aside (e.g. rename it) so a new table is started, or point {RESULTS_ENV}/--results"
+              " at another file")
 
 
 def default_results_path() -> Path:
@@ -153,7 +155,8 @@ def append_rows(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]],
     an exclusive lock on ``<path>.lock``, then one ``write`` + fsync of all rows; on a failed write the
     file is truncated back (all or nothing). With ``skip_run_id``, nothing is appended (0 returned) when
     a row of that run id is already in the table. Raises ResultsError if a row is malformed (nothing is
-    written), the existing header differs, or the disk refuses (the table is left as it was).
+    written), the existing header differs or is damaged, the last line is a torn row (:func:`check_tail`), or
+    the disk refuses (the table is left as it was).
     """
     path = Path(path)
     rows = list(rows)
@@ -166,6 +169,8 @@ def append_rows(path: str | os.PathLike[str], rows: Iterable[Mapping[str, Any]],
         path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(path) + ".lock", timeout=LOCK_TIMEOUT_S)
         with lock:
+            if path.is_file():
+                check_tail(path, path.read_bytes())
             if _header_of(path) == LEGACY_COLUMNS:
                 _upgrade_legacy(path)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
@@ -237,8 +242,19 @@ def _header_of(path: Path) -> tuple[str, ...] | None:
         return None
     if not head:
         return None
+    return _parse_header(path, head)
+
+
+def _parse_header(path: Path, head: bytes) -> tuple[str, ...]:
+    """The fields of the first line of ``head``; ResultsError (one line) when it is not valid CSV, e.g. a
+    carriage return inside a column name."""
     line = head.decode("utf-8", errors="replace").split("\n", 1)[0].rstrip("\r")
-    return tuple(next(csv.reader([line]), []))
+    try:
+        return tuple(next(csv.reader([line], strict=True), []))
+    except csv.Error as exc:
+        reason = "a carriage return inside a column name" if "\r" in line else f"not valid CSV: {exc}"
+        raise ResultsError(f"{path}: line 1: the header is damaged ({reason}: {line[:60]!r}); {MOVE_ASIDE}") \
+            from None
 
 
 def _upgrade_legacy(path: Path) -> None:
@@ -264,18 +280,20 @@ def _version() -> str:
 
 
 def check_table(path: str | os.PathLike[str]) -> None:
-    """Fail now (ResultsError) if rows could not be appended to ``path`` later: bad header, unreadable
-    or unwritable file, or a folder that cannot be created. Run before training."""
+    """Fail now (ResultsError) if rows could not be appended to ``path`` later: bad or damaged header, a
+    torn last row, unreadable or unwritable file, or a folder that cannot be created. Run before training."""
     path = Path(path)
     if path.is_dir():
         raise ResultsError(f"results table {path} is a directory; pass the CSV file path")
     if path.exists():
         try:
             header = _header_of(path)
+            data = path.read_bytes() if header is not None else b""
         except OSError as exc:
             raise ResultsError(f"cannot read results table {path}: {exc.strerror or exc}") from None
         if header is not None and header not in (RESULT_COLUMNS, LEGACY_COLUMNS):
             raise ResultsError(header_message(path, list(header)))
+        check_tail(path, data)
         if not os.access(path, os.W_OK):
             raise ResultsError(f"results table {path} is not writable; fix its permissions or pass"
                                f" --results / {RESULTS_ENV} with another file (or --no-record)")
@@ -289,10 +307,31 @@ def check_table(path: str | os.PathLike[str]) -> None:
 
 
 def _check_header_fd(fd: int, path: Path) -> None:
-    head = os.pread(fd, 64 * 1024, 0).decode("utf-8", errors="replace").split("\n", 1)[0].rstrip("\r")
-    found = next(csv.reader([head]), [])
-    if tuple(found) != RESULT_COLUMNS:
+    found = _parse_header(path, os.pread(fd, 64 * 1024, 0))
+    if found != RESULT_COLUMNS:
         raise ResultsError(header_message(path, found))
+
+
+def check_tail(path: Path, data: bytes) -> None:
+    """ResultsError when the table's last line (``data`` is the whole file) was torn mid-row by a crash or
+    a full disk: it has no line end and is not a whole row. A whole row that only lacks its line end (a
+    hand edit) passes. The message gives the command that drops the torn line."""
+    if not data or data.endswith(b"\n"):
+        return
+    start = data.rfind(b"\n") + 1
+    if start == 0:
+        return  # the header line alone, checked by the header check
+    width = len(_parse_header(path, data))
+    try:
+        fields = next(csv.reader([data[start:].decode("utf-8", errors="replace")], strict=True), [])
+    except csv.Error:
+        fields = []
+    if len(fields) == width:
+        return
+    line = data.count(b"\n") + 1
+    raise ResultsError(f"{path}: line {line}: the last row is torn (cut off mid-row, {len(data) - start} bytes"
+                       f" without a line end); no rows are added after it. Drop that line, keeping lines 1-{line - 1}:"
+                       f" `truncate -s {start} {path}`")
 
 
 def header_message(path: Path, found: Sequence[str]) -> str:
@@ -306,5 +345,4 @@ def header_message(path: Path, found: Sequence[str]) -> str:
     if not detail:
         detail.append("columns in a different order")
     return (f"{path}: line 1: the header does not match hashbench's results columns ({'; '.join(detail)});"
-            f" move the file aside (e.g. rename it) so a new table is started, or point"
-            f" {RESULTS_ENV}/--results at another file")
+            f" {MOVE_ASIDE}")

@@ -157,6 +157,19 @@ def _bad_header(ws: Workspace) -> list:
     return _run(ws, ws.tiny())
 
 
+def _header_carriage_return(ws: Workspace) -> list:
+    ws.results.write_bytes(ws.results.read_bytes().replace(b"run_id,time,", b"run_id,ti\rme,", 1))
+    return _run(ws, ws.tiny())
+
+
+def _torn_last_row(ws: Workspace) -> list:
+    """The earlier run's second row, given a config, cut inside its quoted JSON as a crash mid-write leaves it."""
+    rows = ws.results.read_bytes().split(b"\n")
+    assert rows[2].endswith(b",") and rows[3] == b""  # the config column (last) is empty
+    ws.results.write_bytes(b"\n".join(rows[:2]) + b"\n" + rows[2] + b'"{""backbone"": {""na')
+    return _run(ws, ws.tiny())
+
+
 def _root_missing(ws: Workspace) -> list:
     root, lists = ucf_tree(ws.root / "tree")
     return _run(ws, ucf_experiment(ws, ws.root / "no-such-folder", lists))
@@ -203,9 +216,14 @@ CASES = {
     "sweep-bad-second-point": Case(_sweep_bad_point, r"loss\.margin: must be a positive number.*sweep point"
                                    r" tiny@margin=-1"),
     "bad-results-header": Case(_bad_header, r"results\.csv: line 1: the header does not match"),
+    "results-header-carriage-return": Case(_header_carriage_return, r"results\.csv: line 1: the header is damaged"
+                                           r" \(a carriage return inside a column name"),
+    "results-torn-last-row": Case(_torn_last_row, r"results\.csv: line 3: the last row is torn .* no rows are added"
+                                  r" after it\. Drop that line, keeping lines 1-2: `truncate -s \d+ "),
     "batch-size-one": Case(lambda ws: _run(ws, ws.tiny(batch_size=1)), r"train\.batch_size: must be >= 2"),
     # data: checked before the run directory exists
-    "dataset-root-missing": Case(_root_missing, r"dataset\.root: .*no-such-folder is not a folder"),
+    "dataset-root-missing": Case(_root_missing, r"dataset\.root: .*no-such-folder is not a folder; .*"
+                                 r"`hashbench data check DATASET --root FOLDER` .*`hashbench data prepare"),
     "listed-video-missing": Case(_listed_missing, r"ucf101 train: 1 of 4 listed videos are unusable:"
                                  r" SoccerJuggling/v_SoccerJuggling_g24_c01\.avi .*missing"),
     "list-path-escapes-root": Case(_escaping_path, r"ucf101 train: 1 of 5 listed videos are unusable:"

@@ -311,3 +311,42 @@ def test_check_table_refuses_what_a_later_append_would(tmp_path):
     blocker.write_text("")
     with pytest.raises(ResultsError, match="cannot create it under"):
         check_table(blocker / "sub" / "results.csv")
+
+
+def test_a_carriage_return_in_the_header_is_one_clear_line_not_a_crash(tmp_path):
+    """``run_id,ti\\rme,...``: the pre-run check and the append both say the header is damaged."""
+    from hashbench.results import check_table
+
+    path = _good_table(tmp_path)
+    path.write_bytes(path.read_bytes().replace(b"run_id,time,", b"run_id,ti\rme,", 1))
+    before = path.read_bytes()
+    for attempt in (lambda: check_table(path), lambda: append_rows(path, metric_rows(base_row(run_id="r2"), {"map": 1.0}))):
+        with pytest.raises(ResultsError, match=r"results\.csv: line 1: the header is damaged \(a carriage return"
+                                               r" inside a column name.*move the file aside"):
+            attempt()
+    assert path.read_bytes() == before
+
+
+def test_a_torn_last_row_is_refused_with_the_command_that_drops_it(tmp_path):
+    """A row cut inside its quoted config JSON (a crash mid-write): never built on; the command given works."""
+    from hashbench.results import check_table
+
+    path = tmp_path / "results.csv"
+    append_rows(path, metric_rows(base_row(config='{"backbone": {"name": "r3d18"}, "seed": 0}'), {"map": 0.5}))
+    whole = path.read_bytes()
+    append_rows(path, metric_rows(base_row(run_id="r2", config='{"backbone": {"name": "r3d18"}}'), {"map": 0.6}))
+    data = path.read_bytes()
+    torn = data[: data.index(b'"{', len(whole)) + 12]  # cut 12 bytes into the second row's config JSON
+    path.write_bytes(torn)
+    assert not torn.endswith(b"\n") and torn.count(b"\n") == 2
+    for attempt in (lambda: check_table(path), lambda: append_rows(path, metric_rows(base_row(run_id="r3"), {"map": 1.0}))):
+        with pytest.raises(ResultsError, match=rf"line 3: the last row is torn .*no rows are added after it.*"
+                                               rf"`truncate -s {len(whole)} {path}`") as info:
+            attempt()
+        assert "\n" not in str(info.value)
+    assert path.read_bytes() == torn
+    subprocess.run(["truncate", "-s", str(len(whole)), str(path)], check=True)  # the fix, as given
+    assert path.read_bytes() == whole
+    check_table(path)
+    append_rows(path, metric_rows(base_row(run_id="r3"), {"map": 1.0}))
+    assert read_results(path)["run_id"].tolist() == [base_row()["run_id"], "r3"]
