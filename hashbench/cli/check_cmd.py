@@ -1,4 +1,4 @@
-"""`hashbench check-plugins`: the conformance kit (:mod:`hashbench.contract.testing`) on installed components.
+"""`hashbench check-plugins`: the conformance kit (:mod:`hashbench.contract.conformance`) on installed components.
 
 Exit codes: 0 every check passed, 1 a check failed (or a selected plugin failed to load), 2 a usage
 error (an unknown kind, nothing matches the selection).
@@ -33,7 +33,7 @@ def check_plugins(
     if kind is not None and kind not in KINDS:
         raise typer.BadParameter(f"unknown kind {kind!r}; kinds are {', '.join(KINDS)}", param_hint="--kind")
     from .. import registry
-    from ..contract.testing import check_registered, same_distribution, select_components
+    from ..contract.conformance import check_registered, same_distribution, select_components
 
     reg = registry()
     broken = [b for b in reg.broken if dist is None or same_distribution(b.dist, dist)]
@@ -51,7 +51,7 @@ def check_plugins(
 
 
 def _nothing_matches(reg: Registry, dist: Optional[str], kind: Optional[str], name: Optional[str]) -> str:
-    from ..contract.testing import same_distribution
+    from ..contract.conformance import same_distribution
 
     components = reg.all()
     dists = sorted({c.dist for c in components})

@@ -1,7 +1,8 @@
 """The plugin contract — what a plugin author reads.
 
-- :mod:`~hashbench.contract.hookspecs`: the pluggy hooks (registration and lifecycle) and the shape of
-  every component kind (backbone, head, loss, dataset, metric);
+- :mod:`~hashbench.contract.hookspecs`: THE statement of the contract: the pluggy hooks (registration
+  and lifecycle), the shapes, dtypes and context names of every component kind, and what each kind
+  may declare. Every other module (and the docs) links to it instead of restating it;
 - :mod:`~hashbench.contract.keys`: :func:`identity_keys`, how a factory's table keys enter the
   experiment identity;
 - :mod:`~hashbench.contract.names`: component kinds, context names (what hashbench injects by
@@ -13,6 +14,8 @@
   :class:`RunInfo`, what lifecycle hooks receive;
 - :mod:`~hashbench.contract.losses`: :class:`HashLoss`, the base class of losses (one override point,
   ``compute_loss``), :class:`LossBatch` and :class:`MemoryBank` (imports torch; loaded on first use);
+- :mod:`~hashbench.contract.rules`: the contract's rules as checks, each written once (the run-time
+  checks and the conformance kit both apply them);
 - :mod:`~hashbench.contract.checks`: the contract checked on a real batch, one component at a time
   (imports torch; loaded on first use of :func:`check_batch` / :class:`BatchReport`);
 - :mod:`~hashbench.contract.checkpoints`: the known pretrained checkpoints a backbone declares
@@ -22,10 +25,11 @@
   every backbone plugin uses;
 - :mod:`~hashbench.contract.validators`: :func:`positive_int`, :func:`integer`, :func:`number`,
   :func:`choice`, the checks of a factory's key values, each with one message (torch-free);
-- :mod:`~hashbench.contract.testing`: the conformance kit, every registered component checked against
-  this contract (``hashbench check-plugins``); :func:`conformance_example` attaches the example table
-  a factory is checked with (torch-free; the kit's checks import torch when they run). Its per-kind
-  functions (``check_loss``...) are imported from ``hashbench.contract.testing`` itself.
+- :mod:`~hashbench.contract.conformance`: the conformance kit, every registered component checked
+  against this contract (``hashbench check-plugins``), one module per kind; :func:`conformance_example`
+  attaches the example table a factory is checked with (torch-free; the kit's checks import torch when
+  they run). Its per-kind functions (``check_loss``...) are imported from
+  ``hashbench.contract.conformance`` itself.
 
 Every public name is re-exported here; import them from ``hashbench.contract``.
 """
@@ -39,7 +43,7 @@ from .keys import IDENTITY_ATTRIBUTE, identity_keys, identity_resolver, key_mode
 from .names import CONTEXT_NAMES, CONTEXT_ORIGINS, CORE_DEFAULTS, CORE_KEYS, KINDS, TABLE_OWNED, MetricSpec, parse_metric_spec
 from .protocols import Backbone, Dataset, EpochAware, Head, Metric, RunInfo
 from .registry import DISABLE_ENV, REFERENCE_DIST, BrokenPlugin, Component, Registry, load_registry
-from .testing import conformance_example
+from .conformance import conformance_example
 from .validators import choice, integer, number, positive_int
 from ..weights.store import resolve_pretrained
 from .checkpoints import Checkpoint, checkpoints_of, known_checkpoints
@@ -65,8 +69,8 @@ _LAZY = {"check_batch": "checks", "BatchReport": "checks",  # torch-importing: l
          "HashLoss": "losses", "LossBatch": "losses", "MemoryBank": "losses", "one_hot_labels": "losses",
          "call_loss": "losses", "classifies": "losses",
          # the conformance kit (its module is torch-free; loaded already for conformance_example)
-         "CheckResult": "testing", "check_component": "testing", "check_registered": "testing",
-         "select_components": "testing", "assert_conforms": "testing"}
+         "CheckResult": "conformance", "check_component": "conformance", "check_registered": "conformance",
+         "select_components": "conformance", "assert_conforms": "conformance"}
 
 
 def __getattr__(name: str) -> Any:

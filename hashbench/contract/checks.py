@@ -1,5 +1,7 @@
 """Contract checks on a real batch: each component, one at a time, against what the hookspecs promise.
 
+The rules themselves are :mod:`hashbench.contract.rules` (the conformance kit applies the same ones).
+
 :func:`check_batch` pushes uint8 clips through backbone, head and loss separately, so a broken
 contract is named precisely (a backbone whose output width differs from its ``feature_dim`` is the
 backbone's fault, not the head's that chokes on it). ``hashbench validate`` runs it with a backward
@@ -13,6 +15,7 @@ from typing import Any, Sequence
 import torch
 
 from ..errors import ContractError, HashbenchError
+from . import rules
 from .losses import call_loss
 from ..failures import ComponentRef, explain, first_line
 
@@ -34,6 +37,12 @@ def _ref(components: Sequence[ComponentRef], kind: str) -> str:
         if ref.kind == kind:
             return ref.describe()
     return kind
+
+
+def _require(components: Sequence[ComponentRef], kind: str, problem: str | None) -> None:
+    """ContractError naming the component ``kind`` when a rule found a ``problem``."""
+    if problem is not None:
+        raise ContractError(f"{_ref(components, kind)} {problem}")
 
 
 def _guard(components: Sequence[ComponentRef], kind: str, what: str, call: Any) -> Any:
@@ -59,39 +68,25 @@ def check_batch(model: Any, loss_fn: Any, clips_u8: torch.Tensor, labels: torch.
     Raises ContractError (or the explained PluginError) naming the component at fault.
     """
     feature_dim = getattr(model.backbone, "feature_dim", None)
-    if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
-        raise ContractError(f"{_ref(components, 'backbone')} does not expose an int `feature_dim` (got"
-                            f" {feature_dim!r}); set self.feature_dim to its output width")
+    _require(components, "backbone", rules.feature_dim(feature_dim))
     model.train(backward)
     context = torch.enable_grad() if backward else torch.no_grad()
     batch = clips_u8.shape[0]
     with context:
         inputs = model.normalize(clips_u8)
         features = _guard(components, "backbone", "forward", lambda: model.backbone(inputs))
-        if not isinstance(features, torch.Tensor) or tuple(features.shape) != (batch, feature_dim):
-            shape = tuple(features.shape) if isinstance(features, torch.Tensor) else type(features).__name__
-            raise ContractError(f"{_ref(components, 'backbone')} returned {shape} for {batch} clips; the"
-                                f" contract is (B, feature_dim) = ({batch}, {feature_dim})")
+        _require(components, "backbone", rules.features(features, batch, feature_dim))
         codes = _guard(components, "head", "forward", lambda: model.head(features))
-        if not isinstance(codes, torch.Tensor) or tuple(codes.shape) != (batch, bits) \
-                or not codes.is_floating_point():
-            shape = tuple(codes.shape) if isinstance(codes, torch.Tensor) else type(codes).__name__
-            raise ContractError(f"{_ref(components, 'head')} returned {shape} for {batch} feature rows;"
-                                f" the contract is real-valued codes (B, bits) = ({batch}, {bits})")
+        _require(components, "head", rules.codes(codes, batch, bits))
         if indices is None:
             indices = torch.arange(batch, device=codes.device)
         loss = _guard(components, "loss", "forward",
                       lambda: call_loss(loss_fn, codes.float(), labels, indices, features.float()))
-        if not isinstance(loss, torch.Tensor) or loss.numel() != 1 or loss.dim() > 1:
-            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
-            raise ContractError(f"{_ref(components, 'loss')} returned {shape}; the contract is a scalar"
-                                " tensor (reduce over the batch)")
+        _require(components, "loss", rules.scalar_loss(loss))
         value = float(loss.detach())
         grad_norm = None
         if backward:
-            if not loss.requires_grad:
-                raise ContractError(f"{_ref(components, 'loss')} returned a loss without a gradient path"
-                                    " to the codes; return a tensor computed from them")
+            _require(components, "loss", rules.loss_gradient(loss))
             model.zero_grad(set_to_none=True)
             _guard(components, "loss", "backward", lambda: loss.backward())
             grads = [p.grad.detach().float().norm() for p in model.parameters() if p.grad is not None]

@@ -2,7 +2,7 @@
 
 They state the duck-typed contract of :mod:`hashbench.contract.hookspecs` for type checkers and
 readers; hashbench checks the same points at run time (:mod:`hashbench.contract.checks`) and the
-conformance kit (:mod:`hashbench.contract.testing`) checks them on every registered component.
+conformance kit (:mod:`hashbench.contract.conformance`) checks them on every registered component.
 Losses have a base class instead (:class:`hashbench.contract.losses.HashLoss`).
 """
 from __future__ import annotations

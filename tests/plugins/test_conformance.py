@@ -1,4 +1,4 @@
-"""The conformance kit (hashbench.contract.testing) on every registered component of every installed
+"""The conformance kit (hashbench.contract.conformance) on every registered component of every installed
 distribution — the reference set, and any plugin package installed beside it — by the same code; then the
 kit itself: each contract breach it is about is caught as a failed check naming it, never a crash.
 
@@ -15,7 +15,7 @@ import hashbench
 from hashbench.contract import (REFERENCE_DIST, BrokenPlugin, CheckResult, Component, HashLoss, KINDS, Registry,
                                 assert_conforms, check_component, check_registered, conformance_example,
                                 select_components)
-from hashbench.contract.testing import (KNOWN_ANSWERS, check_backbone, check_dataset, check_head, check_loss,
+from hashbench.contract.conformance import (KNOWN_ANSWERS, check_backbone, check_dataset, check_head, check_loss,
                                         check_metric, component_id, example_of)
 
 COMPONENTS = select_components()
@@ -214,7 +214,8 @@ def test_head_checks_catch_a_wrong_shape_and_integer_codes():
         def forward(self, x):
             return torch.sign(super().forward(x)).long()
 
-    assert "real-valued" in failures(check_head(lambda feature_dim, bits: Ints(feature_dim, bits)))["sign"]
+    integer = failures(check_head(lambda feature_dim, bits: Ints(feature_dim, bits)))
+    assert "torch.int64" in integer["eval_forward"] and "torch.int64" in integer["shape"] and "real-valued" in integer["shape"]
 
 
 class TinyDataset:

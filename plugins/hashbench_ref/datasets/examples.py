@@ -4,7 +4,7 @@ Each builder receives an empty folder, writes a few classes of a few tiny genera
 AVI, 8 frames of 32x32, written with PyAV; PNG frame folders for ``frames``) plus the split lists
 in that dataset's own format, and returns the ``[dataset]`` table that reads them (the lists passed
 with ``lists``, the clip cache kept inside the folder). The conformance kit
-(:mod:`hashbench.contract.testing`) builds the dataset from it; each takes well under a second.
+(:mod:`hashbench.contract.conformance`) builds the dataset from it; each takes well under a second.
 Torch-free at import; numpy, PyAV and Pillow are imported when a tree is written.
 """
 from __future__ import annotations
