@@ -11,8 +11,9 @@ Layout of one cache directory (one frame count and size; see :func:`format_dir`)
     report.txt        human-readable list of bad, missing and refused videos of the last run
 
 Resumable: an interrupted run leaves rows that the journal does not name; the next run skips what the
-journal says is done (unless the source file changed size or mtime) and decodes the rest into a new
-shard. Loaders open shards with ``np.load(mmap_mode="r")``, so workers share the page cache.
+journal says is done (unless the source file changed size or mtime, or its shard is missing or damaged:
+:func:`shard_rows`) and decodes the rest into a new shard. Loaders open shards with
+``np.load(mmap_mode="r")``, so workers share the page cache.
 """
 from __future__ import annotations
 
@@ -91,6 +92,19 @@ def read_journal(directory: Path) -> dict[str, dict[str, Any]]:
     return records
 
 
+def shard_rows(path: Path, fmt: CacheFormat) -> Optional[int]:
+    """The clip count of the shard at ``path``, or None when it is missing or does not open as a uint8
+    ``(N, 3, T, H, W)`` array of ``fmt`` (a truncated or overwritten file): a cheap check, the header and
+    the file size, not the pixels."""
+    try:
+        array = np.load(path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if array.dtype != np.uint8 or array.ndim != 5 or array.shape[1:] != (3, fmt.num_frames, *fmt.size):
+        return None
+    return int(array.shape[0])
+
+
 class CacheWriter:
     """Appends decoded clips to a cache directory (used by :mod:`hashbench.data.prepare`).
 
@@ -114,6 +128,7 @@ class CacheWriter:
                             f"{existing.size[0]}x{existing.size[1]}, not {fmt.num_frames} at "
                             f"{fmt.size[0]}x{fmt.size[1]}; use another cache directory")
         self.records = read_journal(self.directory)
+        self._shard_rows: dict[str, Optional[int]] = {}
         self._shard: Optional[np.memmap] = None
         self._shard_name = ""
         self._next_row = 0
@@ -126,8 +141,19 @@ class CacheWriter:
                 record.get("mtime_ns") != stamp.get("mtime_ns"):
             return False
         if record["status"] == "ok":
-            return (self.directory / record["shard"]).exists()
+            rows = self.rows_of(record["shard"])
+            return rows is not None and int(record["row"]) < rows
         return True
+
+    def rows_of(self, name: str) -> Optional[int]:
+        """How many clips the shard ``name`` holds, or None when it is missing or damaged (it does not open
+        as a uint8 ``(N, 3, T, H, W)`` array of this format): its clips are decoded again and the shard is
+        deleted at :meth:`close`. Checked once per shard."""
+        if name not in self._shard_rows:
+            self._shard_rows[name] = shard_rows(self.directory / name, self.format)
+            if self._shard_rows[name] is None and (self.directory / name).exists():
+                log.warning("%s: damaged cache shard; its clips are decoded again", self.directory / name)
+        return self._shard_rows[name]
 
     def begin_shard(self, capacity: int) -> None:
         """Create the shard that this run's clips go into (``capacity`` rows, filled in order)."""
@@ -176,6 +202,9 @@ class CacheWriter:
         if self._shard is not None:
             del self._shard
             self._shard = None
+        damaged = {name for name, rows in self._shard_rows.items() if rows is None}
+        for key in [k for k, r in self.records.items() if r["status"] == "ok" and r["shard"] in damaged]:
+            del self.records[key]  # clips of a damaged shard that this run did not decode again
         used = {r["shard"] for r in self.records.values() if r["status"] == "ok"}
         for path in self.directory.glob("shard-*.npy"):
             if path.name not in used:  # a run that stored nothing, or rows all superseded

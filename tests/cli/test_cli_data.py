@@ -123,7 +123,9 @@ def test_official_counts_are_checked_and_missing_videos_named(tmp_path):
 def test_cli_errors_are_one_line_exit_2(tmp_path):
     cases = [
         (["data", "prepare", "nosuch", "--root", str(tmp_path)], "unknown dataset 'nosuch'"),
-        (["data", "prepare", "ucf101", "--root", str(tmp_path / "absent")], "is not a folder"),
+        (["data", "prepare", "ucf101", "--root", str(tmp_path / "absent")],
+         "is not a folder; point it at the dataset as distributed (the folder holding the class folders):"
+         " `hashbench data check DATASET --root FOLDER` checks it"),
         (["data", "prepare", "ucf101", "--root", str(tmp_path), "--size", "big"], "--size"),
         (["data", "prepare", "moving_digits", "--root", str(tmp_path)], "unknown key"),
         (["data", "prepare", "ucf101", "--root", str(tmp_path), "-q"], "none of the 13320 listed videos"),
@@ -178,3 +180,30 @@ def test_a_tiny_experiment_runs_end_to_end_from_the_cache(ucf, tmp_path):
     assert len(rows[0]["data_checksum"]) >= 12 and rows[0]["frames"] == "4"
     record = json.loads(next((tmp_path / "runs").rglob("record.json")).read_text())
     assert record["dataset_info"]["source"] == "cache"
+
+
+def test_a_damaged_cache_shard_is_redone_by_the_prepare_the_run_advises(tmp_path):
+    """The whole loop: a shard cut short makes the run fail with one line naming `hashbench data prepare`;
+    that prepare finds the shard damaged (its journal says the clips are done), decodes them again and
+    drops the shard; the same run then trains from the cache."""
+    root, lists = ucf_tree(tmp_path / "tree")
+    cache = tmp_path / "cache"
+    prepare = ["data", "prepare", "ucf101", "--root", str(root), "--lists", str(lists), "--cache", str(cache),
+               "--workers", "0", "-q", "--frames", "4", "--size", "24x32"]
+    assert run_cli(*prepare).returncode == 0
+    (shard,) = (cache / "t4_24x32").glob("shard-*.npy")
+    shard.write_bytes(shard.read_bytes()[: shard.stat().st_size // 2])  # a disk that filled up, a copy cut short
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(TINY.format(lists=lists, cache=cache))
+    run = ["run", str(toml), "-q", "--no-record", "--runs-dir", str(tmp_path / "runs")]
+    failed = run_cli(*run, env={"HB_TEST_ROOT": str(root)}, cwd=tmp_path)
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr, failed.stderr
+    assert shard.name in failed.stderr and "hashbench data prepare" in failed.stderr
+    again = run_cli(*prepare)
+    assert again.returncode == 0, again.stderr
+    assert "cached 6 of 6 listed videos (decoded 6 now" in again.stdout and "reused 0" in again.stdout
+    assert not shard.exists() and len(list((cache / "t4_24x32").glob("shard-*.npy"))) == 1
+    store = ClipCache(cache / "t4_24x32")
+    assert len(store) == 6 and store.read(next(store.keys())).shape == (3, 4, 24, 32)
+    fixed = run_cli(*run, env={"HB_TEST_ROOT": str(root)}, cwd=tmp_path)
+    assert fixed.returncode == 0, fixed.stdout + fixed.stderr

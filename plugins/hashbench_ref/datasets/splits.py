@@ -39,7 +39,9 @@ def common(root: str, num_frames: int, resize: Any, crop: Optional[int], augment
         raise ConfigError("dataset.root: empty; set it to the dataset folder (e.g. \"${HASHBENCH_DATA}/UCF-101\")")
     root_path = Path(str(root)).expanduser()
     if not root_path.is_dir():
-        raise DataError(f"dataset.root: {root_path} is not a folder; point it at the dataset as distributed")
+        raise DataError(f"dataset.root: {root_path} is not a folder; point it at the dataset as distributed (the"
+                        " folder holding the class folders): `hashbench data check DATASET --root FOLDER` checks it,"
+                        " `hashbench data prepare DATASET --root FOLDER` caches its clips")
     positive_int("dataset.num_frames", num_frames)
     size = parse_size(resize, "dataset.resize")
     crop_value = None if crop in (None, 0) else int(crop)
