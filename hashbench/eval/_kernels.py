@@ -31,7 +31,7 @@ from numba.extending import intrinsic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["rank_stats", "compile_kernels"]
+__all__ = ["rank_stats", "rank_topk", "compile_kernels"]
 
 
 def _jit(**options):
@@ -218,6 +218,124 @@ def rank_stats(q64, d64, q_class, d_class, offsets, members, q_words, d_words, m
                        hist_all, hist_rel, topk_rel, ap_sum)
 
 
+#: database items per block of the one-word top-k scan (a compile-time constant: the block's bound test
+#: vectorises)
+TOPK_BLOCK = 64
+
+
+@_jit()
+def _admit(j, v, t, below, m, k_eff, count, cand):
+    """Item ``j`` at distance ``v <= t`` joins the candidates; the bound ``t`` drops while the items at
+    distances below it already number ``k_eff``. Returns the new ``(t, below, m)``."""
+    count[v] += 1
+    cand[m] = j
+    below += 1
+    while t > 0 and below - count[t] >= k_eff:
+        below -= count[t]
+        t -= 1
+    return t, below, m + 1
+
+
+@_jit()
+def _scan_one_word(qw, d1, k_eff, t, count, cand):
+    """Candidates of a query of <= 64 bits (code word ``qw``, database words ``d1`` (nd,)): every item
+    at distance <= a running bound that starts at ``t``, in database order, counted per distance in
+    ``count`` (exact for distances <= the final bound). Blocks with no item within the bound are passed
+    over by a vectorised test. Returns ``(candidates, items within the final bound, final bound)``."""
+    nd = d1.shape[0]
+    full = nd - nd % TOPK_BLOCK
+    count[:] = 0
+    below = 0
+    m = 0
+    for b0 in range(0, full, TOPK_BLOCK):
+        inside = 0
+        for j in range(TOPK_BLOCK):
+            inside += _popcount(qw ^ d1[b0 + j]) <= t
+        if inside:
+            for j in range(b0, b0 + TOPK_BLOCK):
+                v = _popcount(qw ^ d1[j])
+                if v <= t:
+                    t, below, m = _admit(j, v, t, below, m, k_eff, count, cand)
+    for j in range(full, nd):
+        v = _popcount(qw ^ d1[j])
+        if v <= t:
+            t, below, m = _admit(j, v, t, below, m, k_eff, count, cand)
+    return m, below, t
+
+
+@_jit()
+def _scan_words(q64, d64, i, k_eff, t, count, cand):
+    """:func:`_scan_one_word` for codes of several words (query row ``i``), item by item."""
+    nd, nw = d64.shape
+    count[:] = 0
+    below = 0
+    m = 0
+    for j in range(nd):
+        v = _distance(q64, d64, i, j, nw)
+        if v <= t:
+            t, below, m = _admit(j, v, t, below, m, k_eff, count, cand)
+    return m, below, t
+
+
+@_jit()
+def _scan(q64, d64, d1, i, k_eff, t, count, cand):
+    if d64.shape[1] == 1:
+        return _scan_one_word(q64[i, 0], d1, k_eff, t, count, cand)
+    return _scan_words(q64, d64, i, k_eff, t, count, cand)
+
+
+@_jit()
+def _topk_query(q64, d64, d1, q_class, d_class, q_words, d_words, multi, i, k_eff, guess, count, before,
+                cand, topk_rel):
+    """Ranks 1..k_eff of query ``i`` (distance, then database index); relevance is tested for those
+    items only. ``guess``: a bound to try first (the previous query's k-th distance + 2): any bound with
+    at least ``k_eff`` items within it gives the exact result; with fewer the scan restarts from the
+    largest distance. Returns this query's k-th distance."""
+    width = before.shape[0]
+    m, below, t = _scan(q64, d64, d1, i, k_eff, min(guess, width - 1), count, cand)
+    if below < k_eff:  # the guess was below the k-th distance
+        m, below, t = _scan(q64, d64, d1, i, k_eff, width - 1, count, cand)
+    run = 0
+    edge = t  # the distance holding rank k_eff
+    for v in range(t + 1):
+        before[v] = run
+        run += count[v]
+        if run - count[v] < k_eff <= run:
+            edge = v
+    count[:] = 0  # now: candidates placed so far at each distance
+    for c in range(m):  # candidates in database order: a counting sort by distance
+        j = cand[c]
+        v = _distance(q64, d64, i, j, d64.shape[1])
+        if v <= edge:
+            rank = before[v] + count[v]
+            count[v] += 1
+            if rank < k_eff:
+                topk_rel[i, rank] = _relevant(q_class, d_class, q_words, d_words, multi, i, j)
+    return edge
+
+
+@_jit(parallel=True)
+def rank_topk(q64, d64, q_class, d_class, q_words, d_words, multi, topk, chunk, topk_rel):
+    """Fill ``topk_rel`` (nq, topk) bool only: the relevance of ranks 1..topk (distance, then database
+    index), what ``map@k``, ``map_over_k@k`` and ``precision@k`` need, testing relevance for those items
+    alone and skipping, block by block, database items beyond the running k-th distance. Same arguments
+    as :func:`rank_stats` (``offsets``/``members`` not taken)."""
+    nq = q64.shape[0]
+    nd, nw = d64.shape
+    width = nw * 64 + 1
+    k_eff = min(topk, nd)
+    d1 = d64[:, 0].copy()  # one-word codes as a contiguous vector (the vectorised scan)
+    n_chunks = (nq + chunk - 1) // chunk
+    for c in prange(n_chunks):
+        count = np.zeros(width, np.int64)
+        before = np.zeros(width, np.int64)
+        cand = np.empty(nd, np.int64)
+        guess = width - 1
+        for i in range(c * chunk, min(nq, (c + 1) * chunk)):
+            guess = _topk_query(q64, d64, d1, q_class, d_class, q_words, d_words, multi, i, k_eff, guess,
+                                count, before, cand, topk_rel) + 2
+
+
 def compile_kernels() -> None:
     """Compile (or load from the cache) the kernel for the argument types hashbench uses: a tiny call."""
     q = np.zeros((1, 1), dtype=np.uint64)
@@ -226,3 +344,4 @@ def compile_kernels() -> None:
     hist = np.zeros((1, 2), dtype=np.int64)
     rank_stats(q, q, ids, ids, offsets, ids, q, q, False, 1, True, 1, 1, hist, hist.copy(),
                np.zeros((1, 1), dtype=bool), np.zeros(1, dtype=np.float64))
+    rank_topk(q, q, ids, ids, q, q, False, 1, 1, np.zeros((1, 1), dtype=bool))

@@ -99,9 +99,7 @@ def evaluate_metrics(metrics: Sequence[tuple[str, Any]], query_codes: Any, query
     shared = [(label, m) for label, m in built if isinstance(m, Metric)]
     results: dict[str, Any] = {}
     if shared:
-        needs = Needs()
-        for _, metric in shared:
-            needs = needs | metric.needs
+        needs = Needs.union(metric.needs for _, metric in shared)
         stats = compute_stats(qc, relevance, dc, None, needs, device=device, block=block, workers=workers)
         for label, metric in shared:
             results[label] = metric.from_stats(stats)

@@ -110,24 +110,41 @@ class MeanAP(Metric):
 
 class MapAtK(Metric):
     """mAP@k: AP over the top k divided by the relevant items retrieved there (``normalize="retrieved"``,
-    the original repo / CSQ / DeepHash), or by k (``normalize="k"``, self-supervised video hashing)."""
+    the original repo / CSQ / DeepHash), or by k (``normalize="k"``, self-supervised video hashing).
+
+    ``include_self``: ``None`` (default) assumes nothing about the two sets. ``True`` or ``False`` declares
+    that the queries *are* the database (query ``i`` = database item ``i``, the same codes in the same
+    order; checked, DataError otherwise), FCVID's all-vs-all protocol: ``True`` counts each query's own
+    entry where the ranking puts it (distance 0, among its exact duplicates by database index), as the
+    SSVH-family code does; ``False`` removes it from the ranking (the next item moves up).
+    """
 
     undefined_reason = "no relevant item in the top k"
 
-    def __init__(self, k: int, normalize: str = "retrieved", empty: str = "zero") -> None:
+    def __init__(self, k: int, normalize: str = "retrieved", empty: str = "zero",
+                 include_self: bool | None = None) -> None:
         super().__init__(empty)
         self.k = _check_k(k, "map@k")
         if normalize not in ("retrieved", "k"):
             raise ValueError(f"map@k normalize must be 'retrieved' or 'k', not {normalize!r}")
+        if include_self not in (None, True, False):
+            raise ValueError(f"map@k include_self must be true, false or absent, not {include_self!r}")
         self.normalize = normalize
-        self.needs = Needs(topk=self.k)
+        self.include_self = include_self
+        self.needs = Needs(topk=self.k + (include_self is False), histograms=False,
+                           self_rank=include_self is not None)
         by = "relevant items in the top k" if normalize == "retrieved" else "k"
         self.convention = f"AP over the top {self.k} / {by}; ties by database order"
+        if include_self is not None:
+            self.convention += ("; queries are the database, each query's own entry "
+                                + ("counted" if include_self else "removed"))
         if normalize == "k":
             self.undefined_reason = ""
 
     def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:
         hits = stats.topk_rel[:, : self.k]
+        if self.include_self is False:
+            hits = _without_self(stats.topk_rel[:, : self.k + 1], stats.self_rank)
         found = np.cumsum(hits, axis=1)
         ranks = np.arange(1, hits.shape[1] + 1, dtype=np.float64)
         total = np.where(hits, found / ranks, 0.0).sum(axis=1)
@@ -135,6 +152,15 @@ class MapAtK(Metric):
         if self.normalize == "k":
             return total / self.k, np.ones(stats.n_queries, dtype=bool)
         return np.divide(total, n_found, out=np.zeros(stats.n_queries), where=n_found > 0), n_found > 0
+
+
+def _without_self(top: np.ndarray, self_rank: np.ndarray) -> np.ndarray:
+    """Ranks 1..k of each query with its own entry (0-based place ``self_rank``) removed, from ranks
+    1..k+1 ``top`` (nq, k+1): the entry's column is dropped, or the last one when it lies further down."""
+    nq, width = top.shape
+    keep = np.ones((nq, width), dtype=bool)
+    keep[np.arange(nq), np.minimum(self_rank, width - 1)] = False
+    return top[keep].reshape(nq, width - 1)
 
 
 class MapTie(Metric):
@@ -173,7 +199,7 @@ class PrecisionAtK(Metric):
     def __init__(self, k: int, empty: str = "zero") -> None:
         super().__init__(empty)
         self.k = _check_k(k, "precision@k")
-        self.needs = Needs(topk=self.k)
+        self.needs = Needs(topk=self.k, histograms=False)
         self.convention = f"relevant in the top {self.k} / min({self.k}, database size); db-order ties"
 
     def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:
@@ -261,9 +287,7 @@ def score_metrics(metrics: Sequence[Metric], query_codes: Any, query_labels: Any
                   db_labels: Any, *, block: int | None = None, device: Any = "auto",
                   backend: str = "auto", workers: int | None = None) -> tuple[list[MetricResult], RankStats]:
     """Score several metrics from one shared ranking pass; returns their results and the statistics."""
-    needs = Needs()
-    for metric in metrics:
-        needs = needs | metric.needs
+    needs = Needs.union(metric.needs for metric in metrics)
     stats = compute_stats(query_codes, query_labels, db_codes, db_labels, needs, block=block,
                           device=device, backend=backend, workers=workers)
     return [metric.from_stats(stats) for metric in metrics], stats

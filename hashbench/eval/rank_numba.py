@@ -113,13 +113,20 @@ def stats_numba(qc: PackedCodes, dc: PackedCodes, rel: Relevance, needs: Needs,
         cap = nd if needs.ap else 1
     topk_rel = stats.topk_rel if stats.topk_rel is not None else np.zeros((nq, 0), dtype=bool)
     ap_sum = stats.ap_sum if stats.ap_sum is not None else np.zeros(0, dtype=np.float64)
+    q64, d64 = _writable(qc.words64()), _writable(dc.words64())
+    top_only = needs.topk and not needs.ap and not needs.histograms
     with _NUMBA_LOCK:  # numba's workqueue threading layer must not be entered by two threads at once
         previous = numba.get_num_threads()
         numba.set_num_threads(threads)
         try:
-            kernels.rank_stats(_writable(qc.words64()), _writable(dc.words64()), q_class, d_class, offsets,
-                               members, q_words, d_words, not rel.single, needs.topk, needs.ap, chunk, cap,
-                               stats.hist_all, stats.hist_rel, topk_rel, ap_sum)
+            if top_only:  # relevance tested for the top k items only; no relevant-item histogram
+                stats.hist_all = stats.hist_rel = None
+                kernels.rank_topk(q64, d64, q_class, d_class, q_words, d_words, not rel.single, needs.topk,
+                                  chunk, topk_rel)
+            else:
+                kernels.rank_stats(q64, d64, q_class, d_class, offsets, members, q_words, d_words,
+                                   not rel.single, needs.topk, needs.ap, chunk, cap, stats.hist_all,
+                                   stats.hist_rel, topk_rel, ap_sum)
         finally:
             numba.set_num_threads(previous)
     return stats

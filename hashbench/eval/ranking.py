@@ -29,6 +29,7 @@ for the numba, numpy (popcount) and torch/CUDA (±1 matmul, stable sort) paths; 
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -40,7 +41,7 @@ from .rank_numba import KERNEL_ENV, KERNELS, cpu_kernel, numba_kernels, stats_nu
 from .rank_numpy import stats_numpy
 from .rank_torch import stats_torch
 from .relevance import Relevance
-from .stats import Needs, RankStats
+from .stats import Needs, RankStats, self_ranks
 
 __all__ = ["Needs", "RankStats", "compute_stats", "cpu_kernel", "numba_kernels", "KERNELS", "KERNEL_ENV"]
 
@@ -70,6 +71,11 @@ def compute_stats(query_codes: Any, query_labels: Any, db_codes: Any, db_labels:
         raise DataError("there are no queries (0 codes)")
     rel = query_labels if isinstance(query_labels, Relevance) else Relevance(query_labels, db_labels,
                                                                               qc.n, dc.n)
+    if needs.self_rank:
+        stats = compute_stats(qc, rel, dc, None, replace(needs, self_rank=False), block=block,
+                              device=device, backend=backend, workers=workers, dedup=dedup)
+        stats.self_rank = self_ranks(_same_set_words(qc, dc))
+        return stats
     if dedup:
         keep, inverse = _distinct_queries(qc, rel)
         if keep is not None:
@@ -91,6 +97,17 @@ def compute_stats(query_codes: Any, query_labels: Any, db_codes: Any, db_labels:
         return stats_torch(qc, dc, rel, needs, block, dev)
     raise ValueError(f"backend must be auto, numba, numpy or torch, not {backend!r}")
 
+
+
+def _same_set_words(qc: PackedCodes, dc: PackedCodes) -> np.ndarray:
+    """The code words of queries that are the database (a metric's ``include_self`` said so); DataError
+    when they are not the same codes in the same order."""
+    words = qc.words64()
+    if qc.n != dc.n or not np.array_equal(words, dc.words64()):
+        raise DataError(f"include_self: the metric says the queries are the database, but the {qc.n} query"
+                        f" codes are not the {dc.n} database codes in the same order; drop include_self for"
+                        " separate query and database sets")
+    return words
 
 
 def _distinct_queries(qc: PackedCodes, rel: Relevance) -> tuple[np.ndarray | None, np.ndarray | None]:

@@ -3,21 +3,36 @@ metric, and :class:`Needs`, what the metrics asked for (see :mod:`hashbench.eval
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 import numpy as np
 
-__all__ = ["Needs", "RankStats", "new_stats"]
+__all__ = ["Needs", "RankStats", "new_stats", "self_ranks"]
 
 
 @dataclass(frozen=True)
 class Needs:
-    """What the metrics need from the ranking pass: the AP sum (db-order ties), the top ``topk`` ranks."""
+    """What the metrics need from the ranking pass: the AP sum (db-order ties), the top ``topk`` ranks,
+    the items and relevant items per distance (``histograms``; off for metrics of the top k only, which
+    lets the CPU pass test relevance for those k items alone and skip the rest of the database) and each query's own place in the database ranking
+    (``self_rank``: queries are the database, see :func:`self_ranks`)."""
 
     ap: bool = False
     topk: int = 0
+    histograms: bool = True
+    self_rank: bool = False
 
     def __or__(self, other: "Needs") -> "Needs":
-        return Needs(self.ap or other.ap, max(self.topk, other.topk))
+        return Needs(self.ap or other.ap, max(self.topk, other.topk),
+                     self.histograms or other.histograms, self.self_rank or other.self_rank)
+
+    @staticmethod
+    def union(needs: "Iterable[Needs]") -> "Needs":
+        """What all of ``needs`` ask for together (nothing when empty)."""
+        out = Needs(histograms=False)
+        for need in needs:
+            out = out | need
+        return out
 
 
 
@@ -27,19 +42,23 @@ class RankStats:
 
     bits: int
     n_db: int
-    hist_all: np.ndarray
-    hist_rel: np.ndarray
+    hist_all: np.ndarray | None
+    hist_rel: np.ndarray | None
     topk_rel: np.ndarray | None = None
     ap_sum: np.ndarray | None = None
     device: str = "cpu"
+    self_rank: np.ndarray | None = None
 
     @property
     def n_queries(self) -> int:
-        return int(self.hist_all.shape[0])
+        rows = self.hist_all if self.hist_all is not None else self.topk_rel
+        return int(rows.shape[0])
 
     @property
     def n_relevant(self) -> np.ndarray:
         """Relevant database items per query ``(nq,)``."""
+        if self.hist_rel is None:
+            raise ValueError("these statistics were computed without histograms (Needs(histograms=False))")
         return self.hist_rel.sum(axis=1)
 
     @property
@@ -48,9 +67,11 @@ class RankStats:
 
     def take(self, rows: np.ndarray) -> "RankStats":
         """The statistics of the queries ``rows`` (in that order; repeats allowed)."""
-        return RankStats(self.bits, self.n_db, self.hist_all[rows], self.hist_rel[rows],
-                         None if self.topk_rel is None else self.topk_rel[rows],
-                         None if self.ap_sum is None else self.ap_sum[rows], self.device)
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[rows]
+
+        return RankStats(self.bits, self.n_db, pick(self.hist_all), pick(self.hist_rel), pick(self.topk_rel),
+                         pick(self.ap_sum), self.device, pick(self.self_rank))
 
 
 
@@ -64,3 +85,18 @@ def new_stats(nq: int, nd: int, bits: int, needs: Needs, device: str) -> RankSta
         ap_sum=np.zeros(nq, dtype=np.float64) if needs.ap else None, device=device,
     )
 
+
+
+def self_ranks(words: np.ndarray) -> np.ndarray:
+    """For queries that are the database (query ``i`` = item ``i``, code words ``(n, W)``): each item's
+    0-based place in its own ranking, distance then database index = how many earlier items share its
+    code ``(n,)`` int64."""
+    _, inverse = np.unique(words, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    group = inverse[order]
+    first = np.r_[0, np.flatnonzero(group[1:] != group[:-1]) + 1]
+    sizes = np.diff(np.r_[first, group.shape[0]])
+    out = np.empty(group.shape[0], dtype=np.int64)
+    out[order] = np.arange(group.shape[0]) - np.repeat(first, sizes)
+    return out

@@ -31,14 +31,16 @@ def map_at_k(k: int, empty: str = "zero") -> Any:
     return MapAtK(k, normalize="retrieved", empty=empty)
 
 
-def map_over_k_at_k(k: int) -> Any:
+def map_over_k_at_k(k: int, include_self: bool | None = None) -> Any:
     """mAP@k divided by k (self-supervised video hashing papers): sum of precision at hits in top k / k.
 
-    ``k`` ranks (``map_over_k@100``), Hamming ties in database order.
+    ``k`` ranks (``map_over_k@100``), Hamming ties in database order. ``include_self`` (true/false)
+    declares that the queries are the database (FCVID all-vs-all) and counts (true, as the papers do) or
+    removes (false) each query's own entry; absent: separate sets.
     """
     from hashbench.eval.metrics import MapAtK
 
-    return MapAtK(k, normalize="k")
+    return MapAtK(k, normalize="k", include_self=include_self)
 
 
 def map_tie(empty: str = "zero") -> Any:
