@@ -1,7 +1,9 @@
 """Plugin discovery and component tables: ``kind -> name -> Component``, built from entry points.
 
-Each entry point of the ``hashbench`` group is loaded on its own: a plugin that fails to import (or
-whose registration hook raises) is recorded in ``Registry.broken`` and reported, never fatal.
+Each entry point of the ``hashbench`` group is loaded on its own: a plugin that fails to import, that
+implements a hook hashbench does not have (pluggy's ``check_pending``: a typo such as
+``hashbench_backbone``), or whose registration hook raises is recorded in ``Registry.broken`` and
+reported (``hashbench plugins``; the error of an unknown component names it), never fatal.
 Set ``HASHBENCH_DISABLE_PLUGIN_AUTOLOAD=1`` to load only the reference set shipped with hashbench.
 """
 from __future__ import annotations
@@ -19,7 +21,7 @@ from ..errors import ConfigError, HashbenchError, PluginError
 from ..failures import first_line
 from ..suggest import did_you_mean
 from . import hookspecs
-from .binding import accepted_parameters, bind_parameters, settable
+from .binding import bind_parameters
 from .names import CORE_KEYS, KINDS, TABLE_OWNED, parse_metric_spec
 
 log = logging.getLogger(__name__)
@@ -86,8 +88,8 @@ class Registry:
         if name in table:
             return table[name]
         hint = did_you_mean(name, table)
-        broken = f"; {len(self.broken)} plugin(s) failed to load: {', '.join(b.dist for b in self.broken)}" \
-            if self.broken else ""
+        broken = f"; {len(self.broken)} plugin(s) failed to load: " \
+            f"{', '.join(f'{b.dist} ({b.error})' for b in self.broken)}" if self.broken else ""
         raise PluginError(
             f"unknown {kind} {name!r}{hint}; available: {', '.join(sorted(table)) or '(none)'}"
             f"{broken} (see `hashbench plugins`)"
@@ -133,12 +135,6 @@ class Registry:
             raise PluginError(f"{kind} {component.name!r} ({component.dist} {component.version}) failed to"
                               f" build from [{where}]: {first_line(exc)}") from exc
 
-    def settable_keys(self, kind: str, name: str) -> list[str]:
-        """The keys a user may write in a ``kind`` table for plugin ``name`` (context names excluded)."""
-        component = self.get(kind, name)
-        accepted, _ = accepted_parameters(component.factory)
-        return sorted(n for n in accepted if settable(n, TABLE_OWNED.get(kind, ())))
-
     def build_metric(self, spec: str | Mapping[str, Any]) -> tuple[str, Any]:
         """Build a metric from ``"map"``, ``"map@100"``, ``"precision@r2"`` or a table with ``name``.
 
@@ -162,6 +158,20 @@ class Registry:
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise PluginError(f"unknown component kind {kind!r}; kinds are {', '.join(KINDS)}")
+
+
+def _check_hooks(pm: pluggy.PluginManager, plugin: object) -> None:
+    """PluginError naming a hook ``plugin`` implements that is no hashbench hook (a typo such as
+    ``hashbench_backbone``), found by pluggy's ``check_pending``; the plugins before it passed already."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError:
+        hooks = [name for name in vars(hookspecs) if name.startswith(f"{hookspecs.PROJECT}_")]
+        unknown = [name for name, caller in vars(pm.hook).items() if not name.startswith("_")
+                   and not caller.has_spec() and any(i.plugin is plugin for i in caller.get_hookimpls())]
+        name = unknown[0] if unknown else "?"
+        raise PluginError(f"it implements {name}(), which is not a hashbench hook{did_you_mean(name, hooks)};"
+                          " the hooks are listed in hashbench.contract.hookspecs") from None
 
 
 def _dist_of(entry_point: metadata.EntryPoint) -> tuple[str, str]:
@@ -204,12 +214,17 @@ def load_registry(autoload: bool | None = None) -> Registry:
         dist, version = _dist_of(ep)
         if not autoload and dist != REFERENCE_DIST:
             continue
+        plugin = None
         try:
             plugin = ep.load()
             pm.register(plugin, name=f"{dist}:{ep.name}")
+            _check_hooks(pm, plugin)
         except Exception as exc:  # a broken plugin must not take the tool down
+            if plugin is not None and pm.is_registered(plugin):
+                pm.unregister(plugin)
             registry.broken.append(BrokenPlugin(f"{ep.name} = {ep.value}", dist, version, first_line(exc)))
-            log.warning("plugin %s (%s) failed to load: %s", ep.name, dist, first_line(exc))
+            # not a warning: `hashbench plugins` lists it, and an unknown component's error names it
+            log.debug("plugin %s (%s) failed to load: %s", ep.name, dist, first_line(exc))
             continue
         dists[plugin] = (dist, version)
     for kind, hook_name in _HOOKS.items():
