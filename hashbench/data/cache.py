@@ -158,7 +158,8 @@ class CacheWriter:
     def begin_shard(self, capacity: int) -> None:
         """Create the shard that this run's clips go into (``capacity`` rows, filled in order)."""
         number = 0
-        while (self.directory / f"shard-{number:05d}.npy").exists():
+        taken = set(self._shard_rows)  # nor the name of a shard found missing: its records are dropped at close
+        while (self.directory / f"shard-{number:05d}.npy").exists() or f"shard-{number:05d}.npy" in taken:
             number += 1
         self._shard_name = f"shard-{number:05d}.npy"
         T, (H, W) = self.format.num_frames, self.format.size

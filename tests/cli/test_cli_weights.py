@@ -106,6 +106,8 @@ def test_fetch_refuses_a_file_whose_sha256_differs_from_the_prefix_in_its_publis
     assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert "refused" in lines[0] and "says it starts with b3b3357e" in lines[0] and "nothing was saved" in lines[0]
     assert list(dest.iterdir()) == []  # neither the file nor a partial one
+    check = run_cli("weights", "check", str(garbage), "--backbone", "tv_r3d_18")
+    assert check.returncode == 1 and "DIFFERS" in check.stdout and "starts with b3b3357e" in check.stdout
     own = mirror / "own.pth"
     own.write_bytes(b"PK\x03\x04 my own weights")
     named = mirror / f"own-{sha256_of(own)[:8]}.pth"
@@ -151,7 +153,8 @@ def test_a_missing_weight_file_names_the_command_that_fetches_it(tmp_path):
     fetch_r3d = "hashbench weights fetch tv_r3d_18.kinetics400_v1"
     for backbone, pretrained, hint in (("tv_r3d_18", str(tmp_path / "r3d_18-b3b3357e.pth"), f"{fetch_r3d} --dest"),
                                        ("tv_r3d_18", "tv_r3d_18.kinetics400_v1", fetch_r3d),
-                                       ("r3d18", str(tmp_path / "resnet-18-kinetics.pth"), "get resnet-18-kinetics.pth"),
+                                       ("r3d18", str(tmp_path / "resnet-18-kinetics.pth"),
+                                        "get resnet-18-kinetics.pth"),
                                        ("r3d18", str(tmp_path / "mine.pth"), "hashbench weights fetch NAME")):
         toml.write_text(tiny_experiment_text(backbone=f'name = "{backbone}"\npretrained = "{pretrained}"'))
         proc = run_cli("run", str(toml), "--no-record", "-q", "--runs-dir", str(tmp_path / "runs"), env=env)

@@ -42,3 +42,29 @@ def test_a_cache_of_another_format_is_refused(tmp_path):
         CacheWriter(tmp_path / "c", CacheFormat(8, (24, 32)))
     with pytest.raises(DataError, match="run `hashbench data prepare` first"):
         ClipCache(tmp_path / "c")
+
+
+@pytest.mark.parametrize("damage", ["truncate", "other_shape", "delete"])
+def test_prepare_decodes_again_the_clips_of_a_damaged_or_missing_shard(tmp_path, damage):
+    """The journal says done, the shard says otherwise: prepare believes the shard (shard_rows) and redoes."""
+    from hashbench.data.cache import shard_rows
+
+    plan = _plan(tmp_path, names=(SOCCER_23, RATRACE))
+    cache_dir = tmp_path / "cache"
+    assert prepare_media(plan, cache_dir, T, SIZE).decoded == 2
+    (shard,) = cache_dir.glob("shard-*.npy")
+    assert shard_rows(shard, CacheFormat(T, SIZE)) == 2
+    if damage == "truncate":
+        shard.write_bytes(shard.read_bytes()[:200])
+    elif damage == "other_shape":
+        np.save(shard, np.zeros((2, 3, T, 8, 8), np.uint8))
+    else:
+        shard.unlink()
+    assert shard_rows(shard, CacheFormat(T, SIZE)) is None
+    report = prepare_media(plan, cache_dir, T, SIZE)
+    assert (report.decoded, report.reused) == (2, 0)
+    (new,) = cache_dir.glob("shard-*.npy")  # the damaged one is gone
+    assert shard_rows(new, CacheFormat(T, SIZE)) == 2
+    store = ClipCache(cache_dir)
+    assert len(store) == 2 and all(store.read(k).shape == (3, T, *SIZE) for k in store.keys())
+    assert prepare_media(plan, cache_dir, T, SIZE).reused == 2  # a sound shard is trusted again

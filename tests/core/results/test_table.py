@@ -320,7 +320,8 @@ def test_a_carriage_return_in_the_header_is_one_clear_line_not_a_crash(tmp_path)
     path = _good_table(tmp_path)
     path.write_bytes(path.read_bytes().replace(b"run_id,time,", b"run_id,ti\rme,", 1))
     before = path.read_bytes()
-    for attempt in (lambda: check_table(path), lambda: append_rows(path, metric_rows(base_row(run_id="r2"), {"map": 1.0}))):
+    rows = metric_rows(base_row(run_id="r2"), {"map": 1.0})
+    for attempt in (lambda: check_table(path), lambda: append_rows(path, rows)):
         with pytest.raises(ResultsError, match=r"results\.csv: line 1: the header is damaged \(a carriage return"
                                                r" inside a column name.*move the file aside"):
             attempt()
@@ -339,7 +340,8 @@ def test_a_torn_last_row_is_refused_with_the_command_that_drops_it(tmp_path):
     torn = data[: data.index(b'"{', len(whole)) + 12]  # cut 12 bytes into the second row's config JSON
     path.write_bytes(torn)
     assert not torn.endswith(b"\n") and torn.count(b"\n") == 2
-    for attempt in (lambda: check_table(path), lambda: append_rows(path, metric_rows(base_row(run_id="r3"), {"map": 1.0}))):
+    rows = metric_rows(base_row(run_id="r3"), {"map": 1.0})
+    for attempt in (lambda: check_table(path), lambda: append_rows(path, rows)):
         with pytest.raises(ResultsError, match=rf"line 3: the last row is torn .*no rows are added after it.*"
                                                rf"`truncate -s {len(whole)} {path}`") as info:
             attempt()
