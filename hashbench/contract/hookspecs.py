@@ -1,43 +1,72 @@
-"""The plugin contract: pluggy hook specifications of the ``hashbench`` project (what a plugin author reads).
+"""The plugin contract, stated once: hooks, factories, context values, shapes, dtypes, what each kind declares.
 
-A plugin is a module registered under the ``hashbench`` entry-point group that implements any of
-these hooks with ``@hashbench.hookimpl``. Registration hooks return ``{name: factory}``; a factory is a
-plain callable whose keyword parameters ARE the keys of that component's TOML table. Context values are
-injected by parameter name when the factory declares them: ``bits``, ``feature_dim``, ``num_classes``,
-``multi_label``, ``num_frames``, ``num_train`` (clips the run trains on), ``device``, ``seed``. Keep factory modules free of heavy imports
-(import torch inside the factory) so that ``hashbench plugins`` stays fast.
+Everything else (the protocols, the conformance kit, the run-time checks, the README and the docs)
+links here instead of restating it; a test keeps them from drifting (tests/core/contract).
 
-Component shapes (duck-typed):
+Hooks and factories
+-------------------
+A plugin is a module registered under the ``hashbench`` entry-point group that implements any of the
+hooks below with ``@hashbench.hookimpl``; a hook hashbench does not have (a typo) makes the plugin
+broken. Registration hooks return ``{name: factory}``; a factory is a plain callable whose keyword
+parameters ARE the keys of that component's TOML table. Keep factory modules free of heavy imports
+(import torch inside the factory) so that ``hashbench plugins`` stays fast. A factory may raise
+``ValueError`` for a bad key value (it becomes a one-line config error naming the table); the
+validators of :mod:`hashbench.contract.validators` say it with the common messages.
 
-backbone  ``factory(**table, **context) -> nn.Module``: float clips ``(B, 3, T, H, W)`` -> features
-          ``(B, D)``. Attributes: ``feature_dim: int``; ``input_mean``/``input_std``: 3-tuples in
-          0-255 pixel units that the engine uses to normalise uint8 clips on the device.
-          Declaring ``input_mean``/``input_std`` is required (no fallback): it is the normalisation its
-          weights expect.
-head      ``factory(feature_dim, bits, **table) -> nn.Module``: ``(B, D)`` -> real-valued codes
-          ``(B, bits)``; the binary code is their ``sign``.
-loss      ``factory(**table, **context) -> nn.Module``: ``(codes (B, bits), labels)`` -> scalar;
-          labels are int64 ``(B,)`` or multi-hot float ``(B, C)``. Subclass
-          ``hashbench.contract.HashLoss`` and implement ``compute_loss(batch)``; a loss may declare
-          ``needs_indices`` (memory banks of the training split, with ``num_train``), ``needs_features``,
-          own parameters (optimised at ``lr * lr_multiplier``, checkpointed) and ``classify``.
-Heads, backbones and losses may define ``on_epoch_start(epoch, epochs)`` (1-based), called before
-every epoch and again after ``--resume`` (continuation schedules).
-dataset   ``factory(**table, **context) -> object`` with
-          ``num_classes: int``, ``class_names: list[str]``, ``multi_label: bool``, ``num_frames: int``,
+Context values
+--------------
+Injected by parameter name when a factory declares them (a table cannot set them, except the ones its
+own kind defines: the head's ``bits``, the dataset's ``num_frames``): ``bits``, ``feature_dim``,
+``num_classes``, ``multi_label``, ``num_frames``, ``num_train``, ``device``, ``seed``
+(:data:`hashbench.contract.CONTEXT_NAMES`). ``bits``: the code length (``head.bits``);
+``feature_dim``: the backbone's output width; ``num_classes``/``multi_label``: the dataset's;
+``num_frames``: T, frames per clip (``dataset.num_frames``); ``num_train``: clips the run trains on;
+``device``: ``cpu`` or ``cuda:<i>``; ``seed``: the experiment's seed.
+
+Component shapes and dtypes (duck-typed; B = batch, T = frames, D = ``feature_dim``, C = ``num_classes``)
+----------------------------------------------------------------------------------------------------
+backbone  ``factory(**table, **context) -> nn.Module``: float clips ``(B, 3, T, H, W)`` -> float
+          features ``(B, D)``, said ``(B, feature_dim)`` in error messages.
+head      ``factory(feature_dim, bits, **table) -> nn.Module``: features ``(B, D)`` -> real-valued
+          float codes ``(B, bits)``, of any range (``tanh`` gives (-1, 1), ``linear`` any real value,
+          ``sign_ste`` -1 or +1); the binary code is their ``sign``, so no entry may be exactly 0.
+loss      ``factory(**table, **context) -> nn.Module``: ``(codes (B, bits), labels)`` -> a scalar
+          tensor with a gradient path to the codes; labels are int64 class ids ``(B,)`` or multi-hot
+          float ``(B, C)``. Subclass :class:`hashbench.contract.HashLoss` and implement
+          ``compute_loss(batch)`` (a :class:`~hashbench.contract.LossBatch`).
+dataset   ``factory(**table, **context) -> object`` with ``num_classes: int``,
+          ``class_names: list[str]``, ``multi_label: bool``, ``num_frames: int``;
           ``split(name) -> torch.utils.data.Dataset`` for name in ``train``/``query``/``database``,
-          whose items are ``(clip uint8 tensor (3, T, H, W), label)`` with label an ``int`` or a
-          multi-hot float tensor ``(C,)``; ``video_ids(name) -> list[str]`` (stable ids, one per item);
-          ``info() -> dict[str, str]``: provenance recorded in results rows (``split``,
+          whose items are ``(clip, label)``: a uint8 clip ``(3, T, H, W)`` in 0-255 RGB and an ``int``
+          class id or a multi-hot float ``(C,)``; ``video_ids(name) -> list[str]`` (stable ids, one per
+          item); ``info() -> dict[str, str]``: provenance recorded in results rows (``split``,
           ``data_checksum``, ``data_origin`` = official / custom / generated, ``skipped``).
-          Optional: ``clip_geometry() -> {"num_frames": T, "resize": [H, W] or None, "crop": int or
-          None}``, how a video file becomes one of its clips (frames sampled, resized, centre-cropped);
-          recorded in the run's ``record.json`` so that ``hashbench search --video`` encodes a new
-          video the same way. ``hashbench.data.VideoDataset`` implements all of this.
+          ``hashbench.data.VideoDataset`` implements all of this.
 metric    ``factory(**params) -> callable(query_codes, query_labels, db_codes, db_labels) -> float``
-          on packed codes (``hashbench.codes.PackedCodes``); subclass
-          ``hashbench.eval.metrics.Metric`` to share the ranking pass of the reference metrics. A metric registered as ``"name@k"`` is
-          asked for as ``"name@100"`` (k=100); ``"name@r"`` as ``"name@r2"`` (r=2).
+          on packed codes (``hashbench.codes.PackedCodes``), higher is better; subclass
+          ``hashbench.eval.metrics.Metric`` to share the ranking pass of the reference metrics. A
+          metric registered as ``"name@k"`` is asked for as ``"name@100"`` (k=100); ``"name@r"`` as
+          ``"name@r2"`` (r=2).
+
+What each kind may declare
+--------------------------
+backbone  ``feature_dim: int`` (required: its output width); ``input_mean``/``input_std`` (required,
+          no fallback): 3 numbers each in 0-255 pixel units (RGB), the normalisation its weights
+          expect, which the engine applies to uint8 clips on the device (std > 0).
+loss      ``needs_indices``: the engine passes ``indices`` ``(B,)`` int64, each clip's position in
+          the training split (0 .. ``num_train`` - 1), for memory banks (keep them in
+          :class:`~hashbench.contract.MemoryBank` buffers so checkpoints and ``--resume`` keep them);
+          ``needs_features``: it passes the backbone's features ``(B, D)`` too;
+          ``supports_multi_label = False``: refuses multi-hot labels with a clear message; own
+          parameters (a classifier, a codebook), optimised at ``lr * lr_multiplier`` and
+          checkpointed; ``classify(codes, features)`` -> class logits ``(B, C)`` (hashbench then
+          reports ``top1``/``top5``).
+dataset   ``clip_geometry() -> {"num_frames": T, "resize": [H, W] or None, "crop": int or None}``: how
+          a video file becomes one of its clips (frames sampled, resized, centre-cropped), recorded in
+          the run's ``record.json`` so that ``hashbench search --video`` encodes a new video the same
+          way.
+any       Heads, backbones and losses may define ``on_epoch_start(epoch, epochs)`` (1-based), called
+          before every epoch and again after ``--resume`` (continuation schedules).
 """
 from __future__ import annotations
 

@@ -10,25 +10,10 @@ and checks that the result is a finite-shaped scalar::
             inner = batch.codes @ batch.codes.T / batch.bits          # (B, B)
             return ((inner - (2 * batch.similarity.float() - 1)) ** 2).mean()
 
-What a loss may declare (class attributes, or instance attributes set in ``__init__``; read by the engine):
-
-- ``needs_indices``: the engine passes ``indices`` (B,) int64, each clip's position in the training
-  split (0 .. ``num_train`` - 1, the ``num_train`` context value): for memory banks of the whole
-  training set (DPSH, HashNet, DSH). Keep banks in :class:`MemoryBank` (registered buffers) so that
-  checkpoints hold them and ``--resume`` restores them exactly.
-- ``needs_features``: the engine passes the backbone's features ``(B, D)`` too (classifiers on them).
-- ``supports_multi_label``: False refuses multi-hot labels with a clear message.
-- ``lr_multiplier`` (instance attribute, default 1.0): the loss's own parameters (a classifier, a
-  learnable codebook) are optimised with the experiment's optimizer at ``lr * lr_multiplier``; they
-  are saved in every checkpoint.
-- :meth:`on_epoch_start` ``(epoch, epochs)`` (1-based epoch) is called before every epoch, also after
-  ``--resume``, so schedules that follow the epoch (HashNet's continuation) resume at the right value.
-  Heads and backbones may define the same method.
-- :meth:`classify` returns class logits ``(B, C)`` for losses that train a classifier; hashbench then
-  reports ``top1``/``top5`` on the query split.
-
-Labels are class ids ``(B,)`` int64 (single-label datasets) or multi-hot ``(B, C)`` float; relevance
-is "same class" or "share a class", as for the metrics.
+What a loss may declare (``needs_indices``, ``needs_features``, ``supports_multi_label``, own
+parameters at ``lr * lr_multiplier``, ``classify``, ``on_epoch_start``) and the shapes it gets are
+stated in :mod:`hashbench.contract.hookspecs`; the attributes below are their defaults. Relevance is
+"same class" or "share a class", as for the metrics.
 """
 from __future__ import annotations
 

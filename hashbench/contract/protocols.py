@@ -1,9 +1,10 @@
 """Typed protocols of the component kinds and of the ``run`` object lifecycle hooks receive.
 
-They state the duck-typed contract of :mod:`hashbench.contract.hookspecs` for type checkers and
-readers; hashbench checks the same points at run time (:mod:`hashbench.contract.checks`) and the
-conformance kit (:mod:`hashbench.contract.conformance`) checks them on every registered component.
-Losses have a base class instead (:class:`hashbench.contract.losses.HashLoss`).
+They give the duck-typed contract of :mod:`hashbench.contract.hookspecs` (its one statement: shapes,
+dtypes, what each kind declares) to type checkers; hashbench checks the same rules
+(:mod:`hashbench.contract.rules`) at run time and in the conformance kit
+(:mod:`hashbench.contract.conformance`). Losses have a base class instead
+(:class:`hashbench.contract.losses.HashLoss`).
 """
 from __future__ import annotations
 
@@ -16,11 +17,8 @@ __all__ = ["Backbone", "Head", "Dataset", "Metric", "EpochAware", "RunInfo"]
 
 @runtime_checkable
 class Backbone(Protocol):
-    """An ``nn.Module``: float clips ``(B, 3, T, H, W)`` -> features ``(B, feature_dim)``.
-
-    ``input_mean``/``input_std``: 3-tuples in 0-255 pixel units (RGB), the normalisation its weights
-    expect; hashbench normalises uint8 clips with them on the device. Declaring them is required.
-    """
+    """A backbone ``nn.Module`` (see :mod:`hashbench.contract.hookspecs`): clips to features, with its
+    output width and input normalisation declared."""
 
     feature_dim: int
     input_mean: Tuple[float, float, float]
@@ -31,7 +29,7 @@ class Backbone(Protocol):
 
 @runtime_checkable
 class Head(Protocol):
-    """An ``nn.Module``: features ``(B, D)`` -> real-valued codes ``(B, bits)``; the binary code is the sign."""
+    """A hash head ``nn.Module``: features to real-valued codes (see :mod:`hashbench.contract.hookspecs`)."""
 
     def __call__(self, features: Any) -> Any: ...
 
@@ -46,13 +44,8 @@ class EpochAware(Protocol):
 
 @runtime_checkable
 class Dataset(Protocol):
-    """Train / query / database splits of ``(uint8 clip (3, T, H, W), label)`` items.
-
-    Labels are ``int`` class ids (single-label) or multi-hot float tensors ``(C,)`` (``multi_label``).
-    ``video_ids(split)`` gives one stable id per item, in order; ``info()`` the provenance recorded in
-    results rows (``split``, ``data_checksum``, ``data_origin``, ``skipped``). Optional:
-    ``clip_geometry()`` (how a video file becomes one of its clips).
-    """
+    """A dataset: train / query / database splits of ``(clip, label)`` items, stable video ids and
+    provenance (see :mod:`hashbench.contract.hookspecs`)."""
 
     num_classes: int
     class_names: Sequence[str]
@@ -68,7 +61,7 @@ class Dataset(Protocol):
 
 @runtime_checkable
 class Metric(Protocol):
-    """``(query_codes, query_labels, db_codes, db_labels) -> float`` on packed codes."""
+    """A retrieval metric on packed codes, higher is better (see :mod:`hashbench.contract.hookspecs`)."""
 
     def __call__(self, query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any) -> float: ...
 

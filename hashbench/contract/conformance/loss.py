@@ -202,7 +202,7 @@ def classify(loss: Any, device: str) -> str:
         raise CheckSkipped("trains no classifier (classify returns None)")
     expected = (len(LABELS), KIT_CONTEXT["num_classes"])
     expect(isinstance(logits, torch.Tensor) and tuple(logits.shape) == expected,
-           f"classify returned {rules.shape_of(logits)}; the contract is logits (B, num_classes) = {expected}")
+           f"classify returned {rules.shape_of(logits)}; the contract is logits (B, C) = {expected}")
     return f"logits {tuple(logits.shape)}"
 
 
