@@ -41,7 +41,7 @@ KIND_CONTEXT = {
     "dataset": ("seed", "device", "bits"),
     "metric": (),
 }
-#: The tiny clip a backbone is checked on: (B, T, H, W), uint8 RGB.
+#: The tiny clip a backbone is checked on: batch, T, H, W (uint8 RGB).
 CLIP = (2, 4, 32, 32)
 #: Metric check data: database items per class (a ``name@k`` metric is checked with k = this).
 PER_CLASS_DB = 3
@@ -77,7 +77,7 @@ def example_of(factory: Any) -> Optional[Example]:
 
 
 def clip_of(component: Component) -> Tuple[int, ...]:
-    """(B, T, H, W) a backbone is checked on: its declared ``clip`` with the kit's batch, else CLIP."""
+    """The clip size (batch, T, H, W) a backbone is checked on: its declared ``clip`` with the kit's batch, else CLIP."""
     declared = getattr(component.factory, CLIP_ATTRIBUTE, None)
     return (CLIP[0], *declared) if declared else CLIP
 

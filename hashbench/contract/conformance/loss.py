@@ -190,7 +190,7 @@ def multi_label(loss: Any, component: Component, table: Mapping[str, Any], devic
 
 
 def classify(loss: Any, device: str) -> str:
-    """Optional ``classify(codes, features)``: logits ``(B, num_classes)`` (or None: no classifier)."""
+    """Optional ``classify(codes, features)``: logits ``(B, C)`` (or None: no classifier)."""
     import torch
 
     method = getattr(loss, "classify", None)

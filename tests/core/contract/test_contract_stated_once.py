@@ -1,5 +1,6 @@
-"""The contract is stated once, in the docstring of hashbench.contract.hookspecs: the README, the docs and the
-protocols may name a component shape or the context values only as that docstring does.
+"""The contract is stated once, in the docstring of hashbench.contract.hookspecs: the README, the docs, the
+protocols, the rules and the conformance kit may name a component shape or the context values only as that
+docstring does.
 
 A shape is a parenthesised tuple of symbols that starts with the batch ``B``, or is a clip ``(3, T, H, W)``
 or a multi-hot row ``(C,)``; each one found elsewhere must appear, character for character (spaces aside), in
@@ -28,8 +29,9 @@ MIN_NAMES = 5  # a dataset's attribute list names three context values; a contex
 
 
 def statement_files() -> list[Path]:
-    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
-            ROOT / "hashbench" / "contract" / "protocols.py"]
+    contract = ROOT / "hashbench" / "contract"
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), contract / "protocols.py",
+            contract / "rules.py", contract / "checks.py", *sorted((contract / "conformance").glob("*.py"))]
 
 
 def normalise(shape: str) -> str:
