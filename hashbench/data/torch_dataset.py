@@ -10,7 +10,7 @@ from torch.utils.data import Dataset
 
 from .cache import ClipCache
 from .media import read_media
-from .transforms import center_offsets, crop_view
+from .transforms import centre_offsets, crop_view
 
 
 class CacheReader:
@@ -64,7 +64,7 @@ class ClipDataset(Dataset):
                 top = int(torch.randint(0, height - self.crop + 1, ()).item())
                 left = int(torch.randint(0, width - self.crop + 1, ()).item())
             else:
-                top, left = center_offsets(height, width, self.crop)
+                top, left = centre_offsets(height, width, self.crop)
             clip = crop_view(clip, top, left, self.crop)
         if self.augment and bool(torch.rand(()) < 0.5):
             clip = clip[..., ::-1]

@@ -37,7 +37,7 @@ def parse_size(value: Any, what: str = "size") -> Tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
-def center_offsets(height: int, width: int, crop: int) -> Tuple[int, int]:
+def centre_offsets(height: int, width: int, crop: int) -> Tuple[int, int]:
     """Top-left corner of a centred ``crop`` square, rounded like torchvision's ``CenterCrop``."""
     return int(round((height - crop) / 2.0)), int(round((width - crop) / 2.0))
 

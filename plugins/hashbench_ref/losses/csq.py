@@ -6,7 +6,7 @@ bitwise binary cross entropy, plus a small quantisation term. With ``u = tanh(co
 
     loss = BCE((u + 1) / 2, (c + 1) / 2)  [mean over B x bits]  +  lam * mean((|u| - 1)^2)
 
-Centres (:func:`~hashbench_ref.losses.centers.csq_centers`): the first C rows of ``[H; -H]`` (H the
+Centres (:func:`~hashbench_ref.losses.centres.csq_centres`): the first C rows of ``[H; -H]`` (H the
 Sylvester Hadamard matrix of order ``bits``) when ``bits`` is a power of 2 and C <= 2 * bits; otherwise
 balanced random rows (bits / 2 entries -1), the first of 20 draws whose minimum pairwise Hamming
 distance exceeds bits / 4 with mean >= bits / 2 (else the best draw), from the experiment's seed.
@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from hashbench.contract import HashLoss, LossBatch
 from hashbench.errors import ContractError
 
-from .centers import centroid_targets, csq_centers, generator, tie_vector
+from .centres import centroid_targets, csq_centres, generator, tie_vector
 
 __all__ = ["CSQLoss"]
 
@@ -51,13 +51,13 @@ class CSQLoss(HashLoss):
         self.lam = float(lam)
         self.apply_tanh = bool(apply_tanh)
         gen = generator(seed)
-        self.register_buffer("centers", csq_centers(self.num_classes, self.bits, gen))
+        self.register_buffer("centers", csq_centres(self.num_classes, self.bits, gen))
         self.register_buffer("tie", tie_vector(self.bits, gen))
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, num_classes={self.num_classes}, lam={self.lam}, apply_tanh={self.apply_tanh}"
 
-    def targets(self, onehot: torch.Tensor, multi_label: bool) -> torch.Tensor:
+    def targets_of(self, onehot: torch.Tensor, multi_label: bool) -> torch.Tensor:
         """The hash centre of each clip ``(B, bits)`` ±1 from its one-hot / multi-hot ``(B, C)`` labels."""
         return centroid_targets(onehot, self.centers, self.tie, multi_label)
 
@@ -72,7 +72,7 @@ class CSQLoss(HashLoss):
                 raise ContractError("CSQLoss with apply_tanh = false needs codes in [-1, 1] (a tanh or"
                                     " scaled_tanh head); set loss.apply_tanh = true after a linear head")
             u = codes
-        centre = self.targets(batch.onehot, batch.multi_label)
-        center_loss = F.binary_cross_entropy(0.5 * (u + 1.0), 0.5 * (centre + 1.0))
+        centre = self.targets_of(batch.onehot, batch.multi_label)
+        centre_loss = F.binary_cross_entropy(0.5 * (u + 1.0), 0.5 * (centre + 1.0))
         quantisation = ((u.abs() - 1.0) ** 2).mean()
-        return center_loss + self.lam * quantisation
+        return centre_loss + self.lam * quantisation

@@ -27,7 +27,7 @@ import torch
 from hashbench.contract import HashLoss, LossBatch, MemoryBank
 from hashbench.errors import ContractError
 
-from .centers import balanced_signs, centroid_targets, generator, tie_vector
+from .centres import balanced_signs, centroid_targets, generator, tie_vector
 
 __all__ = ["DPNLoss"]
 

@@ -35,7 +35,7 @@ from hashbench.contract import HashLoss, LossBatch, choice
 from hashbench.errors import ContractError
 
 from . import ORTHO_MARGINS, QUANTISATION_TYPES
-from .centers import bernoulli_codebook, generator
+from .centres import bernoulli_codebook, generator
 
 __all__ = ["OrthoHashLoss"]
 

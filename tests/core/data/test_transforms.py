@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hashbench.data.transforms import center_offsets, crop_view, parse_size
+from hashbench.data.transforms import centre_offsets, crop_view, parse_size
 from hashbench.errors import ConfigError
 
 
@@ -22,8 +22,8 @@ def test_bad_sizes_name_the_key(value):
 
 
 def test_centre_crop_rounds_like_torchvision_and_crops_a_view():
-    assert center_offsets(128, 171, 112) == (8, 30)  # round(29.5) = 30 (banker's rounding: even)
-    assert center_offsets(113, 113, 112) == (0, 0)  # round(0.5) = 0
+    assert centre_offsets(128, 171, 112) == (8, 30)  # round(29.5) = 30 (banker's rounding: even)
+    assert centre_offsets(113, 113, 112) == (0, 0)  # round(0.5) = 0
     clip = np.arange(3 * 2 * 6 * 7, dtype=np.uint8).reshape(3, 2, 6, 7)
     view = crop_view(clip, 1, 2, 4)
     assert view.shape == (3, 2, 4, 4) and np.shares_memory(view, clip)

@@ -10,7 +10,7 @@ import torch
 import hashbench
 from data_trees import (KINETICS, RATRACE, SCHOOL, SOCCER_23, SOCCER_24, TRUMAN, TURNK, UCF_TEST, UCF_TRAIN,
                         add_bad_files, hmdb_tree, jhmdb_tree, place, ucf_tree, write_frames)
-from hashbench.data.transforms import center_offsets
+from hashbench.data.transforms import centre_offsets
 from hashbench.errors import ConfigError, DataError
 
 SMALL = {"num_frames": 4, "resize": [24, 32], "crop": 20}
@@ -113,7 +113,7 @@ def test_centre_crop_for_query_random_crop_and_flip_only_for_train(tmp_path):
     ds = build("ucf101", root=str(root), lists=str(lists), augment=True, **SMALL)
     full = build("ucf101", root=str(root), lists=str(lists), num_frames=4, resize=[24, 32], crop=0)
     whole, _ = full.split("database")[0]  # (3, 4, 24, 32)
-    top, left = center_offsets(24, 32, 20)
+    top, left = centre_offsets(24, 32, 20)
     centre, _ = ds.split("database")[0]
     assert torch.equal(centre, whole[..., top:top + 20, left:left + 20])
     torch.manual_seed(0)

@@ -73,7 +73,7 @@ def test_multi_label_centroid_rule():
     """sign of the summed centres; every tie takes the fixed random vector's entry (0 -> -1, 1 -> +1)."""
     loss = build(16, 4, multi_label=True, seed=2)
     y = torch.tensor([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 0.0], [0.0, 0.0, 1.0, 0.0]])
-    centre = loss.targets(y, multi_label=True)
+    centre = loss.targets_of(y, multi_label=True)
     ties = 2 * loss.tie - 1
     total = y @ loss.centers
     assert bool((total[0] == 0).any()) and bool((total[0] != 0).any())  # the guard: ties do occur

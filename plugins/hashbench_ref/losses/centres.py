@@ -4,7 +4,7 @@
   of 2; the matrix ``scipy.linalg.hadamard`` returns, which the CSQ authors and DeepHash-pytorch use).
 - :func:`balanced_signs`: ``C`` random ±1 rows with exactly ``k`` entries -1 each, at uniformly random
   positions (the references' ``random.sample(range(bits), k)``).
-- :func:`csq_centers`: CSQ's centre rule (Yuan et al., CVPR 2020): the first ``C`` rows of ``[H; -H]``
+- :func:`csq_centres`: CSQ's centre rule (Yuan et al., CVPR 2020): the first ``C`` rows of ``[H; -H]``
   when ``bits`` is a power of 2 and ``C <= 2 * bits``; otherwise balanced random rows (``bits // 2``
   entries -1) drawn up to 20 times until the minimum pairwise Hamming distance exceeds ``bits / 4``
   and the mean reaches ``bits / 2`` (DeepHash-pytorch ``CSQ.py``).
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["sylvester_hadamard", "is_power_of_two", "balanced_signs", "pairwise_hamming", "csq_centers",
+__all__ = ["sylvester_hadamard", "is_power_of_two", "balanced_signs", "pairwise_hamming", "csq_centres",
            "tie_vector", "centroid_targets", "bernoulli_codebook", "generator", "CENTRE_TRIES"]
 
 #: Draws of random centres tried before keeping the best one (DeepHash-pytorch's 20).
@@ -68,7 +68,7 @@ def pairwise_hamming(codes: torch.Tensor) -> torch.Tensor:
     return dist[upper]
 
 
-def csq_centers(num_classes: int, bits: int, gen: torch.Generator, tries: int = CENTRE_TRIES) -> torch.Tensor:
+def csq_centres(num_classes: int, bits: int, gen: torch.Generator, tries: int = CENTRE_TRIES) -> torch.Tensor:
     """CSQ's hash centres ``(C, bits)`` float32 ±1 (see the module docstring for the rule)."""
     if is_power_of_two(bits) and num_classes <= 2 * bits:
         h = sylvester_hadamard(bits)
