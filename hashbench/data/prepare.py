@@ -126,26 +126,8 @@ def prepare_media(plan: MediaPlan, cache_dir: Path | str, num_frames: int, size:
     try:
         items = list({item.key: item for item in plan.items}.values())
         report.total = len(items)
-        todo, stamps = [], {}
-        done = 0
-        for item in items:
-            try:
-                stamps[item.key] = source_stamp(item.path)
-            except OSError as exc:
-                report.bad.append(Problem("bad", item.key, f"cannot stat ({exc.strerror or exc})"))
-                continue
-            if writer.is_done(item.key, stamps[item.key]):
-                record = writer.records[item.key]
-                if record["status"] == "ok":
-                    report.reused += 1
-                else:
-                    reason = record.get("reason", "?") + " (unchanged since last run)"
-                    report.bad.append(Problem("bad", item.key, reason))
-                done += 1
-                if progress:
-                    progress(done, len(items), item.key, "cached")
-            else:
-                todo.append(item)
+        todo, stamps = _reuse_done(items, writer, report, progress)
+        done = len(stamps) - len(todo)  # already in the cache
         by_key = {item.key: item for item in todo}
 
         def handle(key: str, result: Any, meta: dict) -> None:
@@ -188,6 +170,32 @@ def prepare_media(plan: MediaPlan, cache_dir: Path | str, num_frames: int, size:
     finally:
         lock.release()
     return report
+
+
+def _reuse_done(items: Sequence[MediaItem], writer: CacheWriter, report: PrepareReport,
+                progress: Optional[ProgressFn]) -> tuple[list[MediaItem], dict[str, dict[str, int]]]:
+    """Count what the cache already holds from unchanged sources (ok: reused; bad: reported again) and
+    return the items still to decode with every source's stamp (size, mtime); unstat-able ones are bad."""
+    todo, stamps = [], {}
+    done = 0
+    for item in items:
+        try:
+            stamps[item.key] = source_stamp(item.path)
+        except OSError as exc:
+            report.bad.append(Problem("bad", item.key, f"cannot stat ({exc.strerror or exc})"))
+            continue
+        if not writer.is_done(item.key, stamps[item.key]):
+            todo.append(item)
+            continue
+        record = writer.records[item.key]
+        if record["status"] == "ok":
+            report.reused += 1
+        else:
+            report.bad.append(Problem("bad", item.key, record.get("reason", "?") + " (unchanged since last run)"))
+        done += 1
+        if progress:
+            progress(done, len(items), item.key, "cached")
+    return todo, stamps
 
 
 def _worker_init() -> None:
