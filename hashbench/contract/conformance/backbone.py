@@ -22,13 +22,10 @@ __all__ = ["check_backbone"]
 def check_backbone(component: Union[Component, Callable[..., Any]], table: Optional[Mapping[str, Any]] = None, *,
                    device: str = "cpu", workdir: Optional[Path] = None) -> List[CheckResult]:
     """Every check of a backbone (registered component or bare factory) on a tiny uint8 clip."""
-    return run_kind("backbone", component, table, workdir, lambda checks, c, t: _checks(checks, c, t, device))
+    return run_kind("backbone", component, table, device=device, workdir=workdir, builds=build_module, body=_checks)
 
 
-def _checks(checks: Checks, component: Component, table: Mapping[str, Any], device: str) -> None:
-    model = checks.produce("builds", build_module, component, table, device)
-    if model is None:
-        return
+def _checks(checks: Checks, model: Any, component: Component, table: Mapping[str, Any], device: str) -> None:
     dim_ok = checks.run("feature_dim", feature_dim, model)
     if not (checks.run("normalisation", normalisation, model) and dim_ok):
         return

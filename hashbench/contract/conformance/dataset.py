@@ -23,12 +23,11 @@ SPLITS = ("train", "query", "database")
 def check_dataset(component: Union[Component, Callable[..., Any]], table: Optional[Mapping[str, Any]] = None, *,
                   device: str = "cpu", workdir: Optional[Path] = None) -> List[CheckResult]:
     """Every check of a dataset (registered component or bare factory) on its example table."""
-    return run_kind("dataset", component, table, workdir, _checks)
+    return run_kind("dataset", component, table, device=device, workdir=workdir, builds=builds, body=_checks)
 
 
-def _checks(checks: Checks, component: Component, table: Mapping[str, Any]) -> None:
-    ds = checks.produce("builds", builds, component, table)
-    if ds is None or not checks.run("attributes", attributes, ds):
+def _checks(checks: Checks, ds: Any, component: Component, table: Mapping[str, Any], device: str) -> None:
+    if not checks.run("attributes", attributes, ds):
         return
     if checks.run("splits", splits, ds):
         checks.run("items", items, ds)
@@ -37,8 +36,8 @@ def _checks(checks: Checks, component: Component, table: Mapping[str, Any]) -> N
     checks.run("deterministic", deterministic, ds, component, table)
 
 
-def builds(component: Component, table: Mapping[str, Any]) -> tuple:
-    """The factory returns the dataset object."""
+def builds(component: Component, table: Mapping[str, Any], device: str) -> tuple:
+    """The factory returns the dataset object (``device`` unused: datasets are built on the CPU)."""
     ds = build(component, table)
     return type(ds).__name__, ds
 

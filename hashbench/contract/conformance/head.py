@@ -23,13 +23,10 @@ BATCH = 4
 def check_head(component: Union[Component, Callable[..., Any]], table: Optional[Mapping[str, Any]] = None, *,
                device: str = "cpu", workdir: Optional[Path] = None) -> List[CheckResult]:
     """Every check of a hash head (registered component or bare factory) on random features."""
-    return run_kind("head", component, table, workdir, lambda checks, c, t: _checks(checks, c, t, device))
+    return run_kind("head", component, table, device=device, workdir=workdir, builds=build_module, body=_checks)
 
 
-def _checks(checks: Checks, component: Component, table: Mapping[str, Any], device: str) -> None:
-    head = checks.produce("builds", build_module, component, table, device)
-    if head is None:
-        return
+def _checks(checks: Checks, head: Any, component: Component, table: Mapping[str, Any], device: str) -> None:
     bits = int(table.get("bits", KIT_CONTEXT["bits"]))
     if checks.run("shape", shape, head, bits, device):
         checks.run("sign", sign, head, bits, device)

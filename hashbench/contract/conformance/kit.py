@@ -77,7 +77,7 @@ def example_of(factory: Any) -> Optional[Example]:
 
 
 def clip_of(component: Component) -> Tuple[int, ...]:
-    """The clip size (batch, T, H, W) a backbone is checked on: its declared ``clip`` with the kit's batch, else CLIP."""
+    """The clip size (batch, T, H, W) a backbone is checked on: its declared ``clip``, else CLIP."""
     declared = getattr(component.factory, CLIP_ATTRIBUTE, None)
     return (CLIP[0], *declared) if declared else CLIP
 
@@ -234,9 +234,15 @@ def build(component: Component, table: Mapping[str, Any], **overrides: Any) -> A
     return registry.build(component.kind, {"name": component.name, **table}, where=component.kind, **context)
 
 
-def run_kind(kind: str, component: Union[Component, Callable[..., Any]], table: Optional[Mapping[str, Any]],
-             workdir: Optional[Path], body: Callable[[Checks, Component, Dict[str, Any]], None]) -> List[CheckResult]:
-    """The ``example`` check (the table resolved in a temporary folder), then ``body``'s checks."""
+#: The checks of one kind after ``builds``: ``body(checks, built, component, table, device)``.
+Body = Callable[[Checks, Any, Component, Dict[str, Any], str], None]
+
+
+def run_kind(kind: str, component: Union[Component, Callable[..., Any]], table: Optional[Mapping[str, Any]], *,
+             device: str, workdir: Optional[Path], builds: Callable[..., Tuple[str, Any]], body: Body
+             ) -> List[CheckResult]:
+    """The ``example`` check (the table resolved in a temporary folder), the ``builds`` check
+    (``builds(component, table, device)`` returns a message and the built object), then ``body``'s."""
     component = as_component(kind, component)
     checks = Checks(component)
     with tempfile.TemporaryDirectory(prefix="hashbench-conformance-", dir=workdir) as tmp:
@@ -249,8 +255,9 @@ def run_kind(kind: str, component: Union[Component, Callable[..., Any]], table: 
             return text.replace(str(folder), "<tmp>"), resolved
 
         resolved = checks.produce("example", resolve)
-        if resolved is not None:
-            body(checks, component, resolved)
+        built = None if resolved is None else checks.produce("builds", builds, component, resolved, device)
+        if built is not None:
+            body(checks, built, component, resolved, device)
     return checks.results
 
 

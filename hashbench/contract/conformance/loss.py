@@ -34,13 +34,10 @@ MULTI_HOT = ((1, 1, 0, 0), (1, 0, 0, 0), (0, 1, 1, 0), (0, 0, 1, 0), (0, 0, 1, 1
 def check_loss(component: Union[Component, Callable[..., Any]], table: Optional[Mapping[str, Any]] = None, *,
                device: str = "cpu", workdir: Optional[Path] = None) -> List[CheckResult]:
     """Every check of a loss (registered component or bare factory); a factory that raises fails ``builds``."""
-    return run_kind("loss", component, table, workdir, lambda checks, c, t: _checks(checks, c, t, device))
+    return run_kind("loss", component, table, device=device, workdir=workdir, builds=builds, body=_checks)
 
 
-def _checks(checks: Checks, component: Component, table: Mapping[str, Any], device: str) -> None:
-    loss = checks.produce("builds", builds, component, table, device)
-    if loss is None:
-        return
+def _checks(checks: Checks, loss: Any, component: Component, table: Mapping[str, Any], device: str) -> None:
     if not checks.run("scalar", scalar, loss, device):
         return  # every later check calls the loss: they would fail for the same reason
     checks.run("finite", finite, loss, device)

@@ -38,12 +38,10 @@ KNOWN_ANSWERS: Dict[str, List[tuple]] = {
 def check_metric(component: Union[Component, Callable[..., Any]], table: Optional[Mapping[str, Any]] = None, *,
                  device: str = "cpu", workdir: Optional[Path] = None) -> List[CheckResult]:
     """Every check of a metric (registered component or bare factory) on tiny code sets."""
-    return run_kind("metric", component, table, workdir, _checks)
+    return run_kind("metric", component, table, device=device, workdir=workdir, builds=builds, body=_checks)
 
 
-def _checks(checks: Checks, component: Component, table: Mapping[str, Any]) -> None:
-    if not checks.run("builds", builds, component, table):
-        return
+def _checks(checks: Checks, metric: Any, component: Component, table: Mapping[str, Any], device: str) -> None:
     checks.run("value", value, component, table)
     checks.run("perfect_beats_shuffled", perfect_beats_shuffled, component, table)
     checks.run("known_answers", known_answers, component, table)
@@ -80,12 +78,13 @@ def labelled_codes() -> tuple:
         hadamard[:classes].astype(np.int8)
 
 
-def builds(component: Component, table: Mapping[str, Any]) -> str:
-    """The factory returns a callable ``(query_codes, query_labels, db_codes, db_labels) -> float``."""
+def builds(component: Component, table: Mapping[str, Any], device: str) -> tuple:
+    """The factory returns a callable ``(query_codes, query_labels, db_codes, db_labels) -> float``
+    (``device`` unused: metrics score packed codes on the CPU)."""
     metric = build(component, table)
     expect(callable(metric), f"the factory returned {type(metric).__name__}, not a callable"
            " (query_codes, query_labels, db_codes, db_labels) -> float")
-    return type(metric).__name__
+    return type(metric).__name__, metric
 
 
 def value(component: Component, table: Mapping[str, Any]) -> str:
