@@ -225,12 +225,14 @@ TOPK_BLOCK = 64
 
 @_jit()
 def _admit(j, v, t, below, m, k_eff, count, cand):
-    """Item ``j`` at distance ``v <= t`` joins the candidates; the bound ``t`` drops while the items at
-    distances below it already number ``k_eff``. Returns the new ``(t, below, m)``."""
+    """Item ``j`` at distance ``v <= t`` joins the candidates. Once the candidates within ``t`` number
+    ``k_eff``, no later item at distance ``t`` can reach the top k (it ranks after them: database order),
+    so ``t`` drops below it, repeatedly; the k-th distance is then ``t + 1``. Returns the new ``(t,
+    below, m)`` (``below``: candidates within ``t``)."""
     count[v] += 1
     cand[m] = j
     below += 1
-    while t > 0 and below - count[t] >= k_eff:
+    while below >= k_eff and t >= 0:
         below -= count[t]
         t -= 1
     return t, below, m + 1
@@ -241,7 +243,8 @@ def _scan_one_word(qw, d1, k_eff, t, count, cand):
     """Candidates of a query of <= 64 bits (code word ``qw``, database words ``d1`` (nd,)): every item
     at distance <= a running bound that starts at ``t``, in database order, counted per distance in
     ``count`` (exact for distances <= the final bound). Blocks with no item within the bound are passed
-    over by a vectorised test. Returns ``(candidates, items within the final bound, final bound)``."""
+    over by a vectorised test. Returns ``(candidates, final bound)``: the k-th distance is the bound + 1,
+    unless the bound is still ``t`` (fewer than ``k_eff`` items within ``t``)."""
     nd = d1.shape[0]
     full = nd - nd % TOPK_BLOCK
     count[:] = 0
@@ -260,7 +263,7 @@ def _scan_one_word(qw, d1, k_eff, t, count, cand):
         v = _popcount(qw ^ d1[j])
         if v <= t:
             t, below, m = _admit(j, v, t, below, m, k_eff, count, cand)
-    return m, below, t
+    return m, t
 
 
 @_jit()
@@ -274,7 +277,7 @@ def _scan_words(q64, d64, i, k_eff, t, count, cand):
         v = _distance(q64, d64, i, j, nw)
         if v <= t:
             t, below, m = _admit(j, v, t, below, m, k_eff, count, cand)
-    return m, below, t
+    return m, t
 
 
 @_jit()
@@ -288,20 +291,19 @@ def _scan(q64, d64, d1, i, k_eff, t, count, cand):
 def _topk_query(q64, d64, d1, q_class, d_class, q_words, d_words, multi, i, k_eff, guess, count, before,
                 cand, topk_rel):
     """Ranks 1..k_eff of query ``i`` (distance, then database index); relevance is tested for those
-    items only. ``guess``: a bound to try first (the previous query's k-th distance + 2): any bound with
+    items only. ``guess``: a bound to try first (the previous query's k-th distance + 1): any bound with
     at least ``k_eff`` items within it gives the exact result; with fewer the scan restarts from the
     largest distance. Returns this query's k-th distance."""
     width = before.shape[0]
-    m, below, t = _scan(q64, d64, d1, i, k_eff, min(guess, width - 1), count, cand)
-    if below < k_eff:  # the guess was below the k-th distance
-        m, below, t = _scan(q64, d64, d1, i, k_eff, width - 1, count, cand)
+    start = min(guess, width - 1)
+    m, t = _scan(q64, d64, d1, i, k_eff, start, count, cand)
+    if t == start:  # fewer than k_eff items within the guess
+        m, t = _scan(q64, d64, d1, i, k_eff, width - 1, count, cand)
+    edge = t + 1  # the distance holding rank k_eff
     run = 0
-    edge = t  # the distance holding rank k_eff
-    for v in range(t + 1):
+    for v in range(edge + 1):
         before[v] = run
         run += count[v]
-        if run - count[v] < k_eff <= run:
-            edge = v
     count[:] = 0  # now: candidates placed so far at each distance
     for c in range(m):  # candidates in database order: a counting sort by distance
         j = cand[c]
@@ -333,7 +335,7 @@ def rank_topk(q64, d64, q_class, d_class, q_words, d_words, multi, topk, chunk, 
         guess = width - 1
         for i in range(c * chunk, min(nq, (c + 1) * chunk)):
             guess = _topk_query(q64, d64, d1, q_class, d_class, q_words, d_words, multi, i, k_eff, guess,
-                                count, before, cand, topk_rel) + 2
+                                count, before, cand, topk_rel) + 1
 
 
 def compile_kernels() -> None:
