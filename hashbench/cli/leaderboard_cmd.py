@@ -95,13 +95,18 @@ def leaderboard(
     results: Optional[Path] = _RESULTS,
     published: Optional[Path] = _PUBLISHED,
     no_published: bool = _NO_PUBLISHED,
+    runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Run directories, for the random-codes"
+                                  " reference row (scored on the labels of each column's latest run)."),
 ) -> None:
-    """Pivot the results table: experiments x (dataset, bits), mean ± std over seeds, best marked."""
+    """Pivot the results table: experiments x (dataset, bits), mean ± std over seeds, best marked, and the
+    score of random codes for reference."""
+    from ..results.chance import add_random_reference
     from ..results.render import FORMATS, default_output, metric_caption, render, write_text_atomic
 
     if fmt not in FORMATS:
         raise ResultsError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
     board, results_path = _board(metric, datasets, bits, where, group, results, published, no_published)
+    add_random_reference(board, runs_dir)
     text = render(board, fmt, caption=metric_caption(metric), source=str(results_path))
     if out is not None:
         write_text_atomic(out, text)

@@ -28,13 +28,20 @@ class Cell:
     best: bool = False
     mixed: bool = False
     series: str | None = None
+    #: ``mean`` / the column's random-codes reference (None without one, see :mod:`~hashbench.results.chance`)
+    ratio: float | None = None
 
     def text(self) -> str:
-        """``0.7204 ± 0.0031 (n=3)`` when n > 1, else ``0.7204``; `` ‡`` appended when mixed."""
+        """``0.7204 ± 0.0031 (n=3)`` when n > 1, else ``0.7204``; with a ratio to random codes
+        ``0.7204 ± 0.0031 (n=3, 6.4x)`` or ``0.7204 (6.4x)``; `` ‡`` appended when mixed."""
         out = f"{self.mean:.{DIGITS}f}"
+        extra = [f"n={self.n}"] if self.n > 1 else []
         if self.n > 1:
             std = 0.0 if self.std is None or math.isnan(self.std) else self.std
-            out += f" ± {std:.{DIGITS}f} (n={self.n})"
+            out += f" ± {std:.{DIGITS}f}"
+        if self.ratio is not None:
+            extra.append(f"{self.ratio:.1f}x")
+        out += f" ({', '.join(extra)})" if extra else ""
         return out + (f" {MIXED_MARK}" if self.mixed else "")
 
 
@@ -97,11 +104,28 @@ class Leaderboard:
     local_rows: int = 0
     published_rows: int = 0
     data_columns: dict[str, DataColumn] = field(default_factory=dict)
+    #: (experiment, run_id) of each column's local runs, the run appended last first
+    runs: dict[tuple[str, int], list[tuple[str, str]]] = field(default_factory=dict)
 
-    def column_label(self, column: tuple[str, int]) -> str:
+    def column_label(self, column: tuple[str, int], short: bool = False) -> str:
         """``ucf101 48-bit``; ``ucf101`` alone for published numbers without a code length (bits 0:
-        a classifier's top-1, quoted for any code length)."""
-        return f"{column[0]} {column[1]}-bit" if column[1] else str(column[0])
+        a classifier's top-1, quoted for any code length). ``short``: a column set apart by its
+        settings or data is ``moving_digits [1] 32-bit``, its settings in :meth:`legend`."""
+        name = column[0]
+        if short and name in self.footnotes():
+            name = f"{self.data_columns[name].dataset} [{self.footnotes()[name]}]"
+        return f"{name} {column[1]}-bit" if column[1] else str(name)
+
+    def footnotes(self) -> dict[str, int]:
+        """``{dataset column label: n}`` for the columns that are not plain (their settings or custom data
+        would make the header long), numbered from 1 in column order."""
+        shown = dict.fromkeys(label for label, _ in self.columns)
+        notes = [label for label in shown if label in self.data_columns and not self.data_columns[label].plain]
+        return {label: i for i, label in enumerate(notes, start=1)}
+
+    def legend(self) -> list[str]:
+        """``[1] moving_digits (clips_per_class=20, noise=10.0)``: the full name of each footnoted column."""
+        return [f"[{n}] {label}" for label, n in self.footnotes().items()]
 
     def cell(self, key: str, dataset: str, bits: int) -> Cell | None:
         """The cell of the row whose first key is ``key`` (test/inspection helper); ``dataset`` is the

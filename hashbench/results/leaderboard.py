@@ -165,46 +165,14 @@ def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" 
     row_order: dict[tuple, tuple] = {}
     row_identity_text: dict[tuple, str | None] = {}
     if identity_rows:
-        # a row is an identity (0.1 rows: a method); its label starts from the method of its run
-        # appended last (a relabelled rerun of the same experiment renames the row)
-        methods = text_column(local, "method").tolist()
-        lines = local["_line"].tolist() if "_line" in local.columns else list(range(len(local)))
-        row_keys = [rid if rid else "legacy\n" + m for rid, m in zip(local["_rid"], methods)]
-        method_of: dict[str, tuple[Any, str]] = {}
-        idents: dict[str, dict[str, Any] | None] = {}
-        for key, method, line, ident in zip(row_keys, methods, lines, row_idents):
-            if key not in method_of or line >= method_of[key][0]:
-                method_of[key] = (line, method)
-            idents[key] = ident
-        keys = list(method_of)
-        listed = [(method_of[k][1], idents[k]) for k in keys]
-        labels = identity_labels(listed)
-        orders = identity_order(listed)
-        label_of = dict(zip(keys, labels))
-        local["_k0"] = [label_of[k] for k in row_keys]
-        for key, label, order in zip(keys, labels, orders):
-            row_order[(label,)] = (order, label)
-            row_identity_text[(label,)] = None if key.startswith("legacy\n") else key
+        row_order, row_identity_text = _identity_rows(local, row_idents)
     else:
         local = local.assign(**{f"_k{i}": as_text(local[c]) for i, c in enumerate(group)})
 
     pub = published if published is not None else pd.DataFrame(columns=list(PUBLISHED_COLUMNS))
     pub = filter_rows(pub, metric, datasets, bits, where_map) if len(pub) else pub.iloc[0:0]
     if len(pub):
-        pub = pub.copy()
-        labels = published_labels(pub, group)
-        label_col = group.index("method") if "method" in group else 0
-        for i, col in enumerate(group):
-            if i == label_col:
-                pub[f"_k{i}"] = labels
-            elif col in pub.columns:
-                pub[f"_k{i}"] = as_text(pub[col])
-            else:
-                pub[f"_k{i}"] = ""
-        pub["seed"] = pd.array([pd.NA] * len(pub), dtype="Int64")
-        pub["_col"] = pub["dataset"].astype(str)  # published numbers: the plain dataset column only
-        key_text = pub[[f"_k{i}" for i in range(len(group))]].astype(str).agg("\n".join, axis=1)
-        pub["_rid"] = "published\n" + pub["source"].astype(str) + "\n" + key_text
+        pub = _published_keys(pub, group)
         for ds in pub["dataset"].astype(str):
             data_columns.setdefault(ds, DataColumn(ds, ds))
             column_order.setdefault(ds, (dataset_order(ranks, ds), False, False, (), "", ds))
@@ -227,19 +195,37 @@ def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" 
         rows.append(BoardRow(tuple(str(k) or "–" for k in key), "local", local_cells[key],
                              identity=row_identity_text.get(tuple(key))))
     if len(pub):
-        sources = {tuple(k): s for k, s in zip(pub[key_cols].itertuples(index=False, name=None),
-                                               pub["source"].astype(str))}
-        pub_cells = _aggregate(pub.assign(seed=range(len(pub))), key_cols)
-        order = {}  # method, source, then frames/margin numerically
-        for key, method, source, frames, margin in zip(
-                pub[key_cols].itertuples(index=False, name=None), pub["method"].astype(str),
-                pub["source"].astype(str), pub["frames"], pub["margin"]):
-            order.setdefault(tuple(key), (method, source, -1 if pd.isna(frames) else int(frames),
-                                          -1.0 if pd.isna(margin) else float(margin), tuple(key)))
-        for key in sorted(pub_cells, key=lambda k: order[tuple(k)]):
-            rows.append(BoardRow(tuple(str(k) or "–" for k in key), sources[tuple(key)], pub_cells[key]))
-
+        rows += _published_board_rows(pub, key_cols)
     columns = sorted({c for r in rows for c in r.cells}, key=lambda c: (column_order[c[0]], c[1]))
+    _mark_best(rows, columns)
+
+    shown = {c[0] for c in columns}
+    data_columns = {label: data_columns[label] for label in sorted(shown, key=lambda l: column_order[l])}
+    legacy = bool((local["_rid"] == "").any()) if len(local) else False
+    notes = _notes(rows, pub, group, data_columns, legacy)
+    return Leaderboard(metric, group, columns, rows, notes, local_rows=len(local), published_rows=len(pub),
+                       data_columns=data_columns, runs=_column_runs(local))
+
+
+def _published_board_rows(pub: "pd.DataFrame", key_cols: list[str]) -> list[BoardRow]:
+    """The published rows' board rows: by method, source, then frames/margin numerically."""
+    import pandas as pd
+
+    sources = {tuple(k): s for k, s in zip(pub[key_cols].itertuples(index=False, name=None),
+                                           pub["source"].astype(str))}
+    pub_cells = _aggregate(pub.assign(seed=range(len(pub))), key_cols)
+    order = {}
+    for key, method, source, frames, margin in zip(
+            pub[key_cols].itertuples(index=False, name=None), pub["method"].astype(str),
+            pub["source"].astype(str), pub["frames"], pub["margin"]):
+        order.setdefault(tuple(key), (method, source, -1 if pd.isna(frames) else int(frames),
+                                      -1.0 if pd.isna(margin) else float(margin), tuple(key)))
+    return [BoardRow(tuple(str(k) or "–" for k in key), sources[tuple(key)], pub_cells[key])
+            for key in sorted(pub_cells, key=lambda k: order[tuple(k)])]
+
+
+def _mark_best(rows: list[BoardRow], columns: list[tuple[str, int]]) -> None:
+    """Mark the best cell(s) of each column (at the shown precision) where it has at least two entries."""
     for column in columns:
         present = [r.cells[column] for r in rows if column in r.cells]
         if len(present) < 2:
@@ -248,12 +234,69 @@ def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" 
         for c in present:
             c.best = round(c.mean, DIGITS) == best
 
-    shown = {c[0] for c in columns}
-    data_columns = {label: data_columns[label] for label in sorted(shown, key=lambda l: column_order[l])}
-    legacy = bool((local["_rid"] == "").any()) if len(local) else False
-    notes = _notes(rows, pub, group, data_columns, legacy)
-    return Leaderboard(metric, group, columns, rows, notes, local_rows=len(local), published_rows=len(pub),
-                       data_columns=data_columns)
+
+def _identity_rows(local: "pd.DataFrame", row_idents: list[dict[str, Any] | None]
+                   ) -> tuple[dict[tuple, tuple], dict[tuple, str | None]]:
+    """Label local rows by experiment identity (sets ``_k0``); returns each label's sort key and identity.
+
+    A row is an identity (0.1 rows: a method); its label starts from the method of its run appended
+    last (a relabelled rerun of the same experiment renames the row).
+    """
+    methods = text_column(local, "method").tolist()
+    lines = local["_line"].tolist() if "_line" in local.columns else list(range(len(local)))
+    row_keys = [rid if rid else "legacy\n" + m for rid, m in zip(local["_rid"], methods)]
+    method_of: dict[str, tuple[Any, str]] = {}
+    idents: dict[str, dict[str, Any] | None] = {}
+    for key, method, line, ident in zip(row_keys, methods, lines, row_idents):
+        if key not in method_of or line >= method_of[key][0]:
+            method_of[key] = (line, method)
+        idents[key] = ident
+    keys = list(method_of)
+    listed = [(method_of[k][1], idents[k]) for k in keys]
+    labels = identity_labels(listed)
+    label_of = dict(zip(keys, labels))
+    local["_k0"] = [label_of[k] for k in row_keys]
+    row_order: dict[tuple, tuple] = {}
+    row_identity_text: dict[tuple, str | None] = {}
+    for key, label, order in zip(keys, labels, identity_order(listed)):
+        row_order[(label,)] = (order, label)
+        row_identity_text[(label,)] = None if key.startswith("legacy\n") else key
+    return row_order, row_identity_text
+
+
+def _published_keys(pub: "pd.DataFrame", group: Sequence[str]) -> "pd.DataFrame":
+    """Published rows with their row keys (``_k<i>``), ``_col`` (the plain dataset column) and ``_rid``."""
+    import pandas as pd
+
+    pub = pub.copy()
+    labels = published_labels(pub, group)
+    label_col = group.index("method") if "method" in group else 0
+    for i, col in enumerate(group):
+        if i == label_col:
+            pub[f"_k{i}"] = labels
+        elif col in pub.columns:
+            pub[f"_k{i}"] = as_text(pub[col])
+        else:
+            pub[f"_k{i}"] = ""
+    pub["seed"] = pd.array([pd.NA] * len(pub), dtype="Int64")
+    pub["_col"] = pub["dataset"].astype(str)  # published numbers: the plain dataset column only
+    key_text = pub[[f"_k{i}" for i in range(len(group))]].astype(str).agg("\n".join, axis=1)
+    pub["_rid"] = "published\n" + pub["source"].astype(str) + "\n" + key_text
+    return pub
+
+
+def _column_runs(local: "pd.DataFrame") -> dict[tuple[str, int], list[tuple[str, str]]]:
+    """(experiment, run_id) per (column, bits), the run appended last first (see Leaderboard.runs)."""
+    runs: dict[tuple[str, int], list[tuple[str, str]]] = {}
+    if local.empty:
+        return runs
+    ordered = local.sort_values("_line", ascending=False, kind="stable") if "_line" in local.columns else local
+    for column, bits, experiment, run_id in zip(ordered["_col"], ordered["bits"], text_column(ordered, "experiment"),
+                                                text_column(ordered, "run_id")):
+        found = runs.setdefault((str(column), int(bits)), [])
+        if (experiment, run_id) not in found:
+            found.append((experiment, run_id))
+    return runs
 
 
 def _skipped_text(values: Sequence[int]) -> str:

@@ -53,8 +53,8 @@ def render(board: Leaderboard, fmt: str = "md", *, caption: str = "", source: st
 
     if fmt not in FORMATS:
         raise ResultsError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    headers = list(board.group) + [board.column_label(c) for c in board.columns]
-    if fmt == "csv":
+    headers = list(board.group) + [board.column_label(c, short=fmt != "csv") for c in board.columns]
+    if fmt == "csv":  # full column names: a csv is read by programs, without the legend
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(headers + ["source"])
@@ -75,7 +75,7 @@ def render(board: Leaderboard, fmt: str = "md", *, caption: str = "", source: st
     if fmt == "md":
         table = tabulate(body, headers=headers, tablefmt="github", colalign=align, disable_numparse=True)
         parts = [f"# {title}", ""] + ([caption, ""] if caption else []) + [table, ""]
-        parts += [f"- {n}" for n in board.notes] + [f"- {meta}.", ""]
+        parts += [f"- {n}" for n in board.legend() + board.notes] + [f"- {meta}.", ""]
         return "\n".join(parts)
     if fmt == "html":
         hdr = [html.escape(h) for h in headers]
@@ -84,13 +84,13 @@ def render(board: Leaderboard, fmt: str = "md", *, caption: str = "", source: st
         if caption:
             parts.append(f"<p>{html.escape(caption)}</p>")
         parts.append(table)
-        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in board.notes + [meta])
-                     + "</ul>")
+        notes = board.legend() + board.notes + [meta]
+        parts.append("<ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>")
         return "\n".join(parts) + "\n"
     hdr = [_latex_escape(h) for h in headers]
     table = tabulate(body, headers=hdr, tablefmt="latex_raw", colalign=align, disable_numparse=True)
     lines = [f"% {title}"] + ([f"% {caption}"] if caption else []) + [table, "", r"{\footnotesize"]
-    lines += [_latex_escape(n) + r"\par" for n in board.notes + [meta]]
+    lines += [_latex_escape(n) + r"\par" for n in board.legend() + board.notes + [meta]]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

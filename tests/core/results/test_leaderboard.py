@@ -449,9 +449,12 @@ def test_custom_list_run_never_in_the_official_column(tmp_path, published):
     assert "ucf101 (custom lists 1a2b3c4d): 3 listed videos skipped" in "\n".join(board.notes)
     assert "ucf101 (custom lists 9f8e7d6c): 2 listed videos skipped" in "\n".join(board.notes)
     md = render(board, "md")
-    assert md_header(md) == ["method", "ucf101 48-bit", "ucf101 (custom lists 1a2b3c4d) 48-bit",
-                             "ucf101 (custom lists 9f8e7d6c) 48-bit"]
+    # the header stays short: a column set apart by its data is footnoted, its full name in the legend
+    assert md_header(md) == ["method", "ucf101 48-bit", "ucf101 [1] 48-bit", "ucf101 [2] 48-bit"]
+    assert "- [1] ucf101 (custom lists 1a2b3c4d)\n- [2] ucf101 (custom lists 9f8e7d6c)\n" in md
     assert "- ucf101 (custom lists 1a2b3c4d): 3 listed videos skipped" in md
+    csv_header = next(csv.reader(io.StringIO(render(board, "csv"))))  # csv: full names, no legend
+    assert csv_header[2:4] == ["ucf101 (custom lists 1a2b3c4d) 48-bit", "ucf101 (custom lists 9f8e7d6c) 48-bit"]
 
 
 def test_width_named_only_when_widths_differ(tmp_path):
@@ -658,3 +661,64 @@ def test_leaderboard_top1_shows_the_published_classification_rows(tmp_path, tabl
     vc = next(line for line in lines if line.startswith("| Video_Classification_ResNet3D †"))
     assert "0.8157" in vc and "0.5319" in vc
     assert "0.5000" in next(line for line in lines if line.startswith("| ours"))
+
+
+def test_columns_set_apart_by_dataset_settings_get_short_headers_and_a_legend(tmp_path):
+    """Issue 17: the demo's columns were named by every dataset setting (700-character lines)."""
+    path = tmp_path / "results.csv"
+    add_run(path, 0.3, dataset__noise=10.0, dataset__clips_per_class=20, dataset__queries_per_class=8)
+    add_run(path, 0.2, dataset__noise=20.0, dataset__clips_per_class=10, dataset__queries_per_class=4)
+    add_run(path, 0.4, head__bits=32, dataset__noise=10.0, dataset__clips_per_class=20, dataset__queries_per_class=8)
+    board = build_leaderboard(read_results(path))
+    long_names = ["moving_digits (clips_per_class=10, noise=20.0, queries_per_class=4)",
+                  "moving_digits (clips_per_class=20, noise=10.0, queries_per_class=8)"]
+    assert sorted({c for c, _ in board.columns}) == long_names
+    md = render(board, "md")
+    assert md_header(md) == ["method", "moving_digits [1] 16-bit", "moving_digits [2] 16-bit",
+                             "moving_digits [2] 32-bit"]
+    assert f"- [1] {long_names[0]}\n- [2] {long_names[1]}\n" in md
+    for fmt in ("html", "latex"):
+        text = render(board, fmt)
+        assert "digits [1] 16-bit" in text and "[1] moving" in text and "=8) 32-bit" not in text
+    table = [line for line in md.splitlines() if line.startswith("|")]
+    assert max(map(len, table)) < 130  # was over 250 with the settings in the header
+    assert board.column_label(board.columns[0]) == f"{long_names[0]} 16-bit"  # the data keeps the full name
+
+
+def _codes_for(runs: Path, experiment: str, run_id: str, bits: int, classes: int = 4) -> None:
+    """A run directory's codes.npz: balanced labels, 12 queries and 48 database items."""
+    import numpy as np
+    from hashbench.codes import save_codes
+    from hashbench.results.rundir import RunDir
+
+    rng = np.random.default_rng(7)
+    ql, dl = np.arange(12) % classes, np.arange(48) % classes
+    save_codes(RunDir.for_run(runs, experiment, run_id).codes_path, query_codes=rng.choice([-1, 1], (12, bits)),
+               query_labels=ql, db_codes=rng.choice([-1, 1], (48, bits)), db_labels=dl)
+
+
+def test_random_codes_reference_row_and_ratios(tmp_path):
+    """The leaderboard scores random codes on the labels of each column's latest run and shows every
+    cell's ratio to it; a column without a run directory has no reference."""
+    import numpy as np
+    from hashbench.results.chance import random_codes_score
+
+    path = tmp_path / "results.csv"
+    first = add_run(path, 0.6)
+    add_run(path, 0.9, head__bits=32)  # no run directory: no reference in its column
+    _codes_for(tmp_path / "runs", "tiny", first, 16)
+    chance = random_codes_score(np.arange(12) % 4, np.arange(48) % 4, 16, "map")
+    assert 0.2 < chance < 0.45  # 4 balanced classes: about 1/4
+    proc = hb("leaderboard", "--results", str(path), "--no-published", "-f", "csv", "--runs-dir", "runs",
+              cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = list(csv.reader(io.StringIO(proc.stdout)))
+    assert rows[0] == ["method", "moving_digits 16-bit", "moving_digits 32-bit", "source"]
+    assert rows[1][1:3] == [f"0.6000 ({0.6 / chance:.1f}x)", "0.9000"]
+    assert rows[2] == ["random codes", f"{chance:.4f}", "", "reference: random codes"]  # never marked best
+    md = hb("leaderboard", "--results", str(path), "--no-published", "--runs-dir", "runs", cwd=tmp_path).stdout
+    assert md_cells(md, "random codes") == [f"{chance:.4f}", "–"] and "- random codes: the map of random" in md
+    # the same labels always give the same reference: seeds are fixed
+    assert random_codes_score(np.arange(12) % 4, np.arange(48) % 4, 16, "map") == chance
+    none = hb("leaderboard", "--results", str(path), "--no-published", "--runs-dir", "elsewhere", cwd=tmp_path)
+    assert none.returncode == 0 and "random codes" not in none.stdout and "x)" not in none.stdout
