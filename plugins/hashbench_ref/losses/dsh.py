@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import torch
 
-from hashbench.contract import HashLoss, LossBatch, MemoryBank, choice
+from hashbench.contract import LossBatch
 
-from . import MEMORIES
-
-from .pairwise import bank_on_device
+from .pairwise import PairBankLoss, bank_on_device
 
 __all__ = ["DSHLoss", "contrastive_loss", "squared_distances"]
 
@@ -38,29 +36,17 @@ def contrastive_loss(dist: torch.Tensor, similar: torch.Tensor, margin: float) -
     return torch.where(similar, dist, (margin - dist).clamp(min=0)).mul(0.5).mean()
 
 
-class DSHLoss(HashLoss):
-    """``(codes (B, bits), labels[, indices (B,)]) -> scalar``; see the module docstring.
-
-    ``memory = "bank"``: ``bank`` (a :class:`MemoryBank` of ``num_train`` rows, checkpointed) and
-    ``needs_indices`` is True; ``memory = "batch"``: no bank, no indices.
-    """
-
-    needs_indices = True
+class DSHLoss(PairBankLoss):
+    """``(codes (B, bits), labels[, indices (B,)]) -> scalar``; see the module docstring and
+    :class:`~hashbench_ref.losses.pairwise.PairBankLoss` (``memory``, ``bank``)."""
 
     def __init__(self, bits: int, num_classes: int, multi_label: bool, num_train: int, alpha: float = 0.1,
                  margin: float | None = None, memory: str = "bank") -> None:
-        super().__init__(num_classes, multi_label)
-        choice("memory", memory, MEMORIES)
-        self.bits = int(bits)
-        self.alpha = float(alpha)
+        super().__init__(bits, num_classes, multi_label, num_train, alpha, memory)
         self.margin = 2.0 * self.bits if margin is None else float(margin)
-        self.memory = memory
-        self.needs_indices = memory == "bank"  # read by the engine on the instance
-        self.bank = MemoryBank(int(num_train), self.bits, self.num_classes) if memory == "bank" else None
 
     def extra_repr(self) -> str:
-        size = f", num_train={self.bank.size}" if self.bank is not None else ""
-        return f"bits={self.bits}, alpha={self.alpha}, margin={self.margin:g}, memory={self.memory!r}{size}"
+        return f"{super().extra_repr()}, margin={self.margin:g}"
 
     def compute_loss(self, batch: LossBatch) -> torch.Tensor:
         u = batch.codes  # (B, bits)

@@ -22,37 +22,20 @@ from __future__ import annotations
 
 import torch
 
-from hashbench.contract import HashLoss, LossBatch, MemoryBank, choice
+from hashbench.contract import LossBatch
 
-from . import MEMORIES
-
-from .pairwise import balanced_pair_loss, bank_on_device
+from .pairwise import PairBankLoss, balanced_pair_loss, bank_on_device
 
 __all__ = ["HashNetLoss"]
 
 
-class HashNetLoss(HashLoss):
-    """``(codes (B, bits) in (-1, 1), labels[, indices (B,)]) -> scalar``; see the module docstring.
-
-    ``memory = "bank"``: ``bank`` (a :class:`MemoryBank` of ``num_train`` rows, checkpointed) and
-    ``needs_indices`` is True; ``memory = "batch"``: no bank, no indices.
-    """
-
-    needs_indices = True
+class HashNetLoss(PairBankLoss):
+    """``(codes (B, bits) in (-1, 1), labels[, indices (B,)]) -> scalar``; see the module docstring and
+    :class:`~hashbench_ref.losses.pairwise.PairBankLoss` (``memory``, ``bank``)."""
 
     def __init__(self, bits: int, num_classes: int, multi_label: bool, num_train: int, alpha: float = 0.1,
                  memory: str = "bank") -> None:
-        super().__init__(num_classes, multi_label)
-        choice("memory", memory, MEMORIES)
-        self.bits = int(bits)
-        self.alpha = float(alpha)
-        self.memory = memory
-        self.needs_indices = memory == "bank"  # read by the engine on the instance
-        self.bank = MemoryBank(int(num_train), self.bits, self.num_classes) if memory == "bank" else None
-
-    def extra_repr(self) -> str:
-        size = f", num_train={self.bank.size}" if self.bank is not None else ""
-        return f"bits={self.bits}, alpha={self.alpha}, memory={self.memory!r}{size}"
+        super().__init__(bits, num_classes, multi_label, num_train, alpha, memory)
 
     def compute_loss(self, batch: LossBatch) -> torch.Tensor:
         u = batch.codes  # (B, bits), already tanh(beta x)

@@ -1,5 +1,7 @@
 """Pieces shared by the memory-bank pairwise losses (DPSH, HashNet, DSH).
 
+- :class:`PairBankLoss`: the base of the losses whose pairs span a memory bank of the training split
+  (``memory = "bank"``) or the batch (``"batch"``): HashNet, DSH;
 - :func:`bank_on_device`: move a loss's :class:`MemoryBank` to the codes' device (lazily, once).
 - :func:`pair_likelihood`: the pairwise logistic likelihood ``log(1 + exp(d)) - s * d`` of pair scores
   ``d`` (B, M), averaged over all pairs (``"mean"``, DPSH's paper and DeepHash-pytorch) or with
@@ -7,14 +9,44 @@
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import torch
 import torch.nn.functional as F
 
-from hashbench.contract import MemoryBank
+from hashbench.contract import HashLoss, MemoryBank, choice
 
-__all__ = ["PAIR_WEIGHTINGS", "bank_on_device", "pair_likelihood", "balanced_pair_loss"]
+from . import MEMORIES
+
+__all__ = ["PAIR_WEIGHTINGS", "PairBankLoss", "bank_on_device", "pair_likelihood", "balanced_pair_loss"]
 
 PAIR_WEIGHTINGS = ("mean", "balanced")
+
+
+class PairBankLoss(HashLoss):
+    """A pairwise loss over the batch x a memory bank (``memory = "bank"``) or the batch x itself.
+
+    ``memory = "bank"``: ``bank`` (a :class:`MemoryBank` of ``num_train`` rows, checkpointed) and
+    ``needs_indices`` is True; ``memory = "batch"``: no bank, no indices. ``alpha``: the loss's weight
+    (its meaning is the subclass's).
+    """
+
+    needs_indices = True
+
+    def __init__(self, bits: int, num_classes: int, multi_label: bool, num_train: int, alpha: float,
+                 memory: str) -> None:
+        super().__init__(num_classes, multi_label)
+        choice("memory", memory, MEMORIES)
+        self.bits = int(bits)
+        self.alpha = float(alpha)
+        self.memory = memory
+        self.bank: Optional[MemoryBank] = MemoryBank(int(num_train), self.bits, self.num_classes) \
+            if memory == "bank" else None
+        self.needs_indices = self.bank is not None  # read by the engine on the instance
+
+    def extra_repr(self) -> str:
+        size = f", num_train={self.bank.size}" if self.bank is not None else ""
+        return f"bits={self.bits}, alpha={self.alpha}, memory={self.memory!r}{size}"
 
 
 def bank_on_device(bank: MemoryBank, device: torch.device) -> MemoryBank:
