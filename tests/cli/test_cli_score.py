@@ -193,6 +193,9 @@ def test_packed_codes_files_need_bits(tmp_path):
             "--db-codes", tmp_path / "q.npy", "--db-labels", tmp_path / "ql.npy", "--json"]
     out = json.loads(cli(*args, "--bits", "24").stdout)
     assert out["bits"] == 24 and out["metrics"]["map"] == pytest.approx(1.0)  # each query finds itself first
+    bare = cli(*args)  # without --bits: one line naming both ways to give the length
+    assert bare.returncode == 2 and len(bare.stderr.strip().splitlines()) == 1
+    assert "--bits N" in bare.stderr and "FILE.npz:KEY" in bare.stderr
 
 
 def test_search_lists_the_runs_videos_and_names_classes(finished_run):
