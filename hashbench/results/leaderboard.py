@@ -62,6 +62,10 @@ Columns
   names the frames/margin when one source reports several settings) and go only in the plain dataset
   columns, never in custom or variant columns. In csv a ``source`` column says ``local`` or the
   publication. They take part in the best-per-column marking.
+- md, html and latex headers name a variant or custom column by its dataset and a footnote number
+  (``moving_digits [1] 32-bit``); the legend under the table gives the full label (csv keeps it).
+- ``hashbench leaderboard`` adds a ``random codes`` row, never marked best: random codes scored on the
+  labels of each column's latest run, and every cell's ratio to it (:mod:`hashbench.results.chance`).
 
 The modules: :mod:`~hashbench.results.rows` (which rows count), :mod:`~hashbench.results.labels` (row
 labels), :mod:`~hashbench.results.columns` (dataset columns and their order),
