@@ -84,23 +84,27 @@ def previous_pass(codes, labels, workers):
 
 
 def papers_loop(codes, labels, queries):
-    """The papers' evaluation for the first ``queries`` queries: per query its distance column, numpy's
-    default argsort, then ``mAP`` once per K walking the top K (Python loops, as in ``tools.py``)."""
+    """The papers' evaluation for the first ``queries`` queries: distances ``0.5 * (bits - B_db B_q^T)``
+    and label products ``L_db L_q^T`` by BLAS (in blocks of 100 queries here: the papers form the whole
+    45,600 x 45,600 float64 matrices, 16.6 GB each), numpy's default ``argsort`` of every query's
+    column, then ``mAP`` once per K walking each query's top K (Python loops, as in ``tools.py``)."""
     b = codes.astype(np.float64)
+    lab = labels.astype(np.float64)
     bits = codes.shape[1]
     sums = {k: 0.0 for k in SSVH_K}
-    lab = labels.astype(np.float64)
-    for q in range(queries):
-        column = 0.5 * (bits - b @ b[q])
-        order = np.argsort(column)
-        relevant = (lab @ lab[q]) > 0
+    for q0 in range(0, queries, 100):
+        q1 = min(queries, q0 + 100)
+        dist = 0.5 * (bits - b @ b[q0:q1].T)  # (N, block): one column per query
+        sim = lab @ lab[q0:q1].T
+        order = np.argsort(dist, axis=0)
         for k in SSVH_K:
-            x, p = 0, 0.0
-            for r in range(k):
-                if relevant[order[r]]:
-                    x += 1
-                    p += x / (r + 1.0)
-            sums[k] += p / k if p else 0.0
+            for c in range(q1 - q0):
+                x, p = 0, 0.0
+                for r in range(k):
+                    if sim[order[r, c], c] > 0:
+                        x += 1
+                        p += x / (r + 1.0)
+                sums[k] += p / k if p else 0.0
     return {k: v / queries for k, v in sums.items()}
 
 

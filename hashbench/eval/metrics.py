@@ -142,21 +142,24 @@ class MapAtK(Metric):
             self.undefined_reason = ""
 
     def per_query(self, stats: RankStats) -> tuple[np.ndarray, np.ndarray]:
-        hits = stats.topk_rel[:, : self.k]
-        if self.include_self is False:
-            hits = _without_self(stats.topk_rel[:, : self.k + 1], stats.self_rank)
-        found = np.cumsum(hits, axis=1)
-        ranks = np.arange(1, hits.shape[1] + 1, dtype=np.float64)
-        total = np.where(hits, found / ranks, 0.0).sum(axis=1)
-        n_found = hits.sum(axis=1)
+        key = ("map@k prefix sums", self.include_self is False)
+        if key not in stats.cache:  # shared by every k (and both normalisations) of one pass
+            hits = stats.topk_rel
+            if self.include_self is False:
+                hits = _without_self(hits, stats.self_rank)
+            found = np.cumsum(hits, axis=1)
+            ranks = np.arange(1, hits.shape[1] + 1, dtype=np.float64)
+            stats.cache[key] = (np.cumsum(np.where(hits, found / ranks, 0.0), axis=1), found)
+        precision_sums, found = stats.cache[key]
+        total, n_found = precision_sums[:, self.k - 1], found[:, self.k - 1]
         if self.normalize == "k":
             return total / self.k, np.ones(stats.n_queries, dtype=bool)
         return np.divide(total, n_found, out=np.zeros(stats.n_queries), where=n_found > 0), n_found > 0
 
 
 def _without_self(top: np.ndarray, self_rank: np.ndarray) -> np.ndarray:
-    """Ranks 1..k of each query with its own entry (0-based place ``self_rank``) removed, from ranks
-    1..k+1 ``top`` (nq, k+1): the entry's column is dropped, or the last one when it lies further down."""
+    """Ranks 1..w-1 of each query with its own entry (0-based place ``self_rank``) removed, from ranks
+    1..w ``top`` (nq, w): the entry's column is dropped, or the last one when it lies further down."""
     nq, width = top.shape
     keep = np.ones((nq, width), dtype=bool)
     keep[np.arange(nq), np.minimum(self_rank, width - 1)] = False

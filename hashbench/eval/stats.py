@@ -2,7 +2,7 @@
 metric, and :class:`Needs`, what the metrics asked for (see :mod:`hashbench.eval.ranking`)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 import numpy as np
@@ -48,6 +48,8 @@ class RankStats:
     ap_sum: np.ndarray | None = None
     device: str = "cpu"
     self_rank: np.ndarray | None = None
+    #: values derived from these statistics that several metrics share (e.g. map@k's prefix sums)
+    cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_queries(self) -> int:
