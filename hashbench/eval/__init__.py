@@ -8,6 +8,8 @@
 - :mod:`~hashbench.eval.tie_aware`: closed forms of the expected AP over orderings of ties;
 - :mod:`~hashbench.eval.metrics`: the metric definitions (:class:`Metric` and the reference metrics;
   public, for metric plugins);
+- :mod:`~hashbench.eval.ssvh`: the self-supervised video hashing protocol's specs (``map_over_k@K`` at
+  K = 5..100, ``include_self`` for all-vs-all);
 - :mod:`~hashbench.eval.evaluation`: metric specs -> values, conventions and undefined-query counts;
 - :mod:`~hashbench.eval.rescore`: scoring a finished run's stored codes again;
 - :mod:`~hashbench.eval.search`: FAISS search over a finished run's database (the ``search`` extra).

@@ -4,6 +4,11 @@ Ranking: for each query, the database sorted by Hamming distance; **ties are bro
 order** (a stable sort), except for the tie-aware metrics (``map_tie``, ``map_tie@k``), which give the
 expected value over all orderings within equal distances in closed form (McSherry & Najork, ECIR 2008).
 Relevant = same class id (single-label) or sharing at least one positive (multi-hot labels).
+The self-supervised video hashing papers rank with numpy's unstable default ``argsort`` instead; their
+order among equal distances is implementation-defined, and ``benchmarks/bench_ssvh_metric.py`` measures
+how far it moves ``map_over_k@K`` from this stable order. When the queries are the database (FCVID's
+all-vs-all protocol), ``MapAtK(include_self=...)`` says so and counts or removes each query's own entry
+(:mod:`hashbench.eval.ssvh` has the protocol's specs).
 
 The ranking pass (:mod:`hashbench.eval.ranking`) gathers integer statistics per query once (distance
 histograms, top-k relevance, AP sums; numba or numpy kernel, see ``$HASHBENCH_KERNEL``); the metrics

@@ -17,6 +17,13 @@ for at once:
   counted with bincounts over (distance, relevant-item segment), or with a stable counting sort
   (``np.argsort(kind="stable")`` on small integers is a radix sort) when that table would be large.
 
+Metrics of the top k only (``map@k``, ``map_over_k@k``, ``precision@k``: ``Needs(histograms=False)``)
+get a lighter numba pass when nothing else asks for histograms or AP sums: one scan of the database
+per query keeps the items within a running bound on the k-th distance (blocks of items beyond it are
+passed over by a vectorised test; the previous query's k-th distance + 1 is tried first), then a
+counting sort of those candidates gives ranks 1..k in the same order (distance, then database index),
+and relevance is tested for those k items only. ``hist_all``/``hist_rel`` are then ``None``.
+
 CPU kernels (``$HASHBENCH_KERNEL`` = ``auto`` (default) | ``numba`` | ``numpy``, see :func:`cpu_kernel`):
 the default is a numba-compiled fused kernel (:mod:`hashbench.eval.rank_numba`, :mod:`hashbench.eval._kernels`: one pass over the database
 per query doing XOR/popcount, the per-distance counts and the AP records together, queries in parallel
