@@ -10,7 +10,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-#: The original Video-Retrieval-C3D normalisation (mean/std of 0-1 pixels), in 0-255 units.
+#: The original Video-Retrieval-C3D normalisation (mean/std of 0-1 pixels), in 0-255 units. This example
+#: plugin imports nothing from hashbench but the hook marker, so it states the numbers itself; hashbench's
+#: own copy is hashbench_ref.backbones.normalization.C3D_RETRIEVAL (tests/plugins/c3d checks they agree).
 INPUT_MEAN = (0.434 * 255, 0.405 * 255, 0.378 * 255)
 INPUT_STD = (0.152 * 255, 0.149 * 255, 0.157 * 255)
 

@@ -178,7 +178,7 @@ def test_train_py_checkpoint_loads_with_or_without_its_classifier(layout_state, 
     clips = torch.randn(2, 3, 4, 16, 16)  # any small clip, with adaptive pooling
     dropped = build({"pretrained": str(path), "adaptive_pool": True}).eval()
     assert dropped.fc8 is None
-    with pytest.raises(ContractError, match="no classifier was kept"):
+    with pytest.raises(ConfigError, match="backbone c3d: no source classifier was kept"):
         dropped.logits(clips)
     torch.testing.assert_close(dropped.conv1.weight, state["conv1.weight"], rtol=0, atol=0)
 

@@ -260,7 +260,7 @@ def test_type_a_shortcut_gradient_option_on_bottlenecks():
 
 
 @pytest.mark.parametrize("table, match", [
-    ({"shortcut": "C"}, r"backbone\.shortcut: unknown value 'C'; use 'A' or 'B'"),
+    ({"shortcut": "C"}, r"backbone\.shortcut: unknown value 'C'; use one of 'A', 'B'"),
     ({"shortcut": "B", "shortcut_grad": True}, r"backbone\.shortcut_grad: applies to type-A shortcuts only"),
     ({"init": "xavier"}, r"backbone\.init: unknown value 'xavier'"),
     ({"widen_factor": 0.01}, r"backbone\.widen_factor: must leave at least one channel"),
@@ -414,11 +414,11 @@ def test_keep_classifier(weights_dir, tmp_path):
     with torch.no_grad():
         features = kept(clips)
         torch.testing.assert_close(features, plain(clips))  # features stay the penultimate ones
-        logits = kept.classify(clips)
+        logits = kept.logits(clips)
     assert logits.shape == (2, 700)
     torch.testing.assert_close(logits, features @ state["fc.weight"].T + state["fc.bias"])
-    with pytest.raises(RuntimeError, match=r"no source classifier kept"):
-        plain.classify(clips)
+    with pytest.raises(ConfigError, match=r"backbone r3d50: no source classifier was kept"):
+        plain.logits(clips)
     # the declared size is checked against the file
     with pytest.raises(CheckpointError, match=r"shape mismatches \(2\): fc\.weight \(700, 128\) vs model \(1139, 128\)"):
         build(name="r3d50", width=4, pretrained="r3d50_KMS_200ep", keep_classifier=True)

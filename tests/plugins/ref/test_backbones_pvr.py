@@ -160,7 +160,7 @@ def test_train_py_checkpoint_loads_strictly_in_the_source_layout(name, tmp_path,
         v.numel() for k, v in state.items() if not k.endswith(("running_mean", "running_var", "num_batches_tracked")))
     dropped = build(name, {"pretrained": str(path)})
     assert dropped.linear is None and "linear.weight" not in dropped.state_dict()
-    with pytest.raises(ContractError, match="no classifier was kept"):
+    with pytest.raises(ConfigError, match=rf"backbone {name}: no source classifier was kept"):
         dropped.logits(torch.zeros(1, 3, 1, 8, 8))
 
 

@@ -15,17 +15,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Optional
 
-from hashbench.contract import (Checkpoint, checkpoints_of, conformance_example, identity_keys, known_checkpoints,
-                                resolve_pretrained)
+from hashbench.contract import (Checkpoint, checkpoints_of, choice, conformance_example, identity_keys,
+                                known_checkpoints, number, resolve_pretrained)
 from hashbench.errors import ConfigError
 
-#: Input normalisations in 0-255 RGB pixel units: name -> (mean, std).
-NORMALIZATIONS = {
-    # pytorch-video-recognition's loader: BGR frames minus (90, 98, 102), no std (here in RGB order).
-    "pvr": ((102.0, 98.0, 90.0), (1.0, 1.0, 1.0)),
-    # Video-Retrieval-C3D's constants (mean/std of 0-1 pixels, rescaled to 0-255), kept for parity.
-    "c3d_retrieval": ((0.434 * 255, 0.405 * 255, 0.378 * 255), (0.152 * 255, 0.149 * 255, 0.157 * 255)),
-}
+from ..normalization import C3D_RETRIEVAL, PVR_BGR
+
+#: Input normalisations (constants in :mod:`..normalization`): pytorch-video-recognition's BGR mean
+#: subtraction (in RGB order), or Video-Retrieval-C3D's mean/std, kept for parity.
+NORMALIZATIONS = {"pvr": PVR_BGR, "c3d_retrieval": C3D_RETRIEVAL}
 #: The family's normalisation when neither ``normalization`` nor a known checkpoint says otherwise.
 DEFAULT_NORMALIZATION = "pvr"
 #: Clip sizes the original network takes: fc6's 8192 inputs are pool5's 512 x 1 x 4 x 4.
@@ -53,16 +51,14 @@ SPORTS1M = Checkpoint(
 )
 
 
-def normalization_of(normalization: Optional[str], checkpoint: Optional[Checkpoint], family: str = "c3d",
+def normalization_of(normalization: Optional[str], checkpoint: Optional[Checkpoint],
                      default: str = DEFAULT_NORMALIZATION) -> tuple[str, tuple, tuple]:
     """``(name, mean, std)``: the explicit ``normalization``, else the known checkpoint's, else ``default``."""
     if normalization is None:
         if checkpoint is not None:
             return f"checkpoint:{checkpoint.name}", tuple(checkpoint.mean), tuple(checkpoint.std)
         normalization = default
-    if normalization not in NORMALIZATIONS:
-        raise ConfigError(f"backbone.normalization: unknown value {normalization!r} for {family};"
-                          f" use one of {', '.join(map(repr, NORMALIZATIONS))} (or leave it unset)")
+    choice("backbone.normalization", normalization, NORMALIZATIONS)
     mean, std = NORMALIZATIONS[normalization]
     return normalization, tuple(mean), tuple(std)
 
@@ -109,8 +105,7 @@ def c3d(pretrained: Optional[str] = None, normalization: Optional[str] = None, k
     - ``adaptive_pool``: pools in ceil mode and an adaptive max-pool to pool5's 1x4x4 output, so that
       any clip size fits fc6; identical to the original at 16x112x112.
     """
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
-        raise ConfigError(f"backbone.dropout: must be a number in [0, 1), got {dropout!r}")
+    dropout = number("backbone.dropout", dropout, 0, 1, high_open=True)
     if num_frames is not None and not adaptive_pool and not FRAMES[0] <= num_frames <= FRAMES[1]:
         raise ConfigError(f"backbone c3d: the dataset gives {num_frames}-frame clips, but C3D's fc6 takes"
                           f" {FRAMES[0]}-{FRAMES[1]} frames of {SIDE[0]}-{SIDE[1]} px (trained on 16x112x112);"
@@ -119,7 +114,7 @@ def c3d(pretrained: Optional[str] = None, normalization: Optional[str] = None, k
     name, mean, std = normalization_of(normalization, checkpoint)
     from .model import build_c3d
 
-    return build_c3d(path, keep_classifier=keep_classifier, dropout=float(dropout), adaptive_pool=adaptive_pool,
+    return build_c3d(path, keep_classifier=keep_classifier, dropout=dropout, adaptive_pool=adaptive_pool,
                      normalization=name, mean=mean, std=std)
 
 

@@ -16,6 +16,7 @@ from torch import nn
 from hashbench.contract import key_listing, read_state_dict
 from hashbench.errors import CheckpointError, ContractError
 
+from ..classifier import SourceClassifier
 from . import FRAMES, SIDE, SPORTS1M_CLASSES
 
 #: The Sports-1M port's module names -> ours.
@@ -33,13 +34,17 @@ def _conv(cin: int, cout: int) -> nn.Conv3d:
     return nn.Conv3d(cin, cout, kernel_size=3, padding=1, bias=True)
 
 
-class C3D(nn.Module):
+class C3D(SourceClassifier, nn.Module):
     """Float RGB clips ``(B, 3, T, H, W)`` normalised with ``input_mean``/``input_std`` -> fc7 ``(B, 4096)``.
 
     ``forward`` reverses the channel order (RGB -> BGR, the weights' order), then conv1..pool5, fc6,
     ReLU, dropout, fc7, ReLU, dropout (dropout acts in train mode only). ``fc8`` exists when
     ``classes`` is given (a kept source classifier); :meth:`logits` applies it.
     """
+
+    name = "c3d"
+    classifier_name = "fc8"
+    repr_fields = ("feature_dim", "normalization", "adaptive_pool")
 
     def __init__(self, dropout: float = 0.5, adaptive_pool: bool = False, classes: Optional[int] = None,
                  normalization: str = "pvr", mean: Tuple[float, ...] = (102.0, 98.0, 90.0),
@@ -98,12 +103,6 @@ class C3D(nn.Module):
             x = self.fit(x)
         x = self.dropout(self.relu(self.fc6(x.flatten(1))))
         return self.dropout(self.relu(self.fc7(x)))
-
-    def logits(self, clips: torch.Tensor) -> torch.Tensor:
-        """The kept source classifier's scores ``fc8(forward(clips))`` (``keep_classifier = true``)."""
-        if self.fc8 is None:
-            raise ContractError("c3d: no classifier was kept (build it with keep_classifier = true)")
-        return self.fc8(self.forward(clips))
 
 
 def to_model_names(state: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, str]]:

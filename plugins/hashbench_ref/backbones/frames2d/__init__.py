@@ -20,15 +20,11 @@ from typing import Any, Dict, Optional, Tuple, Union
 
 from hashbench.contract import Checkpoint, identity_keys, known_checkpoints
 
-from ..normalization import IMAGENET, Triple, times_255
+from ..normalization import IMAGENET, INCEPTION, OPENAI_CLIP, Normalization
 
 
-#: Named normalisations for frame models, 0-255 RGB.
-NORMALIZATIONS: Dict[str, Tuple[Triple, Triple]] = {
-    "imagenet": IMAGENET,
-    "inception": (times_255((0.5, 0.5, 0.5)), times_255((0.5, 0.5, 0.5))),
-    "openai_clip": (times_255((0.48145466, 0.4578275, 0.40821073)), times_255((0.26862954, 0.26130258, 0.27577711))),
-}
+#: Named normalisations for frame models (constants in :mod:`..normalization`).
+NORMALIZATIONS: Dict[str, Normalization] = {"imagenet": IMAGENET, "inception": INCEPTION, "openai_clip": OPENAI_CLIP}
 POOLS = ("mean", "attention")
 
 _TV = "https://download.pytorch.org/models/"

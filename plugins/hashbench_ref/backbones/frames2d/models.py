@@ -18,6 +18,7 @@ from torch import nn
 from hashbench.contract import Checkpoint, load_state_dict_strict
 from hashbench.errors import ConfigError, DataError, MissingExtraError
 
+from ..classifier import SourceClassifier
 from ..torchvision_video.loading import (construct, file_label, freeze, read_weights, resolve_file,
                                          resolve_normalization)
 from . import NORMALIZATIONS, POOLS
@@ -43,8 +44,12 @@ class TemporalAttention(nn.Module):
         return (self.weights(frames).unsqueeze(-1) * frames).sum(dim=1)
 
 
-class FramePooling(nn.Module):
-    """Base of the frame-level backbones: frames through ``encode`` in one batch, pooled over time."""
+class FramePooling(SourceClassifier, nn.Module):
+    """Base of the frame-level backbones: frames through ``encode`` in one batch, pooled over time.
+
+    A kept classifier stays inside ``encoder`` (``classify`` applies it to the pooled feature)."""
+
+    repr_fields = ("model_name", "feature_dim", "pool", "normalization", "keep_classifier")
 
     def __init__(self, encoder: nn.Module, *, name: str, model: str, feature_dim: int, pool: str,
                  mean: Sequence[float], std: Sequence[float], normalization: str, keep_classifier: bool,
@@ -66,9 +71,6 @@ class FramePooling(nn.Module):
         """``(N, 3, H, W)`` -> ``(N, D)`` penultimate vectors."""
         raise NotImplementedError
 
-    def classify(self, features: torch.Tensor) -> torch.Tensor:  # pragma: no cover - overridden
-        raise NotImplementedError
-
     def frame_features(self, clips: torch.Tensor) -> torch.Tensor:
         """``(B, 3, T, H, W)`` -> per-frame features ``(B, T, D)``."""
         if clips.dim() != 5 or clips.shape[1] != 3:
@@ -87,16 +89,9 @@ class FramePooling(nn.Module):
             return self.attention(features)
         return features.mean(dim=1)
 
-    def logits(self, clips: torch.Tensor) -> torch.Tensor:
-        """The kept classifier on the pooled feature (with mean pooling: the mean of the per-frame logits)."""
-        if not self.keep_classifier:
-            raise ConfigError(f"backbone {self.name}: the source classifier was removed; build it with"
-                              " keep_classifier = true to get its scores")
-        return self.classify(self(clips))
-
-    def extra_repr(self) -> str:
-        return (f"model={self.model_name!r}, feature_dim={self.feature_dim}, pool={self.pool!r},"
-                f" normalization={self.normalization!r}, keep_classifier={self.keep_classifier}")
+    def has_classifier(self) -> bool:
+        """With mean pooling, :meth:`logits` is the mean of the per-frame logits."""
+        return self.keep_classifier
 
 
 def _check_common(pool: str, normalization: Optional[str]) -> None:

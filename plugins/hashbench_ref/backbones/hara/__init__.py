@@ -16,10 +16,14 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from hashbench.contract import checkpoints_of, conformance_example, identity_keys, known_checkpoints
+from hashbench.contract import (checkpoints_of, choice, conformance_example, identity_keys, known_checkpoints,
+                                positive_int)
 from hashbench.errors import CheckpointError, ConfigError
 
 from .checkpoints import CHECKPOINTS, NORMALIZATION_NAMES, NORMALIZATIONS, checkpoint_normalization, owner_of
+
+#: The two initialisations (the model module holds the code; it is not imported before a build).
+INITS = ("hara2017", "kaiming")
 
 __all__ = ["FACTORIES", "NORMALIZATIONS", "NORMALIZATION_NAMES", "PROFILES", "build_hara", "r3d10", "r3d18", "r3d34",
            "r3d50", "r3d101", "r3d152", "r3d200"]
@@ -29,7 +33,6 @@ PROFILES = {10: ("A", "c3d_retrieval", "hara2017"), 18: ("A", "c3d_retrieval", "
             34: ("A", "c3d_retrieval", "hara2017"), 50: ("B", "kinetics_master", "kaiming"),
             101: ("B", "kinetics_master", "kaiming"), 152: ("B", "kinetics_master", "kaiming"),
             200: ("B", "kinetics_master", "kaiming")}
-_INITS = ("hara2017", "kaiming")
 
 _KEYS = """
     Input float clips ``(B, 3, T, H, W)``, any T, H, W (Hara trained on 16x112x112); output the mean over
@@ -48,7 +51,7 @@ _KEYS = """
       else the depth's default ({normalization!r}); a path picks nothing by its file name. Exposed as
       ``input_mean``/``input_std`` in 0-255 units.
     - ``keep_classifier``: keep the checkpoint's classifier as ``fc`` (frozen, sized from the checkpoint);
-      ``model.classify(clips)`` gives its logits, while the features stay the pooled penultimate ones.
+      ``model.logits(clips)`` gives its logits, while the features stay the pooled penultimate ones.
       The classifier is not trained (``requires_grad`` False). Default: ``fc.*`` is dropped. Without
       ``pretrained`` (a trained run's model rebuilt by ``hashbench search --video``) ``fc`` is created by
       the first weights loaded that hold one.
@@ -74,21 +77,17 @@ def build_hara(depth: int, pretrained: Optional[str], normalization: Optional[st
                conv1_t_stride: int, no_max_pool: bool, init: str) -> Any:
     """Validate the keys, resolve ``pretrained``, build ``r3d<depth>`` and load its weights (see r3d18)."""
     name = f"r3d{depth}"
-    if normalization is not None and normalization not in NORMALIZATIONS:
-        raise ConfigError(f"backbone.normalization: unknown value {normalization!r};"
-                          f" use one of {', '.join(map(repr, NORMALIZATION_NAMES))}")
-    if shortcut is not None and shortcut not in ("A", "B"):
-        raise ConfigError(f"backbone.shortcut: unknown value {shortcut!r}; use 'A' or 'B'")
-    if width < 1:
-        raise ConfigError(f"backbone.width: must be a positive integer, got {width!r}")
+    if normalization is not None:
+        choice("backbone.normalization", normalization, NORMALIZATION_NAMES)
+    if shortcut is not None:
+        choice("backbone.shortcut", shortcut, ("A", "B"))
+    positive_int("backbone.width", width)
     if not widen_factor > 0 or int(width * widen_factor) < 1:
         raise ConfigError(f"backbone.widen_factor: must leave at least one channel (width {width} x"
                           f" {widen_factor!r} < 1)")
-    for key, value in (("conv1_t_size", conv1_t_size), ("conv1_t_stride", conv1_t_stride)):
-        if value < 1:
-            raise ConfigError(f"backbone.{key}: must be a positive integer, got {value!r}")
-    if init not in _INITS:
-        raise ConfigError(f"backbone.init: unknown value {init!r}; use one of {', '.join(map(repr, _INITS))}")
+    positive_int("backbone.conv1_t_size", conv1_t_size)
+    positive_int("backbone.conv1_t_stride", conv1_t_stride)
+    choice("backbone.init", init, INITS)
 
     checkpoint = None
     state = None

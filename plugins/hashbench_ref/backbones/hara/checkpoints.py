@@ -23,20 +23,15 @@ from typing import Dict, Mapping, Optional, Tuple
 
 from hashbench.contract import Checkpoint
 
-from ..normalization import Triple, times_255
+from ..normalization import ACTIVITYNET, C3D_RETRIEVAL, KINETICS_MASTER, Normalization
 
 __all__ = ["NORMALIZATIONS", "NORMALIZATION_NAMES", "CHECKPOINTS", "MASTER_DATASETS", "checkpoint_normalization",
            "owner_of"]
 
-#: Input normalisations in 0-255 RGB pixel units: name -> (mean, std).
-NORMALIZATIONS: Dict[str, Tuple[Triple, Triple]] = {
-    # Video-Retrieval-C3D (and its Video_Retrieval sibling): ToTensor (0-1) then Normalize(mean, std).
-    "c3d_retrieval": ((0.434 * 255, 0.405 * 255, 0.378 * 255), (0.152 * 255, 0.149 * 255, 0.157 * 255)),
-    # CVPR2018 branch (resnet-*-kinetics.pth): 0-255 minus the ActivityNet mean, no std division.
-    "kinetics": ((114.7748, 107.7354, 99.4750), (1.0, 1.0, 1.0)),
-    # master branch (r3d*_200ep.pth): 0-1 pixels, Kinetics mean/std.
-    "kinetics_master": (times_255((0.4345, 0.4051, 0.3775)), times_255((0.2768, 0.2713, 0.2737))),
-}
+#: Input normalisations (constants in :mod:`..normalization`): the retrieval repos', the CVPR2018 branch's
+#: (ActivityNet mean, no std) and the master branch's (Kinetics mean/std).
+NORMALIZATIONS: Dict[str, Normalization] = {
+    "c3d_retrieval": C3D_RETRIEVAL, "kinetics": ACTIVITYNET, "kinetics_master": KINETICS_MASTER}
 NORMALIZATION_NAMES = tuple(NORMALIZATIONS)
 
 _CVPR_SOURCE = ("kenshohara/3D-ResNets-PyTorch, CVPR2018 branch (README 'Pre-trained models':"

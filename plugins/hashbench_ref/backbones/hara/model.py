@@ -31,6 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..classifier import SourceClassifier
+from . import INITS
 from .checkpoints import NORMALIZATIONS
 
 __all__ = ["LAYOUTS", "INITS", "ZeroPadShortcut", "BasicBlock", "Bottleneck", "ResNet3D", "resnet3d"]
@@ -45,7 +47,6 @@ LAYOUTS = {
     152: ("bottleneck", (3, 8, 36, 3)),
     200: ("bottleneck", (3, 24, 36, 3)),
 }
-INITS = ("hara2017", "kaiming")
 
 
 def _conv3x3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv3d:
@@ -136,16 +137,18 @@ class Bottleneck(nn.Module):
 _BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
-class ResNet3D(nn.Module):
+class ResNet3D(SourceClassifier, nn.Module):
     """Hara's 3D ResNet trunk, pooled to one feature vector per clip.
 
     Input: float clips ``(B, 3, T, H, W)`` normalised with ``input_mean``/``input_std`` (0-255 units), any
     T, H, W >= 1 (16x112x112 as Hara trained). Output: ``(B, feature_dim)``, the mean over the last
     stage's time and space positions. ``classes``: keep a source classifier ``fc`` (``Linear(feature_dim,
-    classes)``, frozen: ``requires_grad`` False) that :meth:`classify` applies; ``forward`` never does.
+    classes)``, frozen: ``requires_grad`` False) that :meth:`logits` applies; ``forward`` never does.
     ``adopt_classifier`` (without ``classes``): ``fc`` is created, to fit, by the first ``load_state_dict``
     holding ``fc.*`` (a model rebuilt from a run that kept its classifier, without the checkpoint).
     """
+
+    repr_fields = ("arch", "feature_dim", "normalization", "shortcut")
 
     def __init__(self, layers: Sequence[int] = (2, 2, 2, 2), width: int = 64,
                  normalization: str = "c3d_retrieval", shortcut_grad: bool = False, *, block: str = "basic",
@@ -161,6 +164,7 @@ class ResNet3D(nn.Module):
         if min(widths) < 1:
             raise ValueError(f"ResNet3D: stage widths {widths} (width {width} x widen_factor {widen_factor})")
         self.arch = arch
+        self.name = arch
         self.shortcut = shortcut
         self.conv1 = nn.Conv3d(3, widths[0], kernel_size=(conv1_t_size, 7, 7), stride=(conv1_t_stride, 2, 2),
                                padding=(conv1_t_size // 2, 3, 3), bias=False)
@@ -220,13 +224,6 @@ class ResNet3D(nn.Module):
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         return self.trunk(clips).mean(dim=(2, 3, 4))
-
-    def classify(self, clips: torch.Tensor) -> torch.Tensor:
-        """Logits of the kept source classifier, ``fc(forward(clips))`` (``keep_classifier = true`` only)."""
-        if self.fc is None:
-            raise RuntimeError(f"{self.arch}: no source classifier kept (build it with keep_classifier = true"
-                               " and a pretrained checkpoint)")
-        return self.fc(self(clips))
 
 
 def _adopt_classifier(module: ResNet3D, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,

@@ -44,7 +44,7 @@ def _build(arch: str, factory: Any, pretrained: Optional[str], normalization: Op
            layers: Optional[Sequence[int]]) -> Any:
     sizes = _layers(layers)
     path, checkpoint = pretrained_path(pretrained, factory)
-    name, mean, std = normalization_of(normalization, checkpoint, family=factory.__name__)
+    name, mean, std = normalization_of(normalization, checkpoint)
     from .model import build_pvr
 
     return build_pvr(arch, path, layers=sizes, keep_classifier=keep_classifier, normalization=name, mean=mean,

@@ -24,6 +24,7 @@ from torch import nn
 from hashbench.contract import load_state_dict_strict, read_state_dict
 from hashbench.errors import ContractError
 
+from ..classifier import SourceClassifier
 from . import DEFAULT_CLASSES
 
 Triple = Union[int, Sequence[int]]
@@ -147,12 +148,15 @@ class Trunk(nn.Module):
         return self.pool(x).flatten(1)
 
 
-class PVRResNet(nn.Module):
+class PVRResNet(SourceClassifier, nn.Module):
     """Float RGB clips ``(B, 3, T, H, W)`` -> the pooled ``(B, 512)`` of ``res2plus1d`` / ``res3d``.
 
     ``forward`` reverses the channel order (RGB -> BGR, the repo's OpenCV frames) before the trunk.
     ``linear`` exists when ``classes`` is given (a kept classifier); :meth:`logits` applies it.
     """
+
+    classifier_name = "linear"
+    repr_fields = ("arch", "feature_dim", "normalization")
 
     def __init__(self, arch: str, layers: Sequence[int] = (2, 2, 2, 2), classes: Optional[int] = None,
                  normalization: str = "pvr", mean: Tuple[float, ...] = (102.0, 98.0, 90.0),
@@ -161,6 +165,7 @@ class PVRResNet(nn.Module):
         if arch not in TRUNKS:
             raise ValueError(f"unknown architecture {arch!r}; one of {', '.join(TRUNKS)}")
         self.arch = arch
+        self.name = f"pvr_{arch}_18"
         self.trunk_name = TRUNKS[arch]
         setattr(self, self.trunk_name, Trunk(arch, layers))
         self.linear = nn.Linear(FEATURE_DIM, classes) if classes is not None else None
@@ -182,14 +187,8 @@ class PVRResNet(nn.Module):
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         if clips.dim() != 5 or clips.shape[1] != 3:
-            raise ContractError(f"pvr_{self.arch}_18 expects clips shaped (B, 3, T, H, W), got {tuple(clips.shape)}")
+            raise ContractError(f"{self.name} expects clips shaped (B, 3, T, H, W), got {tuple(clips.shape)}")
         return self.trunk(clips.flip(1))  # RGB -> BGR, the repo's channel order
-
-    def logits(self, clips: torch.Tensor) -> torch.Tensor:
-        """The kept classifier's scores ``linear(forward(clips))`` (``keep_classifier = true``)."""
-        if self.linear is None:
-            raise ContractError(f"pvr_{self.arch}_18: no classifier was kept (build it with keep_classifier = true)")
-        return self.linear(self.forward(clips))
 
 
 def build_pvr(arch: str, path: Optional[Path], *, layers: Sequence[int], keep_classifier: bool, normalization: str,

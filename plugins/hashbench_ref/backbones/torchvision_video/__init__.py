@@ -31,18 +31,12 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 from hashbench.contract import Checkpoint, conformance_example, identity_keys, known_checkpoints
 
-from ..normalization import IMAGENET, Triple, times_255
+from ..normalization import IMAGENET, MVIT_KINETICS, TORCHVISION_KINETICS, Normalization
 
-
-#: Named normalisations, 0-255 RGB (torchvision's transforms state them in 0-1 units).
-NORMALIZATIONS: Dict[str, Tuple[Triple, Triple]] = {
-    # R3D / MC3 / R(2+1)D / S3D: torchvision's Kinetics-400 statistics
-    "torchvision_kinetics": (times_255((0.43216, 0.394666, 0.37645)), times_255((0.22803, 0.22145, 0.216989))),
-    # MViT (ported from PyTorchVideo / SlowFast)
-    "mvit_kinetics": (times_255((0.45, 0.45, 0.45)), times_255((0.225, 0.225, 0.225))),
-    # Swin3d (ported from Video-Swin-Transformer): ImageNet statistics
-    "imagenet": IMAGENET,
-}
+#: Named normalisations (constants in :mod:`..normalization`): R3D / MC3 / R(2+1)D / S3D use torchvision's
+#: Kinetics-400 statistics, MViT PyTorchVideo's, Swin3d ImageNet's.
+NORMALIZATIONS: Dict[str, Normalization] = {
+    "torchvision_kinetics": TORCHVISION_KINETICS, "mvit_kinetics": MVIT_KINETICS, "imagenet": IMAGENET}
 
 _TV = "https://download.pytorch.org/models/"
 _TV_SOURCE = "torchvision (torchvision.models.video.{enum})"

@@ -17,6 +17,7 @@ from torch import nn
 from hashbench.contract import Checkpoint, load_state_dict_strict
 from hashbench.errors import ConfigError
 
+from ..classifier import SourceClassifier
 from . import CHECKPOINTS, MODELS, NORMALIZATIONS, CLASSIFIER_MODULES
 from .loading import construct, file_label, freeze, read_weights, resolve_file, resolve_normalization
 
@@ -27,10 +28,11 @@ CLASSIFIER_WEIGHT = {"video_resnet": "fc.weight", "s3d": "classifier.1.weight", 
                      "swin3d": "head.weight"}
 
 
-class TorchvisionVideo(nn.Module):
+class TorchvisionVideo(SourceClassifier, nn.Module):
     """Base: adopts the torchvision model's children, declares the contract attributes, checks clip shapes."""
 
     arch = ""
+    repr_fields = ("feature_dim", "normalization", "keep_classifier")
 
     def __init__(self, model: nn.Module, *, name: str, keep_classifier: bool, feature_dim: int,
                  mean: Sequence[float], std: Sequence[float], normalization: str,
@@ -45,6 +47,7 @@ class TorchvisionVideo(nn.Module):
                 continue
             self.add_module(child_name, child)
         self.name = name
+        self.classifier_name = classifier
         self.keep_classifier = keep_classifier
         self.feature_dim = int(feature_dim)
         self.input_mean = tuple(float(v) for v in mean)
@@ -65,19 +68,6 @@ class TorchvisionVideo(nn.Module):
     def extract(self, clips: torch.Tensor) -> torch.Tensor:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def classify(self, features: torch.Tensor) -> torch.Tensor:
-        return getattr(self, CLASSIFIER_MODULES[self.arch])(features)
-
-    def logits(self, clips: torch.Tensor) -> torch.Tensor:
-        """Scores of the source classes (Kinetics-400 for the published weights); needs ``keep_classifier``."""
-        if not self.keep_classifier:
-            raise ConfigError(f"backbone {self.name}: the source classifier was removed; build it with"
-                              " keep_classifier = true to get its scores")
-        return self.classify(self(clips))
-
-    def extra_repr(self) -> str:
-        return (f"feature_dim={self.feature_dim}, normalization={self.normalization!r},"
-                f" keep_classifier={self.keep_classifier}")
 
 
 class VideoResNetFeatures(TorchvisionVideo):
