@@ -1,4 +1,11 @@
-"""Shared fixtures; the helpers they use live in ``helpers.py`` (import those from there)."""
+"""Shared fixtures and the test tiers; the helpers they use live in ``helpers.py`` (import those from there).
+
+Tiers (markers declared in pyproject.toml):
+
+- ``gpu``: needs a CUDA device. Skipped here, in one place, when ``torch.cuda.is_available()`` is false.
+- ``slow``: long training, full-size checkpoints, the zoos. ``make test`` runs ``-m "not slow"``; ``make test-slow``
+  runs only them; CI runs both.
+"""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +13,20 @@ from pathlib import Path
 import pytest
 
 from helpers import TEST_DATA, run_cli, tiny_experiment_text
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip every ``@pytest.mark.gpu`` test when no CUDA device is present (the only place that decides it)."""
+    gpu_items = [item for item in items if item.get_closest_marker("gpu") is not None]
+    if not gpu_items:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU (none found: torch.cuda.is_available() is False)")
+    for item in gpu_items:
+        item.add_marker(skip)
 
 
 @pytest.fixture

@@ -187,8 +187,6 @@ def test_distance_bit_count_mismatch_is_a_data_error():
 
 @pytest.mark.gpu
 def test_cuda_float16_matmul_distances_are_exact():
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU")
     rng = np.random.default_rng(9)
     q, d = rng.integers(0, 2, size=(64, 2048)), rng.integers(0, 2, size=(3000, 2048))
     parts = list(hamming_blocks(pack_codes(q), pack_codes(d), block=16, device="cuda"))

@@ -72,8 +72,6 @@ def test_duplicate_queries_are_ranked_once_with_identical_results(backend):
 
 @pytest.mark.gpu
 def test_cuda_path_gives_the_cpu_statistics():
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU")
     rng = np.random.default_rng(21)
     qc, dc = rng.choice([-1, 1], size=(300, 48)), rng.choice([-1, 1], size=(20000, 48))
     for ql, dl in [(rng.integers(0, 10, 300), rng.integers(0, 10, 20000)),

@@ -48,8 +48,6 @@ def test_the_speed_keys_are_checked_and_only_non_defaults_enter_the_config_hash(
 @pytest.mark.gpu
 def test_torch_compile_trains_on_cuda(tmp_path):
     """torch.compile of r3d18 takes about a minute on two CPU cores: checked where a GPU is."""
-    if not torch.cuda.is_available():
-        pytest.skip("no CUDA GPU")
     path = toml(tmp_path, "compile = true\n")
     path.write_text(path.read_text().replace('device = "cpu"', 'device = "cuda"'))
     result = run_experiment(load_experiment(path), load_registry(), runs_dir=tmp_path / "c", results_path=None)

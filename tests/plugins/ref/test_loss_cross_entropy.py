@@ -209,7 +209,7 @@ def test_bad_keys_are_config_errors(key, value, match):
         build(**{key: value})
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.gpu
 def test_runs_on_cuda_and_matches_cpu():
     loss = build(bits=12, num_classes=5, on="features", quantization=0.1)
     u, features, labels = codes_for(9, 12, 0), torch.randn(9, 20), torch.arange(9) % 5

@@ -188,7 +188,6 @@ def test_factory_rejects_bad_keys(table, message):
                                    multi_label=False, seed=0)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.gpu
 def test_runs_on_the_gpu_with_the_cpu_value():
     loss = build(48, 8, multi_label=True, seed=0)

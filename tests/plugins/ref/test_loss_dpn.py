@@ -225,7 +225,6 @@ def test_factory_rejects_bad_keys(table, message):
                                    multi_label=False, seed=0, num_train=10)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.gpu
 def test_adaptive_runs_on_the_gpu():
     n = 9

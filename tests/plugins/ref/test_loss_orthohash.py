@@ -161,7 +161,6 @@ def test_factory_rejects_bad_keys(table, message):
                                    multi_label=False, seed=0)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.gpu
 def test_runs_on_the_gpu_with_the_cpu_value():
     loss = build(32, 5, multi_label=True, margin_type="arc", quan=0.1, learn_codebook=True)
