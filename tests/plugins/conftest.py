@@ -37,3 +37,20 @@ def lean_state():
     """:func:`lean`, for tests that write a checkpoint only for its key layout."""
     return lean
 
+
+
+#: Backbones whose conformance case in tests/plugins/test_conformance.py (build, forward, one SGD step) runs at
+#: full size, as the kit cannot shrink them (fixed widths; MViT and S3D also fix a 224-px clip): from 25 s (c3d)
+#: to over 3 min (tv_mvit_v1_b) on a loaded 2-core CPU. Their cases run in the slow tier (``make test-slow``,
+#: CI); the other backbones, reduced by their ``conformance_example``, stay in ``make test``.
+FULL_SIZE_CONFORMANCE = ("c3d", "tv_mvit_v1_b", "tv_mvit_v2_s", "tv_s3d", "tv_swin3d_s", "tv_swin3d_b")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark the full-size backbones' cases of the conformance zoo ``slow`` (see FULL_SIZE_CONFORMANCE)."""
+    slow = {f"backbone:{name}" for name in FULL_SIZE_CONFORMANCE}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if item.name.startswith("test_registered_component_conforms[") and callspec is not None \
+                and callspec.id in slow:
+            item.add_marker(pytest.mark.slow)

@@ -3,6 +3,11 @@
 ``hara`` (Hara et al.'s 3D ResNets: ``r3d10`` ... ``r3d200``, including the reference ``r3d18``), ``c3d``,
 ``pvr`` (pytorch-video-recognition), ``torchvision_video`` and ``frames2d``; each family's ``FACTORIES`` are
 merged here, and a name registered by two families is a bug.
+
+Every family has the same layout: the torch-free factories in ``__init__.py``, the network in ``model.py``
+(imported only when a model is built), the known checkpoints, key mapping and strict loading in
+``checkpoints.py``. Shared by all: the normalisation constants (:mod:`.normalization`) and the kept source
+classifier (:mod:`.classifier`).
 """
 from __future__ import annotations
 

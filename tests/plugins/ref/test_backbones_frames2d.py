@@ -14,7 +14,7 @@ import hashbench
 from hashbench.contract import checkpoints_of, key_modes
 from hashbench.errors import CheckpointError, ConfigError, DataError, MissingExtraError
 from hashbench_ref.backbones.frames2d import NORMALIZATIONS
-from hashbench_ref.backbones.frames2d.models import TemporalAttention
+from hashbench_ref.backbones.frames2d.model import TemporalAttention
 
 torch.set_num_threads(2)
 

@@ -17,8 +17,8 @@ from hashbench.contract import Checkpoint, checkpoints_of, key_modes
 from hashbench.weights import sha256_of
 from hashbench.errors import CheckpointError, ConfigError, DataError
 from hashbench_ref.backbones.torchvision_video import MODELS, NORMALIZATIONS
-from hashbench_ref.backbones.torchvision_video import models as tvm
-from hashbench_ref.backbones.torchvision_video.loading import verify_hash_prefix
+from hashbench_ref.backbones.torchvision_video import model as tvm
+from hashbench_ref.backbones.torchvision_video.checkpoints import verify_hash_prefix
 
 torch.set_num_threads(2)
 

@@ -12,14 +12,13 @@ to BGR inside ``forward``: conv1's input channel 0 is blue, as in the Sports-1M 
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Optional
 
-from hashbench.contract import (Checkpoint, checkpoints_of, choice, conformance_example, identity_keys,
-                                known_checkpoints, number, resolve_pretrained)
+from hashbench.contract import Checkpoint, choice, conformance_example, identity_keys, known_checkpoints, number
 from hashbench.errors import ConfigError
 
 from ..normalization import C3D_RETRIEVAL, PVR_BGR
+from .checkpoints import SPORTS1M, pretrained_path
 
 #: Input normalisations (constants in :mod:`..normalization`): pytorch-video-recognition's BGR mean
 #: subtraction (in RGB order), or Video-Retrieval-C3D's mean/std, kept for parity.
@@ -29,26 +28,6 @@ DEFAULT_NORMALIZATION = "pvr"
 #: Clip sizes the original network takes: fc6's 8192 inputs are pool5's 512 x 1 x 4 x 4.
 FRAMES = (16, 31)
 SIDE = (96, 127)
-#: Classes of the Sports-1M classifier fc8 (the kept classifier's size when no file says otherwise).
-SPORTS1M_CLASSES = 487
-
-SPORTS1M = Checkpoint(
-    name="c3d_sports1m",
-    file="c3d-pretrained.pth",
-    url=None,  # published on Google Drive / BaiduYun pages, not as a direct download (see source)
-    sha256=None,
-    classes=SPORTS1M_CLASSES,
-    mean=NORMALIZATIONS["pvr"][0],
-    std=NORMALIZATIONS["pvr"][1],
-    frames=16,
-    size=112,
-    options={},
-    source="pytorch-video-recognition (jfzhang95) README: https://drive.google.com/file/d/"
-           "19NWziHWh1LgCcHU34geoKwYezAogv9fX or https://pan.baidu.com/s/1saNqGBkzZHwZpG-A5RDLVw",
-    notes="C3D trained on Sports-1M (Caffe weights ported to PyTorch); keys features.N / classifier.N"
-          " (fc6, fc7, fc8 of 487 classes), renamed to conv1..fc8 on load; BGR input minus"
-          " (90, 98, 102), no std, 16x112x112 clips (frames resized to 128x171, cropped)",
-)
 
 
 def normalization_of(normalization: Optional[str], checkpoint: Optional[Checkpoint],
@@ -61,22 +40,6 @@ def normalization_of(normalization: Optional[str], checkpoint: Optional[Checkpoi
     choice("backbone.normalization", normalization, NORMALIZATIONS)
     mean, std = NORMALIZATIONS[normalization]
     return normalization, tuple(mean), tuple(std)
-
-
-def pretrained_path(pretrained: Optional[str], factory: Any) -> tuple[Any, Optional[Checkpoint]]:
-    """``(file or None, known checkpoint or None)`` for the ``pretrained`` key (a known name or a path)."""
-    if pretrained is None:
-        return None, None
-    if not isinstance(pretrained, str) or not pretrained.strip():
-        raise ConfigError("backbone.pretrained: empty path (was an environment variable unset?);"
-                          " give a known checkpoint name or a weight file, or remove the key")
-    known = checkpoints_of(factory)
-    if pretrained not in {c.name for c in known} and "/" not in pretrained and "." not in pretrained \
-            and not Path(pretrained).expanduser().exists():
-        names = ", ".join(repr(c.name) for c in known) or "none (this backbone takes a path)"
-        raise ConfigError(f"backbone.pretrained: {pretrained!r} is neither a known checkpoint of"
-                          f" {factory.__name__} ({names}) nor an existing file")
-    return resolve_pretrained(pretrained, known)
 
 
 @conformance_example({"adaptive_pool": True})

@@ -3,28 +3,23 @@
 Module names are those of pytorch-video-recognition's ``C3D_model.py`` (``conv1`` .. ``conv5b``,
 ``fc6``, ``fc7``, ``fc8``), so that its fine-tuned checkpoints load by name; the Sports-1M port
 ``c3d-pretrained.pth`` stores the same tensors as ``features.N`` / ``classifier.N`` (an
-``nn.Sequential`` layout) and is renamed on load (:data:`SPORTS1M_LAYOUT`).
+``nn.Sequential`` layout) and is renamed on load (:mod:`.checkpoints`).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Optional, Tuple
 
 import torch
 from torch import nn
 
-from hashbench.contract import key_listing, read_state_dict
-from hashbench.errors import CheckpointError, ContractError
+from hashbench.contract import read_state_dict
+from hashbench.errors import ContractError
 
 from ..classifier import SourceClassifier
-from . import FRAMES, SIDE, SPORTS1M_CLASSES
+from . import FRAMES, SIDE
+from .checkpoints import SPORTS1M_CLASSES, load_c3d_state, to_model_names
 
-#: The Sports-1M port's module names -> ours.
-SPORTS1M_LAYOUT = {
-    "features.0": "conv1", "features.3": "conv2", "features.6": "conv3a", "features.8": "conv3b",
-    "features.11": "conv4a", "features.13": "conv4b", "features.16": "conv5a", "features.18": "conv5b",
-    "classifier.0": "fc6", "classifier.3": "fc7", "classifier.6": "fc8",
-}
 #: pool5's output that fc6 (8192 inputs) expects: 512 channels x (1, 4, 4).
 POOL5_OUT = (1, 4, 4)
 FEATURE_DIM = 4096
@@ -103,57 +98,6 @@ class C3D(SourceClassifier, nn.Module):
             x = self.fit(x)
         x = self.dropout(self.relu(self.fc6(x.flatten(1))))
         return self.dropout(self.relu(self.fc7(x)))
-
-
-def to_model_names(state: Mapping[str, Any]) -> Tuple[Dict[str, Any], Dict[str, str]]:
-    """``(state in conv1..fc8 names, {our name: the file's name})``: ``features.N``/``classifier.N`` keys
-    of the Sports-1M port renamed; other keys kept as they are (unknown ones are reported)."""
-    renamed: Dict[str, Any] = {}
-    origin: Dict[str, str] = {}
-    for key, value in state.items():
-        module, _, param = key.rpartition(".")
-        new = f"{SPORTS1M_LAYOUT[module]}.{param}" if module in SPORTS1M_LAYOUT else key
-        if new in renamed:  # both layouts in one file: the second is unexpected
-            new = key
-        renamed[new] = value
-        origin[new] = key
-    return renamed, origin
-
-
-def load_c3d_state(model: C3D, state: Mapping[str, Any], where: str) -> C3D:
-    """Load ``state`` (conv1..fc8 names, or the Sports-1M port's, see :func:`to_model_names`) strictly;
-    ``fc8`` is dropped unless the model kept one. CheckpointError listing missing / unexpected /
-    mis-shaped keys in the file's names. A model on the meta device is materialised on the CPU first
-    (returns the loaded model)."""
-    state, origin = to_model_names(state)
-    if model.fc8 is None:
-        state = {k: v for k, v in state.items() if not k.startswith("fc8.")}
-    expected = model.state_dict()
-    sports1m = any(origin[k] != k for k in state)
-    source_of = {ours: source for source, ours in SPORTS1M_LAYOUT.items()}
-
-    def shown(key: str) -> str:
-        if origin.get(key, key) != key:
-            return f"{origin[key]} (= {key})"
-        module, _, param = key.rpartition(".")
-        if key not in state and sports1m and module in source_of:
-            return f"{source_of[module]}.{param} (= {key})"
-        return key
-
-    missing = [shown(k) for k in expected if k not in state]
-    unexpected = [shown(k) for k in state if k not in expected]
-    mismatched = [f"{shown(k)} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-                  for k in state if k in expected and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or mismatched:
-        layout = " (Sports-1M port layout features.N/classifier.N)" if sports1m else ""
-        raise CheckpointError(f"{where}{layout} does not fit c3d; " + "; ".join(
-            key_listing(label, keys) for label, keys in (
-                ("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
-            if keys))
-    if any(t.is_meta for t in expected.values()):
-        model = model.to_empty(device="cpu")
-    model.load_state_dict(state, strict=True)
-    return model
 
 
 def build_c3d(path: Optional[Path], *, keep_classifier: bool, dropout: float, adaptive_pool: bool,

@@ -16,43 +16,17 @@ classifier (VGG's fc7 after its ReLU, ResNet's pooled vector).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Union
 
-from hashbench.contract import Checkpoint, identity_keys, known_checkpoints
+from hashbench.contract import identity_keys, known_checkpoints
 
 from ..normalization import IMAGENET, INCEPTION, OPENAI_CLIP, Normalization
+from .checkpoints import TV_CHECKPOINTS
 
 
 #: Named normalisations for frame models (constants in :mod:`..normalization`).
 NORMALIZATIONS: Dict[str, Normalization] = {"imagenet": IMAGENET, "inception": INCEPTION, "openai_clip": OPENAI_CLIP}
 POOLS = ("mean", "attention")
-
-_TV = "https://download.pytorch.org/models/"
-
-
-def _tv(model: str, tag: str, file: str, acc: float, resize: int) -> Checkpoint:
-    mean, std = NORMALIZATIONS["imagenet"]
-    prefix = file.rsplit("-", 1)[1].split(".", 1)[0]
-    enum = f"{model}_Weights".replace("resnet", "ResNet").replace("vgg", "VGG").replace("_bn_", "_BN_")
-    return Checkpoint(name=f"tv_{model}.{tag.lower()}", file=file, url=_TV + file, classes=1000, mean=mean, std=std,
-                      frames=None, size=224, options={"model": model},
-                      source=f"torchvision (torchvision.models.{enum}.{tag})",
-                      notes=f"ImageNet-1k acc@1 {acc} (resize {resize}, crop 224); sha256 starts with {prefix}"
-                            " (checked on load)")
-
-
-TV_CHECKPOINTS: Tuple[Checkpoint, ...] = (
-    _tv("resnet18", "IMAGENET1K_V1", "resnet18-f37072fd.pth", 69.758, 256),
-    _tv("resnet34", "IMAGENET1K_V1", "resnet34-b627a593.pth", 73.314, 256),
-    _tv("resnet50", "IMAGENET1K_V1", "resnet50-0676ba61.pth", 76.13, 256),
-    _tv("resnet50", "IMAGENET1K_V2", "resnet50-11ad3fa6.pth", 80.858, 232),
-    _tv("resnet101", "IMAGENET1K_V1", "resnet101-63fe2227.pth", 77.374, 256),
-    _tv("resnet101", "IMAGENET1K_V2", "resnet101-cd907fc2.pth", 81.886, 232),
-    _tv("vgg16", "IMAGENET1K_V1", "vgg16-397923af.pth", 71.592, 256),
-    _tv("vgg16_bn", "IMAGENET1K_V1", "vgg16_bn-6c64b313.pth", 73.36, 256),
-    _tv("vgg19", "IMAGENET1K_V1", "vgg19-dcbb9e9d.pth", 72.376, 256),
-)
-
 
 @identity_keys(weights=("pretrained",))
 def timm_frames(model: str = "resnet18", pretrained: Union[str, bool, None] = None, pool: str = "mean",
@@ -76,7 +50,7 @@ def timm_frames(model: str = "resnet18", pretrained: Union[str, bool, None] = No
     - ``keep_classifier``: keep the model's classifier (frozen; its size from the file); the output stays
       the pooled pre-logits vector and ``model.logits(clips)`` applies the classifier to it.
     """
-    from .models import build_timm
+    from .model import build_timm
 
     return build_timm(model=model, pretrained=pretrained, pool=pool, normalization=normalization,
                       keep_classifier=keep_classifier)
@@ -104,7 +78,7 @@ def tv_frames(model: Optional[str] = None, pretrained: Optional[str] = None, poo
     - ``keep_classifier``: keep the last linear layer (frozen; its size from the file) under its own name;
       the output stays the pooled penultimate vector and ``model.logits(clips)`` applies it.
     """
-    from .models import build_torchvision
+    from .model import build_torchvision
 
     return build_torchvision(model=model, pretrained=pretrained, pool=pool, normalization=normalization,
                              keep_classifier=keep_classifier, checkpoints=TV_CHECKPOINTS)

@@ -17,10 +17,11 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from hashbench.contract import (checkpoints_of, choice, conformance_example, identity_keys, known_checkpoints,
-                                positive_int)
+                                positive_int, read_state_dict, resolve_pretrained)
 from hashbench.errors import CheckpointError, ConfigError
 
-from .checkpoints import CHECKPOINTS, NORMALIZATION_NAMES, NORMALIZATIONS, checkpoint_normalization, owner_of
+from .checkpoints import (CHECKPOINTS, NORMALIZATION_NAMES, NORMALIZATIONS, checkpoint_normalization, load_state,
+                          owner_of)
 
 #: The two initialisations (the model module holds the code; it is not imported before a build).
 INITS = ("hara2017", "kaiming")
@@ -100,10 +101,6 @@ def build_hara(depth: int, pretrained: Optional[str], normalization: Optional[st
         if owner is not None and owner != depth:
             raise ConfigError(f"backbone.pretrained: {pretrained!r} is a checkpoint of r3d{owner}, not of {name};"
                               f" use name = \"r3d{owner}\"")
-        from hashbench.contract import resolve_pretrained
-
-        from ..weights import read_state_dict
-
         file, known = resolve_pretrained(pretrained, checkpoints_of(_factory_of(depth)))
         checkpoint = known if known is not None and known.name == pretrained else None
         implied = checkpoint.options.get("shortcut") if checkpoint is not None else None
@@ -143,8 +140,6 @@ def build_hara(depth: int, pretrained: Optional[str], normalization: Optional[st
                      adopt_classifier=keep_classifier)
     model.checkpoint = checkpoint.name if checkpoint is not None else None
     if state is not None:
-        from ..weights import load_state
-
         load_state(model, state, file, drop_prefixes=() if keep_classifier else ("fc.",))
     return model
 

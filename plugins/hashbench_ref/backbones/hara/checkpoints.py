@@ -16,17 +16,28 @@ Torch-free (read when the plugin registers its factories). Two generations of fi
 Both were trained on 16-frame 112x112 clips. The files are published on Google Drive folders (no direct
 URL, so ``url`` is None and ``hashbench weights fetch`` says where to get them); their sha256 are not
 published.
+
+Loading (:func:`load_state`) is strict, on :func:`hashbench.contract.load_state_dict_strict`: a file that
+does not fit is a CheckpointError listing the missing / unexpected / mis-shaped keys (never a silent
+partial load, unlike the original loaders); the source classifier ``fc.*`` is dropped unless kept, and
+BatchNorm ``num_batches_tracked`` counters may be absent (files written by PyTorch < 0.4).
 """
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional, Tuple
+import logging
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
-from hashbench.contract import Checkpoint
+from hashbench.contract import Checkpoint, load_state_dict_strict
 
 from ..normalization import ACTIVITYNET, C3D_RETRIEVAL, KINETICS_MASTER, Normalization
 
 __all__ = ["NORMALIZATIONS", "NORMALIZATION_NAMES", "CHECKPOINTS", "MASTER_DATASETS", "checkpoint_normalization",
-           "owner_of"]
+           "owner_of", "load_state", "COUNTERS"]
+
+log = logging.getLogger(__name__)
+#: State-dict entries a file may lack (the module keeps its own value).
+COUNTERS = ("num_batches_tracked",)
 
 #: Input normalisations (constants in :mod:`..normalization`): the retrieval repos', the CVPR2018 branch's
 #: (ActivityNet mean, no std) and the master branch's (Kinetics mean/std).
@@ -96,3 +107,14 @@ def owner_of(name: str) -> Optional[int]:
         if any(c.name == name for c in known):
             return depth
     return None
+
+
+def load_state(model: Any, state: Mapping[str, Any], file: Any, *, drop_prefixes: Sequence[str] = ("fc.",),
+               where: str = "backbone.pretrained") -> None:
+    """Load ``state`` (read from ``file``) into ``model`` strictly; keys starting with one of
+    ``drop_prefixes`` are ignored. CheckpointError naming ``where`` and the file, listing the keys."""
+    prefixes = tuple(drop_prefixes)
+    dropped = [k for k in state if prefixes and k.startswith(prefixes)]
+    kept = {k: v for k, v in state.items() if not (prefixes and k.startswith(prefixes))}
+    load_state_dict_strict(model, kept, f"{where}: {Path(file).expanduser()}", ignore_missing=COUNTERS)
+    log.info("loaded %d tensors from %s (ignored %d: %s)", len(kept), file, len(dropped), ", ".join(dropped) or "none")

@@ -22,7 +22,8 @@ from typing import Any, Optional, Sequence
 from hashbench.contract import conformance_example, identity_keys
 from hashbench.errors import ConfigError
 
-from ..c3d import normalization_of, pretrained_path
+from ..c3d import normalization_of
+from ..c3d.checkpoints import pretrained_path
 
 #: ``layer_sizes`` of the repo's ``train.py`` (an 18-layer network).
 DEFAULT_LAYERS = (2, 2, 2, 2)

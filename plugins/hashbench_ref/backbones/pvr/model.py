@@ -16,16 +16,16 @@ Parameter names follow that repo's ``R2Plus1D_model.py`` / ``R3D_model.py`` so t
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-from hashbench.contract import load_state_dict_strict, read_state_dict
 from hashbench.errors import ContractError
 
 from ..classifier import SourceClassifier
 from . import DEFAULT_CLASSES
+from .checkpoints import load_pvr_state, read_pvr_state
 
 Triple = Union[int, Sequence[int]]
 FEATURE_DIM = 512
@@ -195,18 +195,9 @@ def build_pvr(arch: str, path: Optional[Path], *, layers: Sequence[int], keep_cl
               mean: Tuple[float, ...], std: Tuple[float, ...]) -> PVRResNet:
     """The model, with the weights of ``path`` (when given) loaded strictly (``linear.*`` dropped unless
     ``keep_classifier``; BN ``num_batches_tracked`` may be absent, as in files of PyTorch < 0.4)."""
-    state: Optional[Mapping[str, Any]] = None
-    classes = DEFAULT_CLASSES
-    if path is not None:
-        state = read_state_dict(path)
-        weight = state.get("linear.weight")
-        if keep_classifier and isinstance(weight, torch.Tensor) and weight.dim() == 2:
-            classes = int(weight.shape[0])
-    model = PVRResNet(arch, layers, classes=classes if keep_classifier else None, normalization=normalization,
-                      mean=mean, std=std)
+    state, classes = read_pvr_state(path) if path is not None else (None, None)
+    model = PVRResNet(arch, layers, classes=(classes or DEFAULT_CLASSES) if keep_classifier else None,
+                      normalization=normalization, mean=mean, std=std)
     if state is not None:
-        if not keep_classifier:
-            state = {k: v for k, v in state.items() if not k.startswith("linear.")}
-        load_state_dict_strict(model, state, f"backbone.pretrained: {Path(path).expanduser()}",
-                               ignore_missing=("num_batches_tracked",))
+        load_pvr_state(model, state, path, keep_classifier=keep_classifier)
     return model

@@ -130,7 +130,7 @@ def _make_factory(name: str) -> Callable[..., Any]:
 
     def factory(pretrained: Optional[str] = None, normalization: Optional[str] = None,
                 keep_classifier: bool = False, num_frames: Optional[int] = None) -> Any:
-        from .models import build
+        from .model import build
 
         return build(name, pretrained=pretrained, normalization=normalization, keep_classifier=keep_classifier,
                      num_frames=num_frames, checkpoints=checkpoints)

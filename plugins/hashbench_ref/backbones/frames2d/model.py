@@ -19,7 +19,7 @@ from hashbench.contract import Checkpoint, load_state_dict_strict
 from hashbench.errors import ConfigError, DataError, MissingExtraError
 
 from ..classifier import SourceClassifier
-from ..torchvision_video.loading import (construct, file_label, freeze, read_weights, resolve_file,
+from ..torchvision_video.checkpoints import (construct, file_label, freeze, read_weights, resolve_file,
                                          resolve_normalization)
 from . import NORMALIZATIONS, POOLS
 

@@ -19,7 +19,7 @@ from hashbench.errors import ConfigError
 
 from ..classifier import SourceClassifier
 from . import CHECKPOINTS, MODELS, NORMALIZATIONS, CLASSIFIER_MODULES
-from .loading import construct, file_label, freeze, read_weights, resolve_file, resolve_normalization
+from .checkpoints import construct, file_label, freeze, read_weights, resolve_file, resolve_normalization
 
 #: The one clip shape MViT takes with torchvision's constructors: (T, H, W).
 MVIT_INPUT = (16, 224, 224)
