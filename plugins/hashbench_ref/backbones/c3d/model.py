@@ -17,6 +17,7 @@ from hashbench.contract import read_state_dict
 from hashbench.errors import ContractError
 
 from ..classifier import SourceClassifier
+from ..normalization import PVR_BGR
 from . import FRAMES, SIDE
 from .checkpoints import SPORTS1M_CLASSES, load_c3d_state, to_model_names
 
@@ -42,8 +43,8 @@ class C3D(SourceClassifier, nn.Module):
     repr_fields = ("feature_dim", "normalization", "adaptive_pool")
 
     def __init__(self, dropout: float = 0.5, adaptive_pool: bool = False, classes: Optional[int] = None,
-                 normalization: str = "pvr", mean: Tuple[float, ...] = (102.0, 98.0, 90.0),
-                 std: Tuple[float, ...] = (1.0, 1.0, 1.0)) -> None:
+                 normalization: str = "pvr", mean: Tuple[float, ...] = PVR_BGR[0],
+                 std: Tuple[float, ...] = PVR_BGR[1]) -> None:
         super().__init__()
         ceil = bool(adaptive_pool)
         self.conv1 = _conv(3, 64)

@@ -24,6 +24,7 @@ from torch import nn
 from hashbench.errors import ContractError
 
 from ..classifier import SourceClassifier
+from ..normalization import PVR_BGR
 from . import DEFAULT_CLASSES
 from .checkpoints import load_pvr_state, read_pvr_state
 
@@ -159,8 +160,8 @@ class PVRResNet(SourceClassifier, nn.Module):
     repr_fields = ("arch", "feature_dim", "normalization")
 
     def __init__(self, arch: str, layers: Sequence[int] = (2, 2, 2, 2), classes: Optional[int] = None,
-                 normalization: str = "pvr", mean: Tuple[float, ...] = (102.0, 98.0, 90.0),
-                 std: Tuple[float, ...] = (1.0, 1.0, 1.0)) -> None:
+                 normalization: str = "pvr", mean: Tuple[float, ...] = PVR_BGR[0],
+                 std: Tuple[float, ...] = PVR_BGR[1]) -> None:
         super().__init__()
         if arch not in TRUNKS:
             raise ValueError(f"unknown architecture {arch!r}; one of {', '.join(TRUNKS)}")
