@@ -31,7 +31,7 @@ from torch.utils.data import DataLoader, Dataset
 
 REPO = Path(__file__).resolve().parents[1]
 VIDEOS = REPO.parent / "shared" / "data" / "videos"
-sys.path.insert(0, str(REPO / "tests"))  # helpers.replicate_clips
+sys.path.insert(0, str(REPO / "tests"))  # support.replicate_clips
 MEAN, STD = (0.434, 0.405, 0.378), (0.152, 0.149, 0.157)
 
 
@@ -68,7 +68,7 @@ def build_data(base: Path, count: int) -> tuple[Path, Path, list[Path], list[int
 
     from hashbench.data.video import decode_all
 
-    from helpers import replicate_clips
+    from support import replicate_clips
 
     root, jpegs = base / "videos", base / "jpegs"
     lines, folders, labels = [], [], []

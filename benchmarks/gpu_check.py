@@ -69,7 +69,7 @@ def sh(cmd: list[str], cwd: Path, env: Optional[dict] = None, timeout: float = 6
 
 # -- CPU parts ------------------------------------------------------------------------------------
 def cpu_training(work: Path) -> str:
-    from helpers import tiny_experiment_text
+    from support import tiny_experiment_text
 
     toml = work / "tiny_cpu.toml"
     toml.write_text(tiny_experiment_text(epochs=1, num_frames=4, backbone='name = "r3d18"\nwidth = 4'))
@@ -130,7 +130,7 @@ def clip_cache(work: Path, workers: int):
     """The real test clips, replicated to 48 videos of 9 classes, cached at 16 frames of 112x112 (once)."""
     import hashbench
 
-    from helpers import replicate_clips
+    from support import replicate_clips
 
     root, listing = work / "videos", work / "all.txt"
     listing.write_text("".join(f"{rel} {label}\n" for rel, label, _ in replicate_clips(root, 48, VIDEOS)))
@@ -234,7 +234,7 @@ def ranking() -> str:
 def ddp_two_gpus(work: Path) -> str:
     import torch
 
-    from helpers import tiny_experiment_text
+    from support import tiny_experiment_text
 
     if torch.cuda.device_count() < 2:
         raise Skip(f"{torch.cuda.device_count()} GPU(s)")

@@ -1,4 +1,4 @@
-"""Shared fixtures and the test tiers; the helpers they use live in ``helpers.py`` (import those from there).
+"""Shared fixtures and the test tiers; the helpers they use live in the ``support`` package (import those from there).
 
 Tiers (markers declared in pyproject.toml):
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import TEST_DATA, run_cli, tiny_experiment_text
+from support import TEST_DATA, run_cli, tiny_experiment_text
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, pip_install
+from support import ROOT, pip_install
 
 EXAMPLE_SOURCE = ROOT / "tests" / "packages" / "hashbench_example_loss"
 EXAMPLE_DIST = "hashbench-example-loss"

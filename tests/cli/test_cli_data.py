@@ -8,8 +8,8 @@ import pytest
 import torch
 
 import hashbench
-from helpers import run_cli
-from data_trees import add_bad_files, hmdb_tree, jhmdb_tree, ucf_tree
+from support import run_cli
+from support import add_bad_files, hmdb_tree, jhmdb_tree, ucf_tree
 from hashbench.data.cache import ClipCache
 from hashbench.errors import DataError
 

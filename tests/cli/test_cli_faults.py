@@ -26,8 +26,8 @@ from typing import Callable, Optional
 
 import pytest
 import torch
-from helpers import HASHBENCH, ROOT, pip_install, run_cli, tiny_experiment_text
-from data_trees import add_bad_files, ucf_tree
+from support import HASHBENCH, ROOT, pip_install, run_cli, tiny_experiment_text
+from support import add_bad_files, ucf_tree
 
 from hashbench.results import append_rows, metric_rows, read_results
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers import ROOT, run_cli, tiny_experiment_text
+from support import ROOT, run_cli, tiny_experiment_text
 
 
 def test_leaderboard_names_a_missing_results_file(tmp_path):

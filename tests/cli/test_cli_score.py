@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import ROOT, run_cli, tiny_experiment_text
+from support import ROOT, run_cli, tiny_experiment_text
 from hashbench.codes import hamming_distances, load_codes, pack_codes, save_codes
 from hashbench.results import RESULT_COLUMNS, read_results
 

@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from helpers import run_cli, tiny_experiment_text
+from support import run_cli, tiny_experiment_text
 from hashbench.contract import Checkpoint
 from hashbench.weights import fetch, sha256_of
 from hashbench.errors import DataError

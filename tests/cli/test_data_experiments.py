@@ -7,8 +7,8 @@ import subprocess
 import pytest
 
 import hashbench
-from helpers import HASHBENCH, ROOT
-from data_trees import hmdb_tree, jhmdb_tree, ucf_tree
+from support import HASHBENCH, ROOT
+from support import hmdb_tree, jhmdb_tree, ucf_tree
 from hashbench.config import load_experiment
 from hashbench.errors import ConfigError
 from hashbench.contract import TABLE_OWNED, bind_parameters

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 import hashbench
-from helpers import ROOT
-from data_trees import hmdb_tree, ucf_tree
+from support import ROOT
+from support import hmdb_tree, ucf_tree
 from hashbench.config import expand_sweep, load_experiment
 from hashbench.contract import CORE_KEYS, TABLE_OWNED, bind_parameters
 from hashbench.eval.classification import CLASSIFICATION_METRICS

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import hashbench
-from helpers import ROOT
+from support import ROOT
 from hashbench.config import expand_sweep, load_experiment
 from hashbench.contract import REFERENCE_DIST
 from hashbench.results.identity import experiment_identity

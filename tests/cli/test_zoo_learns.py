@@ -12,7 +12,7 @@ import pytest
 
 import hashbench
 from hashbench.codes import load_codes
-from helpers import ROOT, run_cli
+from support import ROOT, run_cli
 
 ZOO = ROOT / "experiments" / "zoo" / "zoo.toml"
 FACTOR = 3.0

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from support import ROOT
 
 CORE = ROOT / "hashbench"
 PLUGINS = ROOT / "plugins"

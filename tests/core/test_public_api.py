@@ -11,7 +11,7 @@ from importlib import metadata
 import numpy as np
 import pytest
 import torch
-from helpers import ROOT
+from support import ROOT
 
 import hashbench
 import hashbench.contract

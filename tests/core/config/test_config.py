@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import ROOT
+from support import ROOT
 
 from hashbench.config import (DEFAULT_METRICS, EvalConfig, Experiment, OptimizerConfig, TrainConfig,
                               apply_overrides, experiment_from_dict, load_experiment, parse_override)

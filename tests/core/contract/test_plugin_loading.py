@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import run_cli, tiny_experiment_text
+from support import run_cli, tiny_experiment_text
 
 from hashbench.contract import REFERENCE_DIST, load_registry
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 import hashbench
-from data_trees import ucf_tree
+from support import ucf_tree
 from hashbench.contract import Component, load_registry
 from hashbench.data import media_dataset
 from hashbench.errors import ConfigError, DataError

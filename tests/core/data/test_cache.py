@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from data_trees import KINETICS, RATRACE, SOCCER_23, TURNK, place
+from support import KINETICS, RATRACE, SOCCER_23, TURNK, place
 from hashbench.data.cache import CacheFormat, CacheWriter, ClipCache
 from hashbench.data.prepare import MediaItem, MediaPlan, prepare_media
 from hashbench.errors import DataError

@@ -1,7 +1,7 @@
 """hashbench.data.check: lists, disk and cache of a dataset against its official counts."""
 from __future__ import annotations
 
-from data_trees import RATRACE, SOCCER_23, place
+from support import RATRACE, SOCCER_23, place
 from hashbench.data import ListedVideo, VideoDataset, check_dataset
 
 

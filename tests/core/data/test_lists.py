@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from data_trees import SPLITS
+from support import SPLITS
 from hashbench.data.lists import entries_checksum, path_and_label, read_list, safe_relpath
 from hashbench.errors import DataError
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from data_trees import SOCCER_23, VIDEOS
+from support import SOCCER_23, VIDEOS
 from hashbench.data.media import frame_files, read_frame_folder, read_media
 from hashbench.data.video import read_video_clip
 from hashbench.errors import DataError

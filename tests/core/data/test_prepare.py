@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from data_trees import KINETICS, RATRACE, SOCCER_23, SOCCER_24, TRUMAN, TURNK, VIDEOS, place
+from support import KINETICS, RATRACE, SOCCER_23, SOCCER_24, TRUMAN, TURNK, VIDEOS, place
 from hashbench.data.cache import INDEX, JOURNAL, CacheFormat, ClipCache, format_dir
 from hashbench.data.media import read_media
 from hashbench.data.prepare import MediaItem, MediaPlan, Problem, prepare_media

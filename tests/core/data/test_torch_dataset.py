@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from data_trees import SOCCER_23, VIDEOS
+from support import SOCCER_23, VIDEOS
 from hashbench.data.media import read_media
 from hashbench.data.torch_dataset import ClipDataset, MediaReader
 

@@ -7,7 +7,7 @@ import av
 import numpy as np
 import pytest
 
-from data_trees import RATRACE, TEST_DATA, SOCCER_23, TURNK, VIDEOS
+from support import RATRACE, TEST_DATA, SOCCER_23, TURNK, VIDEOS
 from hashbench.data.sampling import sample_indices
 from hashbench.errors import DataError
 from hashbench.data.video import decode_all, open_container, read_video_clip, truncated

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from data_trees import KINETICS, RATRACE, SOCCER_23, SOCCER_24, place
+from support import KINETICS, RATRACE, SOCCER_23, SOCCER_24, place
 from hashbench.data import ListedVideo, VideoDataset, default_cache_root
 from hashbench.errors import ConfigError, DataError
 

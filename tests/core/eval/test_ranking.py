@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import ROOT
+from support import ROOT
 
 import hashbench.eval.metrics as M
 import hashbench.eval.rank_numpy as rank_numpy

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import hashbench
-from helpers import ROOT, run_cli, tiny_experiment_text
+from support import ROOT, run_cli, tiny_experiment_text
 from hashbench.config import experiment_from_dict
 from hashbench.errors import ResultsError
 from hashbench.results.identity import experiment_identity, identity_json

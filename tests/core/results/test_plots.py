@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import TEST_DATA, run_cli
+from support import TEST_DATA, run_cli
 from hashbench.results import RESULT_COLUMNS, append_rows, metric_rows
 
 CSQ = TEST_DATA / "csq_codes"
@@ -112,7 +112,7 @@ def identity_rows(path: Path, runs) -> None:
     import tomllib
 
     import hashbench
-    from helpers import tiny_experiment_text
+    from support import tiny_experiment_text
     from hashbench.config import experiment_from_dict
     from hashbench.results.identity import experiment_identity, identity_json
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import run_cli
+from support import run_cli
 
 from hashbench.errors import ResultsError
 from hashbench.results import (RESULT_COLUMNS, append_rows, completed_config_hashes,

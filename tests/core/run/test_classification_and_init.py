@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from helpers import tiny_experiment_text
+from support import tiny_experiment_text
 
 from hashbench.config import experiment_from_dict, load_experiment
 from hashbench.contract import load_registry

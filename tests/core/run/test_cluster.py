@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from helpers import run_cli, tiny_experiment_text
+from support import run_cli, tiny_experiment_text
 
 from hashbench.config import experiment_from_dict, load_experiment
 from hashbench.errors import ConfigError

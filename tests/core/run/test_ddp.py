@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers import run_cli, tiny_experiment_text
+from support import run_cli, tiny_experiment_text
 
 from hashbench.results import read_results
 

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, pip_install, run_cli, tiny_experiment_text
+from support import ROOT, pip_install, run_cli, tiny_experiment_text
 
 from hashbench.results import read_results
 

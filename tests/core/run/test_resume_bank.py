@@ -11,7 +11,7 @@ from hashbench.contract import load_registry
 from hashbench.run import run_experiment
 from hashbench.train import load_checkpoint
 
-from helpers import tiny_experiment_text
+from support import tiny_experiment_text
 
 BANK_KEYS = {"bank.codes", "bank.labels"}
 

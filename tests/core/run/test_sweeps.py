@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import tomllib
 
-from helpers import tiny_experiment_text
+from support import tiny_experiment_text
 from hashbench.config import expand_sweep, experiment_from_dict
 from hashbench.results import append_rows, metric_rows, RESULT_COLUMNS
 from hashbench.run.sweeps import SweepEvents, plan_points, run_points_in_parallel

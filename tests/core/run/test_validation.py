@@ -7,7 +7,7 @@ import tomllib
 import pytest
 
 import hashbench
-from helpers import tiny_experiment_text
+from support import tiny_experiment_text
 from hashbench.config import experiment_from_dict
 from hashbench.contract import Component, load_registry
 from hashbench.errors import ConfigError, ContractError

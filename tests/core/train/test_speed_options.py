@@ -8,7 +8,7 @@ import json
 
 import pytest
 import torch
-from helpers import tiny_experiment_text
+from support import tiny_experiment_text
 
 from hashbench.config import load_experiment
 from hashbench.contract import load_registry

@@ -18,7 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, pip_install, tiny_experiment_text
+from support import ROOT, pip_install, tiny_experiment_text
 
 REPO = ROOT
 C3D_SOURCE = REPO / "plugins" / "hashbench_c3d"

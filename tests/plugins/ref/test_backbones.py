@@ -10,7 +10,7 @@ import torch
 import hashbench
 from hashbench.errors import CheckpointError, ConfigError
 
-from reference_impl import HaraResNet18, HashLayer
+from references.reference_method import HaraResNet18, HashLayer
 
 torch.set_num_threads(2)
 

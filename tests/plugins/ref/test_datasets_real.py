@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import hashbench
-from data_trees import (KINETICS, RATRACE, SCHOOL, SOCCER_23, SOCCER_24, TRUMAN, TURNK, UCF_TEST, UCF_TRAIN,
+from support import (KINETICS, RATRACE, SCHOOL, SOCCER_23, SOCCER_24, TRUMAN, TURNK, UCF_TEST, UCF_TRAIN,
                         add_bad_files, hmdb_tree, jhmdb_tree, place, ucf_tree, write_frames)
 from hashbench.data.transforms import centre_offsets
 from hashbench.errors import ConfigError, DataError

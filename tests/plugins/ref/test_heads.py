@@ -8,7 +8,7 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError
 
-from reference_impl import HashLayer
+from references.reference_method import HashLayer
 
 
 def test_tanh_head_equals_original_hash_layer():

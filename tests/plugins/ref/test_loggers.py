@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from helpers import run_cli, tiny_experiment_text
+from support import run_cli, tiny_experiment_text
 
 
 def _experiment(tmp_path, loggers: str, epochs: int = 2):

@@ -9,8 +9,8 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError, ContractError
 
-from loss_parity import ATOL, RTOL, value_and_grad
-from references.centers import csq_hadamard_centers, csq_loss, min_and_mean_distance, sylvester_hadamard
+from support import ATOL, RTOL, value_and_grad
+from references.centres import csq_hadamard_centers, csq_loss, min_and_mean_distance, sylvester_hadamard
 
 
 def build(bits: int = 16, num_classes: int = 6, multi_label: bool = False, seed: int = 0, **table):

@@ -10,8 +10,8 @@ import hashbench
 from hashbench.contract import call_loss
 from hashbench.errors import ConfigError, ContractError
 
-from loss_parity import ATOL, RTOL, value_and_grad
-from references.centers import dpn_loss
+from support import ATOL, RTOL, value_and_grad
+from references.centres import dpn_loss
 
 
 def build(bits: int = 16, num_classes: int = 6, multi_label: bool = False, seed: int = 0, num_train: int = 0,

@@ -9,7 +9,7 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError, ContractError
 
-from loss_parity import ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, onehot, train_labels, value_and_grad
+from support import ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, onehot, train_labels, value_and_grad
 from references.banks import dpsh_loss
 
 

@@ -11,7 +11,7 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError
 
-from loss_parity import ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, onehot, train_labels, value_and_grad
+from support import ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, onehot, train_labels, value_and_grad
 from references.banks import hashnet_batch_loss, hashnet_loss, hashnet_scale
 
 FEATURES = 10

@@ -9,8 +9,8 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError, ContractError
 
-from loss_parity import ATOL, RTOL, value_and_grad
-from references.centers import orthohash_loss
+from support import ATOL, RTOL, value_and_grad
+from references.centres import orthohash_loss
 
 
 def build(bits: int = 16, num_classes: int = 6, multi_label: bool = False, seed: int = 0, **table):

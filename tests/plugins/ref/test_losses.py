@@ -7,8 +7,8 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError
 
-from loss_parity import value_and_grad  # the original loop returns a constant 0 when it finds no triplet
-from reference_impl import brute_force_uniform, original_triplet_loss
+from support import value_and_grad  # the original loop returns a constant 0 when it finds no triplet
+from references.reference_method import brute_force_uniform, original_triplet_loss
 
 
 def build(multi_label: bool = False, **table):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ROOT
+from support import ROOT
 import torch
 from sklearn.neighbors import NearestCentroid
 from sklearn.pipeline import make_pipeline

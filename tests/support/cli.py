@@ -1,5 +1,5 @@
-"""Shared test helpers (importable from every test folder: pyproject sets ``pythonpath = ["tests"]``):
-repository paths, the real test data (tests/data), a CLI runner (real subprocess) and the tiny-experiment TOML."""
+"""Repository paths, the real test data (tests/data), a CLI runner (real subprocess), the tiny-experiment TOML,
+an offline pip install and clip replication."""
 from __future__ import annotations
 
 import os
@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TEST_DATA = ROOT / "tests" / "data"  # the real test data (clips, split lists, published codes), copied from shared/data
+ROOT = Path(__file__).resolve().parents[2]
+#: The real test data (clips, official split lists, published codes), copied from the project's shared data.
+TEST_DATA = ROOT / "tests" / "data"
 HASHBENCH = [sys.executable, "-m", "hashbench"]
 
 

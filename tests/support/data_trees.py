@@ -9,7 +9,12 @@ import os
 import shutil
 from pathlib import Path
 
-TEST_DATA = Path(__file__).resolve().parent / "data"
+from .cli import TEST_DATA
+
+__all__ = ["VIDEOS", "SPLITS", "SOCCER_23", "SOCCER_24", "RATRACE", "SCHOOL", "TRUMAN", "TURNK", "KINETICS", "ALL_NINE",
+           "UCF_TRAIN", "UCF_TEST", "place", "official_lines", "ucf_tree", "hmdb_tree", "jhmdb_tree", "write_frames",
+           "add_bad_files"]
+
 VIDEOS = TEST_DATA / "videos"
 SPLITS = TEST_DATA / "splits"
 
