@@ -1,6 +1,6 @@
 """Loader benchmark: the original repo's JPEG pipeline vs hashbench's clip cache, in the same run.
 
-Data: the nine real clips of ../shared/data/videos replicated to ``--videos`` videos (symlinks).
+Data: the nine real clips of tests/data/videos replicated to ``--videos`` videos (symlinks).
 
 (a) the original way: a folder of JPEG frames per video (every frame, native resolution, as
     extracted for the original repo); per clip 32 frames chosen by round(i*n/T), each PIL-opened,
@@ -30,7 +30,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 REPO = Path(__file__).resolve().parents[1]
-VIDEOS = REPO.parent / "shared" / "data" / "videos"
+VIDEOS = REPO / "tests" / "data" / "videos"
 sys.path.insert(0, str(REPO / "tests"))  # support.replicate_clips
 MEAN, STD = (0.434, 0.405, 0.378), (0.152, 0.149, 0.157)
 

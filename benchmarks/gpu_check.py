@@ -4,7 +4,7 @@ and is the GPU kept busy? One summary table; exit code 1 when a check failed.
 CPU parts (always): a tiny training run; the 2-process gloo DDP equality test (1 vs 2 processes).
 CUDA parts (when torch sees a GPU): the ``gpu``-marked tests; r3d18 (width 64) training at 16x112x112
 for a fixed number of steps with AMP (bf16) and in fp32, from uint8 tensors already on the GPU and
-from a clip cache built from the real test clips of ../shared/data/videos (the ratio says whether
+from a clip cache built from the real test clips of tests/data/videos (the ratio says whether
 data loading keeps the GPU busy), plus channels-last 3D and ``torch.compile`` variants: clips/s, peak
 memory, GPU utilisation (nvidia-smi, when present); ranking 10,000 x 1,000,000 64-bit codes on the
 GPU; a 2-process DDP run when two GPUs are present.
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 REPO = Path(__file__).resolve().parents[1]
-VIDEOS = REPO.parent / "shared" / "data" / "videos"
+VIDEOS = REPO / "tests" / "data" / "videos"
 sys.path.insert(0, str(REPO / "tests"))
 
 
