@@ -1,8 +1,9 @@
 """The whole zoo, as shipped (experiments/zoo/zoo.toml, seed 0), trains through the real CLI and every
 method beats random 32-bit codes on the same queries and database by at least 3x map (issue 11's bar).
 
-It is the slowest test (about 2.5 minutes on 2 CPU cores: nine runs of 48 epochs on 300 clips); the
-README's zoo table comes from exactly this command.
+It is the slowest test (about 2.5 minutes on 2 free CPU cores, several times that on a loaded machine: nine runs of
+48 epochs on 300 clips), so it has no time limit of its own (CI's limit bounds it) and runs in the slow tier; the zoo
+table of docs/methods.md comes from exactly this command.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ def random_codes_map(query_labels: np.ndarray, db_labels: np.ndarray, bits: int,
 def test_every_zoo_method_beats_random_codes_by_three_times(tmp_path):
     results = tmp_path / "results.csv"
     done = run_cli("run", str(ZOO), "--results", str(results), "--runs-dir", str(tmp_path / "runs"), "-q",
-                   cwd=tmp_path, timeout=1500)
+                   cwd=tmp_path, timeout=None)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     rows = pd.read_csv(results)
     maps = rows[rows.metric == "map"].set_index("loss")["value"]

@@ -157,3 +157,20 @@ def test_architecture_page_names_real_modules_and_functions() -> None:
     assert len(dotted) >= 10, dotted  # the extraction itself works
     stale = [name for name in dotted if not _resolves(name)]
     assert not stale, f"docs/architecture.md names what the core no longer has: {stale}"
+
+
+def test_the_plugin_page_states_the_facts_a_newcomer_relies_on():
+    """What the plugin page says about backbones, losses and error locations is what the code does."""
+    page = (DOCS / "plugins.md").read_text(encoding="utf-8")
+    assert re.search(r"must\*?\*? declare `input_mean` and `input_std`", page)  # validate refuses a backbone without
+    assert "class PairwiseL2(HashLoss)" in page and "def compute_loss(self, batch: LossBatch)" in page
+    assert "(codes, labels) -> scalar" not in page
+    from hashbench.contract import HashLoss
+
+    assert callable(getattr(HashLoss, "compute_loss"))
+
+
+def test_the_quick_start_throwaway_run_records_nothing():
+    """The quick start's short run (two epochs, 16 bits) is a try-out: it must not add a row to the table."""
+    lines = [line for line in README.read_text(encoding="utf-8").splitlines() if "--set train.epochs=2" in line]
+    assert lines and all("--no-record" in line for line in lines)

@@ -15,7 +15,7 @@ HASHBENCH = [sys.executable, "-m", "hashbench"]
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
-            timeout: float = 600) -> subprocess.CompletedProcess:
+            timeout: float | None = 600) -> subprocess.CompletedProcess:
     """Run `hashbench ARGS` in a real subprocess; returns the completed process (text output)."""
     full_env = dict(os.environ, COLUMNS="200", NO_COLOR="1")
     full_env.pop("HASHBENCH_RESULTS", None)
