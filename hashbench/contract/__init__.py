@@ -12,6 +12,9 @@
   tables;
 - :mod:`~hashbench.contract.protocols`: typed protocols of backbone, head, dataset, metric, and
   :class:`RunInfo`, what lifecycle hooks receive;
+- :mod:`~hashbench.contract.methods`: :class:`HashMethod`, the base class of methods (``fit``,
+  ``training_loss``, ``encode``), :class:`MethodBatch`, and the helpers that read a training split
+  (imports torch; loaded on first use);
 - :mod:`~hashbench.contract.losses`: :class:`HashLoss`, the base class of losses (one override point,
   ``compute_loss``), :class:`LossBatch` and :class:`MemoryBank` (imports torch; loaded on first use);
 - :mod:`~hashbench.contract.rules`: the contract's rules as checks, each written once (the run-time
@@ -40,7 +43,8 @@ from typing import Any
 from .binding import bind_parameters
 from .hookspecs import PROJECT, Factories, hookimpl, hookspec
 from .keys import IDENTITY_ATTRIBUTE, identity_keys, identity_resolver, key_modes
-from .names import CONTEXT_NAMES, CONTEXT_ORIGINS, CORE_DEFAULTS, CORE_KEYS, KINDS, TABLE_OWNED, MetricSpec, parse_metric_spec
+from .names import (CONTEXT_NAMES, CONTEXT_ORIGINS, CORE_DEFAULTS, CORE_KEYS, ITEM_KINDS, KINDS, TABLE_OWNED, MetricSpec,
+                    parse_metric_spec)
 from .protocols import Backbone, Dataset, EpochAware, Head, Metric, RunInfo
 from .registry import DISABLE_ENV, REFERENCE_DIST, BrokenPlugin, Component, Registry, load_registry
 from .conformance import conformance_example
@@ -52,11 +56,11 @@ from .state_dicts import key_listing, load_state_dict_strict, read_state_dict
 __all__ = [
     "PROJECT", "hookimpl", "hookspec", "Factories",
     "identity_keys", "identity_resolver", "key_modes", "IDENTITY_ATTRIBUTE",
-    "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "CORE_DEFAULTS", "MetricSpec", "parse_metric_spec",
+    "KINDS", "ITEM_KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "CORE_DEFAULTS", "MetricSpec", "parse_metric_spec",
     "bind_parameters",
     "Registry", "Component", "BrokenPlugin", "load_registry", "DISABLE_ENV", "REFERENCE_DIST",
     "Backbone", "Head", "Dataset", "Metric", "EpochAware", "RunInfo",
-    "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss", "classifies",
+    "HashMethod", "MethodBatch", "iter_inputs", "pooled_inputs", "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss", "classifies",
     "check_batch", "BatchReport",
     "conformance_example", "CheckResult", "check_component", "check_registered", "select_components",
     "assert_conforms",
@@ -66,6 +70,7 @@ __all__ = [
 ]
 
 _LAZY = {"check_batch": "checks", "BatchReport": "checks",  # torch-importing: loaded on first use
+         "HashMethod": "methods", "MethodBatch": "methods", "iter_inputs": "methods", "pooled_inputs": "methods",
          "HashLoss": "losses", "LossBatch": "losses", "MemoryBank": "losses", "one_hot_labels": "losses",
          "call_loss": "losses", "classifies": "losses",
          # the conformance kit (its module is torch-free; loaded already for conformance_example)

@@ -18,8 +18,8 @@ Context values
 Injected by parameter name when a factory declares them (a table cannot set them, except the ones its
 own kind defines: the head's ``bits``, the dataset's ``num_frames``): ``bits``, ``feature_dim``,
 ``num_classes``, ``multi_label``, ``num_frames``, ``num_train``, ``device``, ``seed``
-(:data:`hashbench.contract.CONTEXT_NAMES`). ``bits``: the code length (``head.bits``);
-``feature_dim``: the backbone's output width; ``num_classes``/``multi_label``: the dataset's;
+(:data:`hashbench.contract.CONTEXT_NAMES`). ``bits``: the code length (``head.bits``, or ``method.bits``: one key per experiment);
+``feature_dim``: the backbone's output width (for a method: the dataset's ``feature_dim``, D); ``num_classes``/``multi_label``: the dataset's;
 ``num_frames``: T, frames per clip (``dataset.num_frames``); ``num_train``: clips the run trains on;
 ``device``: ``cpu`` or ``cuda:<i>``; ``seed``: the experiment's seed.
 
@@ -41,7 +41,23 @@ dataset   ``factory(**table, **context) -> object`` with ``num_classes: int``,
           class id or a multi-hot float ``(C,)``; ``video_ids(name) -> list[str]`` (stable ids, one per
           item); ``info() -> dict[str, str]``: provenance recorded in results rows (``split``,
           ``data_checksum``, ``data_origin`` = official / custom / generated, ``skipped``).
-          ``hashbench.data.VideoDataset`` implements all of this.
+          ``hashbench.data.VideoDataset`` implements all of this. A dataset may declare
+          ``item_kind`` (default ``"clips"``, see :data:`hashbench.contract.names.ITEM_KINDS`):
+          ``"frame_features"`` items are float frame features ``(T, D)`` (with ``feature_dim = D``),
+          ``"vector"`` items one float vector ``(D,)`` per video, in place of the clip.
+method    ``factory(**table, **context) -> HashMethod`` (:class:`hashbench.contract.HashMethod`, an
+          ``nn.Module``) that owns how codes are made and how they learn. Its fixed Python surface:
+          ``fit(train)`` (optional) runs once over the training split before any epoch: ``train``
+          is the split as a dataset (stream it: it may not fit in memory) or a float tensor
+          ``(N, T, D)`` or ``(N, D)``; deterministic from ``seed``, its result kept in
+          ``state_dict()`` (checkpoints hold it, ``--resume`` restores it).
+          ``training_loss(batch)`` (optional) -> a scalar tensor with a gradient path to the
+          method's parameters; ``batch`` is a :class:`hashbench.contract.MethodBatch`: ``inputs``
+          (the items of a batch, stacked), ``indices`` ``(B,)`` int64 (positions in the training
+          split) and ``labels`` (when ``needs_labels``; else None). A method without it trains no
+          epochs. ``encode(inputs)`` -> real-valued float codes ``(B, bits)`` (the binary code is
+          their ``sign``) of frame features ``(B, T, D)``, vectors ``(B, D)``, or uint8 clips
+          ``(B, 3, T, H, W)`` for a method that consumes clips.
 metric    ``factory(**params) -> callable(query_codes, query_labels, db_codes, db_labels) -> float``
           on packed codes (``hashbench.codes.PackedCodes``), higher is better; subclass
           ``hashbench.eval.metrics.Metric`` to share the ranking pass of the reference metrics. A
@@ -61,12 +77,19 @@ loss      ``needs_indices``: the engine passes ``indices`` ``(B,)`` int64, each 
           parameters (a classifier, a codebook), optimised at ``lr * lr_multiplier`` and
           checkpointed; ``classify(codes, features)`` -> class logits ``(B, C)`` (hashbench then
           reports ``top1``/``top5``).
+method    ``consumes``: the item kinds it accepts (default ``("frame_features", "vector")``); a
+          dataset of another ``item_kind`` is refused at ``hashbench validate`` time, naming both;
+          ``needs_labels = True``: ``training_loss`` gets the training labels (a dataset without
+          them is refused).
 dataset   ``clip_geometry() -> {"num_frames": T, "resize": [H, W] or None, "crop": int or None}``: how
           a video file becomes one of its clips (frames sampled, resized, centre-cropped), recorded in
           the run's ``record.json`` so that ``hashbench search --video`` encodes a new video the same
           way.
-any       Heads, backbones and losses may define ``on_epoch_start(epoch, epochs)`` (1-based), called
-          before every epoch and again after ``--resume`` (continuation schedules).
+any       Heads, backbones, losses and methods may define ``on_epoch_start(epoch, epochs)``
+          (1-based), called before every epoch and again after ``--resume`` (continuation schedules).
+
+An experiment names either a ``[method]`` table or the ``[backbone]``/``[head]``/``[loss]`` triple;
+the triple is the built-in method ``backbone_head_loss`` (clips, gradient steps from epoch 1).
 """
 from __future__ import annotations
 
@@ -78,7 +101,7 @@ if TYPE_CHECKING:
     from .protocols import RunInfo
 
 __all__ = ["PROJECT", "hookspec", "hookimpl", "Factories", "hashbench_backbones", "hashbench_heads",
-           "hashbench_losses", "hashbench_datasets", "hashbench_metrics", "hashbench_run_start",
+           "hashbench_losses", "hashbench_datasets", "hashbench_metrics", "hashbench_methods", "hashbench_run_start",
            "hashbench_epoch_end", "hashbench_evaluated", "hashbench_run_end", "hashbench_loggers"]
 
 PROJECT = "hashbench"
@@ -112,6 +135,12 @@ def hashbench_datasets() -> Factories:
 @hookspec
 def hashbench_metrics() -> Factories:
     """Retrieval metrics this plugin provides: ``{name: factory(**params)}``."""
+
+
+@hookspec
+def hashbench_methods() -> Factories:
+    """Hashing methods this plugin provides: ``{name: factory(**table, **context)}`` returning a
+    :class:`hashbench.contract.HashMethod` (see module docstring)."""
 
 
 @hookspec

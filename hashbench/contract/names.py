@@ -2,7 +2,7 @@
 
 Context values are handed to a factory by hashbench when it declares a parameter of that name (the way
 pytest injects fixtures); a component table cannot set them, except the ones its own kind defines
-(:data:`TABLE_OWNED`: the head's ``bits``, the dataset's ``num_frames``).
+(:data:`TABLE_OWNED`: the head's and the method's ``bits``, the dataset's ``num_frames``).
 
 A metric registered as ``"name@k"`` is asked for as ``"name@100"`` (``k=100``), one registered as
 ``"name@r"`` as ``"name@r2"`` (``r=2``): :func:`parse_metric_spec` is the one reader of that syntax.
@@ -13,11 +13,14 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-__all__ = ["KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "CORE_DEFAULTS", "MetricSpec",
+__all__ = ["KINDS", "ITEM_KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "CORE_DEFAULTS", "MetricSpec",
            "parse_metric_spec"]
 
 #: The component kinds, one registration hook each.
-KINDS = ("backbone", "head", "loss", "dataset", "metric")
+KINDS = ("backbone", "head", "loss", "dataset", "metric", "method")
+#: What a dataset's items hold (its ``item_kind``; ``"clips"`` when it declares none) and what a method
+#: ``consumes``: uint8 clips, frame features, or one vector per video (shapes: hookspecs' docstring).
+ITEM_KINDS = ("clips", "frame_features", "vector")
 #: Values hashbench injects into factories that ask for them by parameter name.
 CONTEXT_NAMES = ("bits", "feature_dim", "num_classes", "multi_label", "num_frames", "num_train", "device", "seed")
 #: Where each context value comes from (named when a table tries to set one).
@@ -27,8 +30,9 @@ CONTEXT_ORIGINS = {
     "num_train": "the size of the training split", "device": "the top-level device",
     "seed": "the top-level seed",
 }
-#: Context names that a kind's own table defines (the head sets ``bits``, the dataset ``num_frames``).
-TABLE_OWNED = {"head": ("bits",), "dataset": ("num_frames",)}
+#: Context names that a kind's own table defines (the head or the method sets ``bits``, the dataset
+#: ``num_frames``).
+TABLE_OWNED = {"head": ("bits",), "method": ("bits",), "dataset": ("num_frames",)}
 #: Keys of a component table that hashbench itself reads, whatever the plugin (never passed to it):
 #: ``[backbone] init_from`` starts the backbone from a previous run's (or a checkpoint's) weights;
 #: ``[backbone] freeze = true`` keeps its weights fixed (only the head and the loss's parameters train).

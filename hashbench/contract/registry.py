@@ -36,6 +36,7 @@ _HOOKS = {
     "loss": "hashbench_losses",
     "dataset": "hashbench_datasets",
     "metric": "hashbench_metrics",
+    "method": "hashbench_methods",
 }
 
 

@@ -44,6 +44,13 @@ def hashbench_metrics() -> Factories:
 
 
 @hookimpl
+def hashbench_methods() -> Factories:
+    from .methods.registry import FACTORIES
+
+    return FACTORIES
+
+
+@hookimpl
 def hashbench_loggers() -> Mapping[str, str]:
     return {"jsonl": "metrics per epoch and evaluation in <run_dir>/metrics.jsonl (needs nothing)",
             "tensorboard": "TensorBoard scalars in <run_dir>/tensorboard/ (pip install 'hashbench[tensorboard]')"}

@@ -27,11 +27,11 @@ HASHBENCH_ALL = [
 CONTRACT_ALL = [
     "PROJECT", "hookimpl", "hookspec", "Factories",
     "identity_keys", "identity_resolver", "key_modes", "IDENTITY_ATTRIBUTE",
-    "KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "CORE_DEFAULTS", "MetricSpec", "parse_metric_spec",
+    "KINDS", "ITEM_KINDS", "CONTEXT_NAMES", "CONTEXT_ORIGINS", "TABLE_OWNED", "CORE_KEYS", "CORE_DEFAULTS", "MetricSpec", "parse_metric_spec",
     "bind_parameters",
     "Registry", "Component", "BrokenPlugin", "load_registry", "DISABLE_ENV", "REFERENCE_DIST",
     "Backbone", "Head", "Dataset", "Metric", "EpochAware", "RunInfo",
-    "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss", "classifies",
+    "HashMethod", "MethodBatch", "iter_inputs", "pooled_inputs", "HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "call_loss", "classifies",
     "check_batch", "BatchReport",
     "conformance_example", "CheckResult", "check_component", "check_registered", "select_components",
     "assert_conforms",
@@ -80,7 +80,7 @@ def test_the_exception_tree_is_drawn_in_the_errors_docstring():
 def test_registry_build_model_and_score():
     reg = hashbench.registry()
     assert isinstance(reg, hashbench.contract.Registry) and reg is hashbench.registry()
-    assert {"backbone", "head", "loss", "dataset", "metric"} == set(hashbench.contract.KINDS)
+    assert {"backbone", "head", "loss", "dataset", "metric", "method"} == set(hashbench.contract.KINDS)
     model = hashbench.build_model({"name": "r3d18", "width": 4}, {"name": "tanh", "bits": 8})
     out = model(torch.zeros(2, 3, 4, 32, 32))
     assert out.shape == (2, 8) and float(out.detach().abs().max()) <= 1.0

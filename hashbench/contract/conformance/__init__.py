@@ -2,8 +2,8 @@
 
 The contract is :mod:`hashbench.contract.hookspecs`; its rules are :mod:`hashbench.contract.rules`
 (the run-time checks apply the same ones). One module per kind says what is checked, top to bottom:
-:mod:`~.backbone`, :mod:`~.head`, :mod:`~.loss`, :mod:`~.dataset`, :mod:`~.metric` (a ``method``
-kind gets its module here once it exists); :mod:`~.kit` is the machinery (results, example tables,
+:mod:`~.backbone`, :mod:`~.head`, :mod:`~.loss`, :mod:`~.dataset`, :mod:`~.metric`, :mod:`~.method`;
+:mod:`~.kit` is the machinery (results, example tables,
 building a component as a run does). Each check gives one :class:`CheckResult`.
 
 A plugin author checks a whole package with one command, ``hashbench check-plugins --dist NAME``, or
@@ -37,15 +37,16 @@ from .head import check_head
 from .kit import KIT_CONTEXT, CheckResult, component_id, conformance_example, example_of, same_distribution
 from .loss import check_loss
 from .metric import KNOWN_ANSWERS, check_metric
+from .method import check_method
 
 __all__ = [
     "conformance_example", "example_of", "CheckResult", "component_id", "select_components",
-    "check_backbone", "check_head", "check_loss", "check_dataset", "check_metric", "check_component",
+    "check_backbone", "check_head", "check_loss", "check_dataset", "check_metric", "check_method", "check_component",
     "check_registered", "assert_conforms", "same_distribution", "KIT_CONTEXT", "KNOWN_ANSWERS",
 ]
 
 CHECKS = {"backbone": check_backbone, "head": check_head, "loss": check_loss, "dataset": check_dataset,
-          "metric": check_metric}
+          "metric": check_metric, "method": check_method}
 
 
 def _registry(registry: Optional[Registry]) -> Registry:

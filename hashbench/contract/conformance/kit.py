@@ -40,6 +40,7 @@ KIND_CONTEXT = {
     "loss": CONTEXT_NAMES,
     "dataset": ("seed", "device", "bits"),
     "metric": (),
+    "method": ("seed", "device", "bits", "feature_dim", "num_classes", "multi_label", "num_frames", "num_train"),
 }
 #: The tiny clip a backbone is checked on: batch, T, H, W (uint8 RGB).
 CLIP = (2, 4, 32, 32)

@@ -1,0 +1,88 @@
+"""The reference set's methods: each classic baseline of :mod:`.classic` that exists, registered as a
+method (torch-free: the factory imports the baseline and the adapter when it builds).
+
+A factory's keys are the baseline's constructor parameters (``bits`` and ``seed`` come from the
+experiment: ``[method] bits`` and the top-level seed). What each baseline computes is documented in
+its module; :class:`~.adapter.ClassicMethod` says how it is fed.
+"""
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+from pathlib import Path
+from typing import Any, Callable
+
+from hashbench.contract import conformance_example
+
+__all__ = ["FACTORIES", "CLASSIC"]
+
+#: method name -> (module under .classic, class name), in the order of the papers' tables.
+CLASSIC = {"lsh": ("lsh", "LSH"), "pcah": ("pcah", "PCAH"), "itq": ("itq", "ITQ"), "sh": ("sh", "SH"),
+           "sph": ("sph", "SpH"), "agh": ("agh", "AGH")}
+_PACKAGE = __name__.rsplit(".", 1)[0] + ".classic"
+#: Tables the conformance kit checks a baseline with, where its defaults need more data than the kit's.
+EXAMPLES = {"agh": {"anchors": 16}}
+_KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
+_SIMPLE = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def _factory(module: str, class_name: str) -> Callable[..., Any]:
+    """A factory building ``ClassicMethod(<class_name>(**params))`` (imports the baseline when called)."""
+    def build(**params: Any) -> Any:
+        from .adapter import ClassicMethod
+
+        cls = getattr(importlib.import_module(f"{_PACKAGE}.{module}"), class_name)
+        return ClassicMethod(cls(**params))
+
+    build.__name__ = module
+    return build
+
+
+def _class_node(path: Path, class_name: str) -> ast.ClassDef | None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == class_name), None)
+
+
+def _init_signature(node: ast.ClassDef) -> inspect.Signature:
+    """The keyword parameters of the class's ``__init__`` (read from its source: no torch import), with
+    literal defaults and simple annotations; a class without its own ``__init__`` has ``bits, seed``."""
+    init = next((n for n in node.body if isinstance(n, ast.FunctionDef) and n.name == "__init__"), None)
+    if init is None:
+        return inspect.Signature([inspect.Parameter("bits", _KEYWORD, annotation=int),
+                                  inspect.Parameter("seed", _KEYWORD, default=0, annotation=int)])
+    args = init.args.args[1:]
+    defaults = [inspect.Parameter.empty] * (len(args) - len(init.args.defaults)) + \
+        [ast.literal_eval(d) for d in init.args.defaults]
+    return inspect.Signature([inspect.Parameter(
+        a.arg, _KEYWORD, default=d, annotation=_SIMPLE.get(ast.unparse(a.annotation) if a.annotation else "",
+                                                           inspect.Parameter.empty))
+        for a, d in zip(args, defaults)])
+
+
+def _signed(module: str, class_name: str) -> Callable[..., Any] | None:
+    """:func:`_factory` with the baseline's signature and summary, or None when the class is not there."""
+    path = Path(__file__).resolve().parent / "classic" / f"{module}.py"
+    node = _class_node(path, class_name) if path.is_file() else None
+    if node is None:
+        return None
+    factory = _factory(module, class_name)
+    signature = _init_signature(node)
+    factory.__signature__ = signature  # type: ignore[attr-defined]
+    factory.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()
+                               if p.annotation is not inspect.Parameter.empty}
+    summary = (ast.get_docstring(node) or class_name).splitlines()[0]
+    factory.__doc__ = f"{summary} (classic baseline, fit only)"
+    return factory
+
+
+def _available() -> dict[str, Callable[..., Any]]:
+    found = {}
+    for name, (module, class_name) in CLASSIC.items():
+        factory = _signed(module, class_name)
+        if factory is not None:
+            found[name] = conformance_example(EXAMPLES[name])(factory) if name in EXAMPLES else factory
+    return found
+
+
+FACTORIES = _available()
