@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hashbench.contract import Checkpoint, load_state_dict_strict
+from hashbench.contract import Checkpoint, choice, load_state_dict_strict
 from hashbench.errors import ConfigError, DataError, MissingExtraError
 
 from ..classifier import SourceClassifier
@@ -95,8 +95,7 @@ class FramePooling(SourceClassifier, nn.Module):
 
 
 def _check_common(pool: str, normalization: Optional[str]) -> None:
-    if pool not in POOLS:
-        raise ConfigError(f"backbone.pool: unknown value {pool!r}; use one of {', '.join(map(repr, POOLS))}")
+    choice("backbone.pool", pool, POOLS)
     if normalization is not None and normalization not in NORMALIZATIONS:
         resolve_normalization(normalization, NORMALIZATIONS, None, NORMALIZATIONS["imagenet"], "imagenet")
 
