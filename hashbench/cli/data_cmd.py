@@ -19,7 +19,7 @@ def _say(text: str) -> None:
 
 
 def _build(dataset: str, root: Path, cache: Optional[Path], frames: int, size: str, lists: Optional[Path],
-           options: List[str]) -> Any:
+           options: List[str], features: bool = False) -> Any:
     from .. import registry
     from ..config import parse_override
     from ..data import media_dataset
@@ -29,7 +29,7 @@ def _build(dataset: str, root: Path, cache: Optional[Path], frames: int, size: s
         keys, value = parse_override(text)
         parsed[".".join(keys)] = value
     return media_dataset(registry(), dataset, root, num_frames=frames, size=size, cache=cache, lists=lists,
-                         options=parsed)
+                         options=parsed, features=features)
 
 
 @data_app.command("prepare")
@@ -112,7 +112,7 @@ def check(
 
     from ..data import check_dataset
 
-    ds = _build(dataset, root, cache, frames, size, lists, set_)
+    ds = _build(dataset, root, cache, frames, size, lists, set_, features=True)
     report = check_dataset(ds)
     for line in report.lines:
         mark = "[green]ok[/]  " if line.ok else "[red]FAIL[/]"

@@ -37,6 +37,16 @@ Clips and files:
                       generated datasets (imports torch; loaded on first use)
 ``write_text_atomic`` write a text file atomically (drawn split lists, class files)
 
+Frame-feature datasets (precomputed per-frame features ``(N, T, D)`` in HDF5, as the SSVH papers ship them):
+
+``FrameFeatureDataset`` the dataset contract over HDF5 ``feats`` files (one file or shards per split) and
+                      row-aligned labels; ``item_kind = "frame_features"``, ``feature_dim`` = D; streams
+                      rows from disk (``FeatureSplit``: items ``(float32 (T, D), label)``, ``chunks(rows)``)
+``FeatureStore``      one split's shards, read by row, rows or chunk (h5py, opened lazily per process)
+``feature_files``     a table value (a path or a list of shards) as paths, kept inside a root if given
+``read_labels``       a label file (.mat v5/v7.3, .npy, HDF5) as class ids ``(N,)`` or multi-hot ``(N, C)``
+``FRAME_FEATURES``, ``UNLABELLED``  the item kind ``"frame_features"``; the label of an unlabelled item (-1)
+
 For ``hashbench data prepare`` / ``check`` (used by the CLI):
 
 ``media_dataset``     build a dataset plugin for preparing or checking its clip cache
@@ -49,6 +59,9 @@ from typing import Any
 from ..atomic import write_text_atomic
 from .build import media_dataset
 from .check import CheckReport, check_dataset
+from .feature_labels import read_labels
+from .feature_store import FeatureStore
+from .features import FRAME_FEATURES, UNLABELLED, FeatureSplit, FrameFeatureDataset, feature_files
 from .lists import ListLine, entries_checksum, path_and_label, read_list, read_text_lines, safe_relpath
 from .media import read_media
 from .sampling import sample_indices
@@ -62,6 +75,8 @@ __all__ = [
     "read_video_clip", "read_media", "ClipInfo", "is_video_file", "VIDEO_EXTENSIONS", "sample_indices",
     "parse_size", "DEFAULT_RESIZE", "DEFAULT_CROP", "ClipArrayDataset", "write_text_atomic",
     "media_dataset", "check_dataset", "CheckReport",
+    "FrameFeatureDataset", "FeatureSplit", "FeatureStore", "feature_files", "read_labels", "FRAME_FEATURES",
+    "UNLABELLED",
 ]
 
 _LAZY = {"ClipArrayDataset": "memory"}  # torch-importing: loaded on first use

@@ -19,13 +19,22 @@ __all__ = ["media_dataset"]
 def media_dataset(registry: Any, name: str, root: Union[str, os.PathLike[str]], *, num_frames: int,
                   size: Union[str, Sequence[int]], cache: Optional[Union[str, os.PathLike[str]]] = None,
                   lists: Optional[Union[str, os.PathLike[str]]] = None,
-                  options: Mapping[str, Any] = {}) -> Any:
+                  options: Mapping[str, Any] = {}, features: bool = False) -> Any:
     """Build dataset plugin ``name`` through ``registry`` to prepare or check its clip cache.
 
     The cache stores uncropped frames (``crop = 0``) resized to ``size`` (``"HxW"`` or ``[H, W]``);
     ``options`` are further keys of the plugin's table (``{"protocol": "official"}``). DataError when
     the dataset is not read from video files (a generated dataset has nothing to prepare).
+    ``features``: a dataset whose factory takes no clip geometry (``resize``) is built from ``root``
+    and ``options`` alone, for ``hashbench data check`` of frame-feature files.
     """
+    import inspect
+
+    if "resize" not in inspect.signature(registry.get("dataset", name).factory).parameters:
+        if not features:
+            raise DataError(f"dataset {name!r} is not read from video files; there is nothing to prepare "
+                            f"(`hashbench data check {name}` checks its files)")
+        return registry.build("dataset", {"name": name, "root": str(root), **options}, where="dataset")
     table: dict[str, Any] = {"name": name, "root": str(root), "num_frames": num_frames,
                              "resize": list(parse_size(size, "--size")), "crop": 0}  # crop: not stored
     if cache is not None:

@@ -41,8 +41,14 @@ def _count_line(report: CheckReport, what: str, found: int, expected: Any) -> No
 
 def check_dataset(ds: Any) -> CheckReport:
     """Check a :class:`~hashbench.data.video_dataset.VideoDataset`: class and list counts against
-    ``ds.expected``, listed videos present under the root, and (when prepared) in the cache."""
+    ``ds.expected``, listed videos present under the root, and (when prepared) in the cache. A
+    frame-feature dataset (``item_kind == "frame_features"``) reports its files, shapes, label rows and
+    a scan of every row for NaN/inf instead (:meth:`~hashbench.data.FrameFeatureDataset.check_lines`)."""
     report = CheckReport(ds.name)
+    if getattr(ds, "item_kind", None) == "frame_features":
+        for ok, text in ds.check_lines():
+            report.add(ok, text)
+        return report
     exp = ds.expected
     _count_line(report, "classes", ds.num_classes, exp.get("classes"))
     for split in ("train", "query", "database"):

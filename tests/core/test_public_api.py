@@ -47,6 +47,8 @@ DATA_ALL = [
     "read_video_clip", "read_media", "ClipInfo", "is_video_file", "VIDEO_EXTENSIONS", "sample_indices",
     "parse_size", "DEFAULT_RESIZE", "DEFAULT_CROP", "ClipArrayDataset", "write_text_atomic",
     "media_dataset", "check_dataset", "CheckReport",
+    "FrameFeatureDataset", "FeatureSplit", "FeatureStore", "feature_files", "read_labels", "FRAME_FEATURES",
+    "UNLABELLED",
 ]
 WEIGHTS_ALL = ["WEIGHTS_ENV", "search_paths", "locate", "resolve_pretrained", "missing_file_message", "sha256_of",
                "name_prefix", "digest_problem", "digest_verdict", "fetch", "WeightCheck", "check_file"]
