@@ -7,6 +7,8 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 
+from ..train.progress import NullReporter
+
 
 def metrics_line(epoch: int, split: str, metrics: Mapping[str, float]) -> str:
     """``epoch 5 test: map 0.8123  map@100 0.8011`` (what is printed after each evaluation)."""
@@ -14,26 +16,11 @@ def metrics_line(epoch: int, split: str, metrics: Mapping[str, float]) -> str:
     return f"epoch {epoch} {split}: {values}"
 
 
-class PlainReporter:
+class PlainReporter(NullReporter):
     """No bars: one line per note and per evaluation (``--quiet``, logs of parallel sweep points)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
-
-    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
-        pass
-
-    def step(self, loss: float, clips_per_s: float) -> None:
-        pass
-
-    def end_epoch(self) -> None:
-        pass
-
-    def start_encoding(self, split: str, clips: int) -> None:
-        pass
-
-    def encoded(self, clips: int) -> None:
-        pass
 
     def evaluated(self, epoch: int, split: str, metrics: Mapping[str, float]) -> None:
         self.console.print(metrics_line(epoch, split, metrics), highlight=False, markup=False)
