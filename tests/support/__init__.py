@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .cli import HASHBENCH, ROOT, TEST_DATA, pip_install, replicate_clips, run_cli, tiny_experiment_text
 from .data_trees import (ALL_NINE, KINETICS, RATRACE, SCHOOL, SOCCER_23, SOCCER_24, SPLITS, TRUMAN, TURNK, UCF_TEST,
-                         UCF_TRAIN, VIDEOS, add_bad_files, hmdb_tree, jhmdb_tree, official_lines, place, ucf_tree,
+                         UCF_TRAIN, VIDEOS, PLAN_CLIPS, add_bad_files, media_plan, hmdb_tree, jhmdb_tree, official_lines, place, ucf_tree,
                          write_frames)
 from .data_trees import __all__ as _TREES
 from .loss_parity import ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, onehot, train_labels, value_and_grad

@@ -13,7 +13,7 @@ from .cli import TEST_DATA
 
 __all__ = ["VIDEOS", "SPLITS", "SOCCER_23", "SOCCER_24", "RATRACE", "SCHOOL", "TRUMAN", "TURNK", "KINETICS", "ALL_NINE",
            "UCF_TRAIN", "UCF_TEST", "place", "official_lines", "ucf_tree", "hmdb_tree", "jhmdb_tree", "write_frames",
-           "add_bad_files"]
+           "add_bad_files", "PLAN_CLIPS", "media_plan"]
 
 VIDEOS = TEST_DATA / "videos"
 SPLITS = TEST_DATA / "splits"
@@ -158,3 +158,17 @@ def add_bad_files(root: Path, lists: Path) -> dict[str, str]:
         for rel in bad.values():
             handle.write(f"{rel} 3\r\n".encode())  # Archery is class 3 in classInd.txt
     return bad
+
+
+#: Four real clips of different containers and quirks (the clip cache and prepare tests' default plan).
+PLAN_CLIPS = (SOCCER_23, RATRACE, TURNK, KINETICS[0])
+
+
+def media_plan(base: Path, names: tuple[str, ...] = PLAN_CLIPS, extra: tuple = ()):
+    """A ``MediaPlan`` of ``names`` placed under ``base/root/c/`` (label = position), plus ``extra`` items."""
+    from hashbench.data.prepare import MediaItem, MediaPlan
+
+    root = base / "root"
+    items = [MediaItem(f"c/{name}", place(name, root / "c" / name), label=i, class_name="c")
+             for i, name in enumerate(names)]
+    return MediaPlan(root, items + list(extra))

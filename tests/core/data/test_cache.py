@@ -6,26 +6,16 @@ import pickle
 import numpy as np
 import pytest
 
-from support import KINETICS, RATRACE, SOCCER_23, TURNK, place
+from support import RATRACE, SOCCER_23, media_plan
 from hashbench.data.cache import CacheFormat, CacheWriter, ClipCache
-from hashbench.data.prepare import MediaItem, MediaPlan, prepare_media
+from hashbench.data.prepare import prepare_media
 from hashbench.errors import DataError
 
 T, SIZE = 4, (24, 32)
-CLIPS = (SOCCER_23, RATRACE, TURNK, KINETICS[0])
-
-
-def _plan(tmp_path, names=CLIPS, extra=()):
-    root = tmp_path / "root"
-    items = []
-    for i, name in enumerate(names):
-        path = place(name, root / "c" / name)
-        items.append(MediaItem(f"c/{name}", path, label=i, class_name="c"))
-    return MediaPlan(root, items + list(extra))
 
 
 def test_cache_lookup_is_tolerant_and_pickles_without_open_maps(tmp_path):
-    plan = _plan(tmp_path, names=(SOCCER_23,))
+    plan = media_plan(tmp_path, names=(SOCCER_23,))
     cache_dir = tmp_path / "cache"
     prepare_media(plan, cache_dir, T, SIZE)
     cache = ClipCache(cache_dir)
@@ -49,7 +39,7 @@ def test_prepare_decodes_again_the_clips_of_a_damaged_or_missing_shard(tmp_path,
     """The journal says done, the shard says otherwise: prepare believes the shard (shard_rows) and redoes."""
     from hashbench.data.cache import shard_rows
 
-    plan = _plan(tmp_path, names=(SOCCER_23, RATRACE))
+    plan = media_plan(tmp_path, names=(SOCCER_23, RATRACE))
     cache_dir = tmp_path / "cache"
     assert prepare_media(plan, cache_dir, T, SIZE).decoded == 2
     (shard,) = cache_dir.glob("shard-*.npy")

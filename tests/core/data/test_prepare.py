@@ -8,26 +8,16 @@ import os
 import numpy as np
 import pytest
 
-from support import KINETICS, RATRACE, SOCCER_23, SOCCER_24, TRUMAN, TURNK, VIDEOS, place
+from support import KINETICS, RATRACE, SOCCER_23, SOCCER_24, TRUMAN, TURNK, VIDEOS, media_plan, place
 from hashbench.data.cache import INDEX, JOURNAL, CacheFormat, ClipCache, format_dir
 from hashbench.data.media import read_media
-from hashbench.data.prepare import MediaItem, MediaPlan, Problem, prepare_media
+from hashbench.data.prepare import MediaItem, Problem, prepare_media
 
 T, SIZE = 4, (24, 32)
-CLIPS = (SOCCER_23, RATRACE, TURNK, KINETICS[0])
-
-
-def _plan(tmp_path, names=CLIPS, extra=()):
-    root = tmp_path / "root"
-    items = []
-    for i, name in enumerate(names):
-        path = place(name, root / "c" / name)
-        items.append(MediaItem(f"c/{name}", path, label=i, class_name="c"))
-    return MediaPlan(root, items + list(extra))
 
 
 def test_prepare_stores_the_same_pixels_as_decoding_and_a_readable_index(tmp_path):
-    plan = _plan(tmp_path)
+    plan = media_plan(tmp_path)
     cache_dir = format_dir(tmp_path / "cache", T, SIZE)
     seen = []
     report = prepare_media(plan, cache_dir, T, SIZE, progress=lambda d, n, k, s: seen.append((d, n, s)))
@@ -61,7 +51,7 @@ def test_bad_files_are_skipped_and_reported_never_fatal(tmp_path):
     (root / "c" / "cut.avi").write_bytes(data[: len(data) // 3])
     bad_items = [MediaItem(f"c/{n}", root / "c" / n) for n in ("empty.avi", "text.avi", "cut.avi")]
     missing = Problem("missing", "c/gone.avi", "not found under root", "list.txt:3")
-    plan = _plan(tmp_path, names=(TRUMAN,), extra=bad_items)
+    plan = media_plan(tmp_path, names=(TRUMAN,), extra=bad_items)
     plan.problems.append(missing)
     report = prepare_media(plan, tmp_path / "cache", T, SIZE, workers=0)
     assert report.decoded == 1 and report.failed == 3
@@ -82,7 +72,7 @@ def test_bad_files_are_skipped_and_reported_never_fatal(tmp_path):
 
 
 def test_prepare_resumes_after_an_interruption(tmp_path):
-    plan = _plan(tmp_path)
+    plan = media_plan(tmp_path)
     cache_dir = tmp_path / "cache"
 
     def stop_after_two(done, total, key, status):
@@ -105,7 +95,7 @@ def test_prepare_resumes_after_an_interruption(tmp_path):
 
 
 def test_a_torn_journal_line_and_changed_sources_are_handled(tmp_path):
-    plan = _plan(tmp_path, names=(SOCCER_23, TRUMAN))
+    plan = media_plan(tmp_path, names=(SOCCER_23, TRUMAN))
     cache_dir = tmp_path / "cache"
     prepare_media(plan, cache_dir, T, SIZE)
     with (cache_dir / JOURNAL).open("a") as handle:
@@ -120,10 +110,10 @@ def test_a_torn_journal_line_and_changed_sources_are_handled(tmp_path):
 
 
 def test_worker_processes_give_the_same_cache(tmp_path):
-    plan = _plan(tmp_path, names=(SOCCER_23, RATRACE, TURNK))
+    plan = media_plan(tmp_path, names=(SOCCER_23, RATRACE, TURNK))
     report = prepare_media(plan, tmp_path / "par", T, SIZE, workers=2)
     assert report.decoded == 3
-    serial = _plan(tmp_path / "s", names=(SOCCER_23, RATRACE, TURNK))
+    serial = media_plan(tmp_path / "s", names=(SOCCER_23, RATRACE, TURNK))
     prepare_media(serial, tmp_path / "ser", T, SIZE, workers=0)
     par, ser = ClipCache(tmp_path / "par"), ClipCache(tmp_path / "ser")
     for key in ser.keys():
