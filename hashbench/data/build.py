@@ -31,10 +31,10 @@ def media_dataset(registry: Any, name: str, root: Union[str, os.PathLike[str]], 
     import inspect
 
     if "resize" not in inspect.signature(registry.get("dataset", name).factory).parameters:
-        if not features:
-            raise DataError(f"dataset {name!r} is not read from video files; there is nothing to prepare "
-                            f"(`hashbench data check {name}` checks its files)")
-        return registry.build("dataset", {"name": name, "root": str(root), **options}, where="dataset")
+        if features:
+            return registry.build("dataset", {"name": name, "root": str(root), **options}, where="dataset")
+        raise DataError(f"dataset {name!r} takes no clip geometry (unknown key resize): it is not read from video "
+                        "files, so there is nothing to prepare")
     table: dict[str, Any] = {"name": name, "root": str(root), "num_frames": num_frames,
                              "resize": list(parse_size(size, "--size")), "crop": 0}  # crop: not stored
     if cache is not None:
