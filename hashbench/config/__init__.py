@@ -19,9 +19,12 @@ Schema (defaults shown)::
     device = "auto"       # "auto" (cuda if available, else cpu) | "cpu" | "cuda" | "cuda:N"
     label  = "..."        # optional method label for the leaderboard (default: backbone+head+loss names)
 
+    [method]              # EITHER a method plugin (its keys are its parameters; bits = the code length)
+    name = "itq"          # ... with [dataset], and no [backbone]/[head]/[loss]: see `hashbench plugins -k method`
+    bits = 64
     [dataset]             # name = a dataset plugin, other keys = its parameters
     name = "moving_digits"
-    [backbone]            # likewise for [backbone], [head] (gets `bits`), [loss]
+    [backbone]            # OR the triple [backbone], [head] (gets `bits`), [loss], likewise
     name = "r3d18"
 
     [train]
@@ -83,12 +86,12 @@ from __future__ import annotations
 
 from .load import experiment_from_dict, load_experiment
 from .overrides import apply_overrides, expand_env, parse_override
-from .schema import (COMPONENTS, DEFAULT_METRIC, DEFAULT_METRICS, HASH_EXCLUDE, EvalConfig, Experiment,
+from .schema import (BUILTIN_METHOD, COMPONENT_TABLES, COMPONENTS, DEFAULT_METRIC, DEFAULT_METRICS, HASH_EXCLUDE, EvalConfig, Experiment,
                      OptimizerConfig, SamplerConfig, SchedulerConfig, TrainConfig)
 from .sweep import expand_sweep, point_names
 
 __all__ = [
     "Experiment", "TrainConfig", "OptimizerConfig", "SchedulerConfig", "SamplerConfig", "EvalConfig",
     "load_experiment", "experiment_from_dict", "parse_override", "apply_overrides", "expand_env",
-    "expand_sweep", "point_names", "COMPONENTS", "DEFAULT_METRICS", "DEFAULT_METRIC", "HASH_EXCLUDE",
+    "expand_sweep", "point_names", "COMPONENTS", "COMPONENT_TABLES", "BUILTIN_METHOD", "DEFAULT_METRICS", "DEFAULT_METRIC", "HASH_EXCLUDE",
 ]

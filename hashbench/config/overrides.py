@@ -16,7 +16,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..contract.names import TABLE_OWNED
 from ..errors import ConfigError
-from .schema import COMPONENTS
+from .schema import COMPONENT_TABLES
 from .validate import ErrorContext, contains_datetime, join_path
 
 if sys.version_info >= (3, 11):
@@ -85,7 +85,7 @@ def set_path(document: dict[str, Any], keys: Sequence[str], value: Any, origin: 
     plugin replaces the whole table, so the old plugin's keys do not follow it; the keys the kind's
     table owns whatever the plugin (:data:`hashbench.contract.TABLE_OWNED`: the head's ``bits``, the
     dataset's ``num_frames``) stay."""
-    if len(keys) == 2 and keys[0] in COMPONENTS and keys[1] == "name":
+    if len(keys) == 2 and keys[0] in COMPONENT_TABLES and keys[1] == "name":
         table = document.get(keys[0])
         if isinstance(table, dict) and table.get("name") != value:
             kept = {k: table[k] for k in TABLE_OWNED.get(keys[0], ()) if k in table}
@@ -105,7 +105,7 @@ def set_path(document: dict[str, Any], keys: Sequence[str], value: Any, origin: 
 
 def unset_path(document: dict[str, Any], keys: Sequence[str], origin: str) -> None:
     """Remove ``keys`` from ``document`` (``--unset``); ConfigError when it is not there."""
-    if len(keys) == 2 and keys[0] in COMPONENTS and keys[1] == "name":
+    if len(keys) == 2 and keys[0] in COMPONENT_TABLES and keys[1] == "name":
         raise ConfigError(f"--unset {origin}: a [{keys[0]}] table needs its name; to change the plugin,"
                           f" use --set {keys[0]}.name=<plugin>")
     node: Any = document

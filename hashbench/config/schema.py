@@ -19,12 +19,20 @@ from typing import Any, Mapping
 
 __all__ = [
     "Experiment", "TrainConfig", "OptimizerConfig", "SchedulerConfig", "EvalConfig", "COMPONENTS",
+    "METHOD_COMPONENTS", "COMPONENT_TABLES", "BUILTIN_METHOD",
     "DEFAULT_METRICS", "DEFAULT_METRIC", "HASH_EXCLUDE", "TOP_SCALARS", "TOP_TABLES", "TRAIN_KEYS",
     "EVAL_KEYS", "NAME_PATTERN", "NAME_MAX", "OPTIMIZERS", "SCHEDULERS", "metric_label", "SamplerConfig",
     "SAMPLERS", "LOSS_SCOPES", "LAUNCHER_KEYS",
 ]
 
+#: The tables of an experiment built from parts (the built-in method ``backbone_head_loss``).
 COMPONENTS = ("dataset", "backbone", "head", "loss")
+#: The tables of an experiment that names a method plugin (``[method] name = "itq"``).
+METHOD_COMPONENTS = ("dataset", "method")
+#: Every table that names a plugin, in either kind of experiment.
+COMPONENT_TABLES = COMPONENTS + ("method",)
+#: The method name of an experiment built from the backbone/head/loss triple.
+BUILTIN_METHOD = "backbone_head_loss"
 #: ``[eval] metrics`` when an experiment does not list any.
 DEFAULT_METRICS = ("map", "map@100", "map_tie", "precision@100")
 #: The one metric scored or shown when none is named: ``hashbench.score``, ``hashbench score``, the
@@ -35,7 +43,7 @@ DEFAULT_METRIC = DEFAULT_METRICS[0]
 HASH_EXCLUDE = ("label", "loggers", "sweep", "device", "train.num_workers", "train.pin_memory", "eval.batch_size")
 
 TOP_SCALARS = ("name", "seed", "device", "label", "loggers")
-TOP_TABLES = COMPONENTS + ("train", "eval", "sweep", "launcher")
+TOP_TABLES = COMPONENT_TABLES + ("train", "eval", "sweep", "launcher")
 #: ``[launcher]``: where ``hashbench run --launcher slurm|local`` runs each sweep point (never part of
 #: the config hash or the identity): ``gpus`` per point (a point with several runs distributed over
 #: them), ``time`` (minutes), ``partition``, ``cpus_per_task``, ``mem_gb`` and ``slurm`` (a table of
@@ -216,6 +224,8 @@ class Experiment:
 
     ``raw`` is the document as given (after overrides and ``${}`` expansion, before defaults); sweeps
     are expanded from it. ``source`` is the file it came from (None when built from a dict).
+    ``method_table`` is the ``[method]`` table of an experiment that names a method plugin (its
+    backbone, head and loss tables are then empty); None for the backbone/head/loss triple.
     """
 
     name: str
@@ -223,6 +233,7 @@ class Experiment:
     backbone: dict[str, Any]
     head: dict[str, Any]
     loss: dict[str, Any]
+    method_table: dict[str, Any] | None = None
     seed: int = 0
     device: str = "auto"
     label: str | None = None
@@ -236,10 +247,27 @@ class Experiment:
 
     @property
     def method(self) -> str:
-        """The leaderboard's method label: ``label``, else ``"<backbone>+<head>+<loss>"`` plugin names."""
+        """The leaderboard's method label: ``label``, else the method plugin's name, else
+        ``"<backbone>+<head>+<loss>"`` plugin names."""
         if self.label:
             return self.label
+        if self.method_table is not None:
+            return str(self.method_table["name"])
         return "+".join(str(getattr(self, kind)["name"]) for kind in ("backbone", "head", "loss"))
+
+    @property
+    def method_name(self) -> str:
+        """The method plugin this experiment runs: ``[method] name``, or :data:`BUILTIN_METHOD`."""
+        return str(self.method_table["name"]) if self.method_table is not None else BUILTIN_METHOD
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """The plugin tables this experiment has: :data:`METHOD_COMPONENTS` or :data:`COMPONENTS`."""
+        return METHOD_COMPONENTS if self.method_table is not None else COMPONENTS
+
+    def table(self, kind: str) -> dict[str, Any]:
+        """The table of component ``kind`` (``method`` included)."""
+        return (self.method_table or {}) if kind == "method" else getattr(self, kind)
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved experiment, defaults included, as JSON/TOML-serialisable data.
@@ -252,8 +280,8 @@ class Experiment:
             data["label"] = self.label
         if self.loggers:
             data["loggers"] = list(self.loggers)
-        for kind in COMPONENTS:
-            data[kind] = copy.deepcopy(getattr(self, kind))
+        for kind in self.components:
+            data[kind] = copy.deepcopy(self.table(kind))
         data["train"] = _asdict(self.train)
         data["eval"] = _asdict(self.eval)
         data["sweep"] = copy.deepcopy(self.sweep)

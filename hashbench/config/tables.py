@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from ..device import DEVICE_CHOICES, is_device_name
 from ..suggest import closest, did_you_mean
-from .schema import (COMPONENTS, DEFAULT_METRICS, EVAL_KEYS, LAUNCHER_KEYS, NAME_MAX, NAME_PATTERN, OPTIMIZERS, SCHEDULERS,
+from .schema import (COMPONENTS, DEFAULT_METRICS, METHOD_COMPONENTS, EVAL_KEYS, LAUNCHER_KEYS, NAME_MAX, NAME_PATTERN, OPTIMIZERS, SCHEDULERS,
                      TOP_SCALARS, TOP_TABLES, TRAIN_KEYS, EvalConfig, Experiment, OptimizerConfig,
                      LOSS_SCOPES, SAMPLERS, SamplerConfig, SchedulerConfig, TrainConfig, metric_label)
 from .validate import (ErrorContext, check_bool, check_float, check_int, check_keys, check_plain, check_str,
@@ -54,8 +54,9 @@ def validate_document(doc: dict[str, Any], ctx: ErrorContext, source: Path | Non
     if len(set(loggers)) != len(loggers):
         ctx.fail("loggers", f"names a logger twice: {loggers!r}")
 
-    components = {}
-    for kind in COMPONENTS:
+    kinds = _component_kinds(ctx, doc)
+    components: dict[str, Any] = {"backbone": {}, "head": {}, "loss": {}}
+    for kind in kinds:
         if kind not in doc:
             ctx.fail("", f"missing table [{kind}]; add it with name = \"<{kind} plugin>\""
                          " (see `hashbench plugins`)")
@@ -64,7 +65,7 @@ def validate_document(doc: dict[str, Any], ctx: ErrorContext, source: Path | Non
             ctx.fail("", f"[{kind}] has no name; set name = \"<{kind} plugin>\" (see `hashbench plugins`)")
         if not isinstance(table["name"], str) or not table["name"].strip():
             ctx.fail(f"{kind}.name", f"expected a plugin name (string), got {table['name']!r}")
-        components[kind] = copy.deepcopy(table)
+        components["method_table" if kind == "method" else kind] = copy.deepcopy(table)
 
     train = _validate_train(ctx, check_table(ctx, "train", doc.get("train", {})))
     evaluation = _validate_eval(ctx, check_table(ctx, "eval", doc.get("eval", {})))
@@ -72,6 +73,17 @@ def validate_document(doc: dict[str, Any], ctx: ErrorContext, source: Path | Non
     launcher = _validate_launcher(ctx, check_table(ctx, "launcher", doc.get("launcher", {})))
     return Experiment(name=name, seed=seed, device=device, label=label, loggers=tuple(loggers), train=train, eval=evaluation,
                       sweep=sweep, launcher=launcher, source=source, raw=doc, **components)
+
+
+def _component_kinds(ctx: ErrorContext, doc: Mapping[str, Any]) -> tuple[str, ...]:
+    """The plugin tables ``doc`` must have: ``[method]`` or the backbone/head/loss triple, never both."""
+    if "method" not in doc:
+        return COMPONENTS
+    parts = [kind for kind in ("backbone", "head", "loss") if kind in doc]
+    if parts:
+        ctx.fail("", f"has both [method] and [{parts[0]}]: an experiment names a method plugin or the"
+                     f" backbone/head/loss triple; remove [method] or [{'], ['.join(parts)}]", at=parts[0])
+    return METHOD_COMPONENTS
 
 
 def _validate_launcher(ctx: ErrorContext, table: dict[str, Any]) -> dict[str, Any]:

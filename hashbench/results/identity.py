@@ -23,7 +23,7 @@ import json
 from pathlib import PurePath
 from typing import Any, Mapping
 
-from ..config import COMPONENTS
+from ..config import COMPONENT_TABLES
 from ..contract import CONTEXT_NAMES, CORE_DEFAULTS, CORE_KEYS, TABLE_OWNED, Registry, identity_resolver, key_modes
 
 __all__ = ["experiment_identity", "component_identity", "identity_json", "NOT_IN_IDENTITY"]
@@ -88,11 +88,11 @@ def experiment_identity(experiment: Any, registry: Registry) -> dict[str, Any]:
     """The identity of ``experiment`` (a :class:`hashbench.config.Experiment`), see the module docstring."""
     resolved = experiment.to_dict()
     out: dict[str, Any] = {}
-    for kind in COMPONENTS:
+    for kind in experiment.components:
         out.update(component_identity(registry, kind, resolved[kind]))
     rest: dict[str, Any] = {}
     for key, value in resolved.items():
-        if key not in COMPONENTS:
+        if key not in COMPONENT_TABLES:
             _flatten(key, value, rest)
     unused = _unused_by_selection(str(resolved.get("eval", {}).get("select", "last")))
     for key, value in rest.items():

@@ -28,26 +28,35 @@ class BuiltExperiment:
     """
 
     dataset: Any
-    model: HashModel
-    loss: torch.nn.Module
+    model: HashModel | None
+    loss: torch.nn.Module | None
     metrics: list[tuple[str, Any]]
     bits: int
     device: torch.device
     components: list[ComponentRef] = field(default_factory=list)
     init_from: dict[str, str] = field(default_factory=dict)
+    #: The method plugin of a ``[method]`` experiment (then ``model`` and ``loss`` are None).
+    method: Any = None
+
+    @property
+    def module(self) -> torch.nn.Module:
+        """What encodes and what checkpoints hold: the method, or the backbone + head model."""
+        return self.method if self.method is not None else self.model  # type: ignore[return-value]
 
     def to_device(self) -> None:
-        """Move the model (and a loss with parameters or buffers) to :attr:`device`."""
-        self.model.to(self.device)
+        """Move the model or method (and a loss with parameters or buffers) to :attr:`device`."""
+        self.module.to(self.device)
         if isinstance(self.loss, torch.nn.Module):
             self.loss.to(self.device)
 
 
 def head_bits(experiment: Experiment, prefix: str = "") -> int:
-    """The code length ``head.bits`` (ConfigError, after ``prefix``, unless an integer in 1..4096)."""
-    bits = experiment.head.get("bits")
+    """The code length: ``method.bits`` of a method experiment, else ``head.bits`` (ConfigError, after
+    ``prefix``, unless an integer in 1..4096)."""
+    kind = "method" if experiment.method_table is not None else "head"
+    bits = experiment.table(kind).get("bits")
     if not isinstance(bits, int) or isinstance(bits, bool) or not 1 <= bits <= 4096:
-        raise ConfigError(f"{prefix}head.bits: expected an integer code length such as 48, got {bits!r}")
+        raise ConfigError(f"{prefix}{kind}.bits: expected an integer code length such as 48, got {bits!r}")
     return bits
 
 
@@ -73,8 +82,10 @@ def asks_for(registry: Registry, kind: str, name: str, parameter: str) -> bool:
 
 
 def num_train_for(experiment: Experiment, registry: Registry, dataset: Any) -> int | None:
-    """The ``num_train`` context for the loss, when its factory asks for it (resolves the train split)."""
-    if not asks_for(registry, "loss", str(experiment.loss["name"]), "num_train"):
+    """The ``num_train`` context for the loss (or the method), when its factory asks for it (resolves
+    the train split)."""
+    kind = "method" if experiment.method_table is not None else "loss"
+    if not asks_for(registry, kind, str(experiment.table(kind)["name"]), "num_train"):
         return None
     return training_size(len(dataset.split("train")), experiment.eval)
 
@@ -91,6 +102,8 @@ def _build_components(experiment: Experiment, registry: Registry, device: torch.
     dataset = registry.build("dataset", experiment.dataset, where="dataset",
                              **component_context(experiment, device, bits))
     context = component_context(experiment, device, bits, dataset, num_train_for(experiment, registry, dataset))
+    if experiment.method_table is not None:
+        return _build_method(experiment, registry, device, dataset, context)
     model = build_hash_model(registry, experiment.backbone, experiment.head, **context)
     init_from = load_init_from(model.backbone, experiment.backbone.get("init_from"))
     freeze_backbone(model.backbone, experiment.backbone.get("freeze", False))
@@ -103,6 +116,29 @@ def _build_components(experiment: Experiment, registry: Registry, device: torch.
                                      ("loss", experiment.loss["name"], loss)])
     return BuiltExperiment(dataset, model, loss, metrics, bits, device, refs + plugin_refs(registry.plugin_manager),
                            init_from)
+
+
+def _build_method(experiment: Experiment, registry: Registry, device: torch.device, dataset: Any,
+                  context: dict[str, Any]) -> BuiltExperiment:
+    """A ``[method]`` experiment: the method built with the dataset's ``feature_dim`` in its context, and
+    refused (one line naming both) when it does not consume what the dataset yields."""
+    from ..contract.methods import consumption_problem
+
+    if getattr(dataset, "feature_dim", None) is not None:
+        context["feature_dim"] = int(dataset.feature_dim)
+    table = experiment.method_table or {}
+    method = registry.build("method", table, where="method", **context)
+    problem = consumption_problem(method, str(table["name"]), dataset, str(experiment.dataset["name"]))
+    if problem:
+        raise ConfigError(problem)
+    if not isinstance(method, torch.nn.Module) or not callable(getattr(method, "encode", None)):
+        raise ContractError(f"method {table['name']!r} built {type(method).__name__!r}, not a"
+                            " hashbench.contract.HashMethod (an nn.Module with encode)")
+    metrics = [registry.build_metric(spec) for spec in experiment.eval.metrics]
+    refs = component_refs(registry, [("dataset", experiment.dataset["name"], dataset),
+                                     ("method", table["name"], method)])
+    return BuiltExperiment(dataset, None, None, metrics, int(context["bits"]), device,
+                           refs + plugin_refs(registry.plugin_manager), method=method)
 
 
 def freeze_backbone(backbone: torch.nn.Module, freeze: Any) -> None:

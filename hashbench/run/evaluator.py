@@ -1,4 +1,5 @@
-"""Encoding a run's query and database splits and scoring them with its metrics (built once); timed.
+"""Encoding a run's query and database splits (with the model, or a method's ``encode``) and scoring
+them with its metrics (built once); timed.
 
 When the run's loss trains a classifier, the query split's class logits come with its codes and the
 scores gain ``top1``/``top5`` (:mod:`hashbench.eval.classification`). ``eval.clips`` windows per clip are
@@ -21,6 +22,7 @@ from ..eval.classification import classification_scores
 from ..eval.evaluation import evaluate_metrics
 from ..train.distributed import DistEnv, broadcast_object, gather_objects, split_sizes
 from ..train.encoding import Encoded, encode
+from ..train.method_loop import encode_method
 from ..train.precision import Precision
 from ..train.progress import Position, Reporter
 from .build import BuiltExperiment
@@ -58,6 +60,9 @@ class Evaluator:
     def _encode(self, dataset: Dataset, split: str, classifier: object) -> Encoded:
         """Encode ``dataset`` (this process's share of it, gathered, in a distributed run)."""
         model, device = self.built.model, self.built.device
+        if self.built.method is not None:  # one process (a [method] run is never distributed)
+            return encode_method(self.built.method, dataset, self.batch_size, self.num_workers, device,
+                                 self.reporter, split)
         if not self.env.enabled:
             return encode(model, dataset, self.batch_size, self.num_workers, device, self.precision, self.reporter,
                           split, clips=self.clips, classifier=classifier)

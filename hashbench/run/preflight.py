@@ -66,6 +66,12 @@ def _check(experiment: Experiment, registry: Registry, cache: dict[str, Any]) ->
     dataset = _cached(cache, _key("dataset", experiment.dataset, seed),
                       lambda: registry.build("dataset", experiment.dataset, where="dataset", **context))
     context = component_context(experiment, "cpu", bits, dataset, num_train_for(experiment, registry, dataset))
+    if experiment.method_table is not None:
+        if getattr(dataset, "feature_dim", None) is not None:
+            context["feature_dim"] = int(dataset.feature_dim)
+        _cached(cache, _key("method", experiment.method_table, context),
+                lambda: registry.build("method", experiment.method_table, where="method", **context))
+        return _check_metrics(experiment, registry, cache)
     model_key = _key("model", experiment.backbone, experiment.head, context)
     with torch.random.fork_rng(devices=[]):
         model = _cached(cache, model_key, lambda: build_hash_model(registry, experiment.backbone, experiment.head,
@@ -73,5 +79,9 @@ def _check(experiment: Experiment, registry: Registry, cache: dict[str, Any]) ->
         context["feature_dim"] = int(model.backbone.feature_dim)
         _cached(cache, _key("loss", experiment.loss, context),
                 lambda: registry.build("loss", experiment.loss, where="loss", **context))
+    _check_metrics(experiment, registry, cache)
+
+
+def _check_metrics(experiment: Experiment, registry: Registry, cache: dict[str, Any]) -> None:
     for spec in experiment.eval.metrics:
         _cached(cache, _key("metric", spec), lambda: registry.build_metric(spec))

@@ -34,6 +34,7 @@ from ..config import Experiment
 from ..contract import Registry, RunInfo
 from ..device import device_description, torch_device
 from ..contract.losses import wants
+from ..contract.methods import fits, trains
 from ..errors import ConfigError, DataError, HashbenchError, RunInterrupted
 from ..failures import explain, explaining
 from ..results import append_run_rows, check_table, metric_rows
@@ -42,7 +43,8 @@ from ..results.rundir import RunDir, iter_runs, mark, now_iso, safe_name, write_
 from ..train.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from ..train.distributed import DistEnv, barrier, broadcast_buffers, broadcast_object, dist_env, init_distributed
 from ..train.loaders import drops_last_batch, epoch_batches
-from ..train.loop import Training, TrainSettings, start_epoch, train_epoch
+from ..train.loop import EpochStats, Training, TrainSettings, start_epoch, train_epoch
+from ..train.method_loop import train_method_epoch
 from ..train.optim import make_optimizer, make_scheduler, step_scheduler
 from ..train.precision import Precision
 from ..train.progress import NullReporter, Position, Reporter
@@ -56,7 +58,7 @@ from .state import TrainState, loss_state
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RunResult", "run_experiment", "find_resumable"]
+__all__ = ["RunResult", "run_experiment", "find_resumable", "trained_epochs"]
 
 
 @dataclass
@@ -113,6 +115,11 @@ def run_experiment(experiment: Experiment, registry: Registry, *, runs_dir: Path
     return _run(experiment, registry, env, device, runs_dir, results_path, resume, reporter)
 
 
+def trained_epochs(experiment: Experiment, built: BuiltExperiment) -> int:
+    """The epochs the run trains: ``train.epochs``, or 0 for a method without ``training_loss``."""
+    return experiment.train.epochs if built.method is None or trains(built.method) else 0
+
+
 def check_batch_split(experiment: Experiment, env: DistEnv) -> None:
     """``train.batch_size`` (the global batch per optimizer step) must split evenly over the processes and
     the ``train.accumulate_steps`` micro-batches (ConfigError in one line otherwise)."""
@@ -127,10 +134,13 @@ def _run(experiment: Experiment, registry: Registry, env: DistEnv, device: Any, 
          results_path: Path | None, resume: bool, reporter: Reporter) -> RunResult:
     seed_everything(experiment.seed)
     built = build_components(experiment, registry, device)
+    if built.method is not None and env.enabled:
+        raise ConfigError("a [method] experiment runs in one process; run it without --nproc or torchrun")
     built.to_device()
     with explaining(built.components, "while loading the data"):
         splits = Splits.load(built.dataset, experiment)
-        check_query_batch(built, splits.query)
+        if built.method is None:
+            check_query_batch(built, splits.query)
         info = {k: str(v) for k, v in dict(built.dataset.info()).items()}
     config_hash = experiment.config_hash()
     identity = identity_json(experiment_identity(experiment, registry))
@@ -143,7 +153,7 @@ def _run(experiment: Experiment, registry: Registry, env: DistEnv, device: Any, 
     device_text = device_description(built.device)
     if env.enabled:  # e.g. "8 x NVIDIA H100 80GB HBM3": the processes of one distributed run
         device_text = f"{env.world_size} x {device_text}"
-    selection = selection_label(experiment.eval.select, metric)
+    selection = selection_label(experiment.eval.select if trained_epochs(experiment, built) else "last", metric)
     row = results_row(experiment, built, info, run_id=run.run_id, selection=selection, config_hash=config_hash,
                       identity=identity, device=device_text)
     hooks = registry.plugin_manager.hook if registry.plugin_manager else None
@@ -169,6 +179,8 @@ class _RunInProgress:
         self.position = Position()
         self.env = env
         self.training: Training | None = None  # what the epochs train with (built once the model is prepared)
+        self.epochs = trained_epochs(experiment, built)
+        self.select = experiment.eval.select if self.epochs else "last"  # a fit-only method has no epoch to pick
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def execute(self, resume: bool) -> RunResult:
@@ -245,13 +257,8 @@ class _RunInProgress:
         exp, built, train_cfg = self.experiment, self.built, self.experiment.train
         if self.env.is_main:
             write_json(self.run.config_path, exp.to_dict())
-        net = prepare_model(built, train_cfg, self.env)
-        optimizer = make_optimizer(built.model, train_cfg.optimizer, built.loss)
-        state = TrainState(optimizer, make_scheduler(optimizer, train_cfg.scheduler),
-                           Precision(built.device, train_cfg.amp))
-        self.training = Training(built.model, built.loss, optimizer, state.precision, built.device,
-                                 TrainSettings.from_config(train_cfg), net=net, reporter=self.reporter,
-                                 position=self.position, step_log=self._step_log())
+        state = self._train_state()
+        fitted = resume and self.run.checkpoint_path.is_file()  # a checkpoint holds the fit's result
         evaluator = Evaluator(built, exp.eval.batch_size or train_cfg.batch_size, train_cfg.num_workers,
                               state.precision, self.reporter, self.position, clips=exp.eval.clips or 1,
                               env=self.env)
@@ -267,17 +274,47 @@ class _RunInProgress:
         n_train = len(self.splits.train)  # type: ignore[arg-type]
         log.info("run %s: %s on %s, %d train / %d query / %d database clips", self.run.run_id, exp.name,
                  self.row["device"], n_train, len(self.splits.query), len(self.splits.database))
-        if train_cfg.sampler is None and drops_last_batch(n_train, train_cfg.batch_size):
+        if built.method is not None and fits(built.method) and not fitted:
+            self._fit(state)
+        if self.epochs and train_cfg.sampler is None and drops_last_batch(n_train, train_cfg.batch_size):
             self._note(f"each epoch drops its last training batch of {n_train % train_cfg.batch_size} clip"
                        f" ({n_train} clips, batch_size {train_cfg.batch_size}): BatchNorm and pairwise losses"
                        " need at least 2")
         t_train = time.perf_counter()
-        for epoch in range(state.start_epoch, train_cfg.epochs + 1):
+        for epoch in range(state.start_epoch, self.epochs + 1):
             self._epoch(epoch, state, evaluator)
         self.record["timings"]["train_seconds"] = time.perf_counter() - t_train - evaluator.seconds
         return self._finish(state, evaluator)
 
     # -- steps ----------------------------------------------------------------------------------------
+    def _train_state(self) -> TrainState:
+        """Optimizer, scheduler and precision (no optimizer for a method that trains no epochs); for the
+        backbone + head model also the module forward runs on and the :class:`Training` of its epochs."""
+        built, train_cfg = self.built, self.experiment.train
+        if built.method is not None:
+            optimizer = make_optimizer(built.method, train_cfg.optimizer) if self.epochs else None
+            return TrainState(optimizer, make_scheduler(optimizer, train_cfg.scheduler) if optimizer else None,
+                              Precision(built.device, train_cfg.amp))
+        net = prepare_model(built, train_cfg, self.env)
+        optimizer = make_optimizer(built.model, train_cfg.optimizer, built.loss)  # type: ignore[arg-type]
+        state = TrainState(optimizer, make_scheduler(optimizer, train_cfg.scheduler),
+                           Precision(built.device, train_cfg.amp))
+        self.training = Training(built.model, built.loss, optimizer, state.precision, built.device,  # type: ignore[arg-type]
+                                 TrainSettings.from_config(train_cfg), net=net, reporter=self.reporter,
+                                 position=self.position, step_log=self._step_log())
+        return state
+
+    def _fit(self, state: TrainState) -> None:
+        """The method's ``fit`` over the training split (streamed), then a checkpoint (epoch 0) holding
+        its result, so that ``--resume`` does not fit again."""
+        self.position.phase = "fitting the method on the training split"
+        start = time.perf_counter()
+        self.built.method.fit(self.splits.train)
+        self.record["timings"]["fit_seconds"] = time.perf_counter() - start
+        if self.env.is_main:
+            save_checkpoint(self.run.checkpoint_path, state.checkpoint(self.built.method, 0))
+        self._write_record()
+
     def _restore(self, state: TrainState) -> None:
         """Load the checkpoint of the run being resumed (every piece must fit this experiment); a run
         stopped before its first checkpoint starts again from epoch 1 in its directory."""
@@ -289,7 +326,7 @@ class _RunInProgress:
             self.record["resumed"][-1]["from_epoch"] = 1
             self._note(f"resumed run {self.run.run_id} from epoch 1 (it stopped before its first checkpoint)")
             return
-        state.restore(self.built.model, load_checkpoint(path, map_location=self.built.device), path, self.built.loss)
+        state.restore(self.built.module, load_checkpoint(path, map_location=self.built.device), path, self.built.loss)
         self.record["started"] = previous.get("started", self.record["started"])
         self.record["epochs"] = previous.get("epochs", [])[: state.start_epoch - 1]
         self.record["evaluations"] = [e for e in previous.get("evaluations", []) if e["epoch"] < state.start_epoch]
@@ -297,29 +334,38 @@ class _RunInProgress:
         self._note(f"resumed run {self.run.run_id} from epoch {state.start_epoch}")
 
     def _epoch(self, epoch: int, state: TrainState, evaluator: Evaluator) -> None:
-        exp, built, train_cfg = self.experiment, self.built, self.experiment.train
-        batches = epoch_batches(self.splits.train, train_cfg, exp.seed, epoch, built.device, self.env,
-                                indexed=wants(built.loss, "indices"))
-        start_epoch(built.model, built.loss, epoch, train_cfg.epochs)
-        if state.scheduler is not None and train_cfg.scheduler.steps_at_epoch_start:
-            step_scheduler(state.scheduler)
-        stats = train_epoch(self.training, epoch, batches)  # type: ignore[arg-type]
-        lr = state.optimizer.param_groups[0]["lr"]
+        built, train_cfg = self.built, self.experiment.train
+        stats = self._train_epoch(epoch, state)
+        lr = state.optimizer.param_groups[0]["lr"]  # type: ignore[union-attr]
         if state.scheduler is not None and not train_cfg.scheduler.steps_at_epoch_start:
             state.scheduler.step()
         logs = {"epoch": epoch, "loss": stats.loss, "clips_per_s": stats.clips_per_s, "seconds": stats.seconds,
                 "skipped_steps": stats.skipped_steps, "lr": lr}
         self.record["epochs"].append(logs)
-        log.info("epoch %d/%d loss %.4f (%.1f clips/s)", epoch, train_cfg.epochs, stats.loss, stats.clips_per_s)
+        log.info("epoch %d/%d loss %.4f (%.1f clips/s)", epoch, self.epochs, stats.loss, stats.clips_per_s)
         if train_cfg.evaluates_after(epoch):
             self._evaluate(epoch, state, evaluator)
         self.position.phase = "saving the checkpoint"
         if self.env.is_main:
-            save_checkpoint(self.run.checkpoint_path, state.checkpoint(built.model, epoch, built.loss))
+            save_checkpoint(self.run.checkpoint_path, state.checkpoint(built.module, epoch, built.loss))
         self._write_record()
         if self.hooks:  # after the checkpoint: a hook that stops the run leaves a resumable epoch behind
             self.position.phase = "running the epoch-end hooks"
             self.hooks.hashbench_epoch_end(run=self.context, epoch=epoch, logs=logs)
+
+    def _train_epoch(self, epoch: int, state: TrainState) -> EpochStats:
+        """Epoch ``epoch``'s batches through the model and loss, or the method's ``training_loss``."""
+        exp, built, train_cfg = self.experiment, self.built, self.experiment.train
+        method = built.method
+        batches = epoch_batches(self.splits.train, train_cfg, exp.seed, epoch, built.device, self.env,
+                                indexed=method is not None or wants(built.loss, "indices"))
+        start_epoch(method if method is not None else built.model, built.loss, epoch, self.epochs)  # type: ignore[arg-type]
+        if state.scheduler is not None and train_cfg.scheduler.steps_at_epoch_start:
+            step_scheduler(state.scheduler)
+        if method is not None:
+            return train_method_epoch(method, state.optimizer, batches, epoch, self.epochs,  # type: ignore[arg-type]
+                                      state.precision, built.device, self.reporter, self.position, train_cfg.grad_clip)
+        return train_epoch(self.training, epoch, batches)  # type: ignore[arg-type]
 
     def _step_log(self) -> Any:
         """The per-step trace writer (``HASHBENCH_STEP_LOG``, rank 0), or None."""
@@ -333,8 +379,8 @@ class _RunInProgress:
         return write
 
     def _evaluate(self, epoch: int, state: TrainState, evaluator: Evaluator) -> None:
-        select = self.experiment.eval.select
-        broadcast_buffers(self.built.model)  # every process encodes with rank 0's BatchNorm statistics
+        select = self.select
+        broadcast_buffers(self.built.module)  # every process encodes with rank 0's BatchNorm statistics
         if select == "val":
             scores = evaluator.score(*evaluator.codes(self.splits.val_query, self.splits.val_database, "val "))
             split_name = "validation"
@@ -344,7 +390,7 @@ class _RunInProgress:
             split_name = "test"
             state.last_test = (epoch, scores, codes)
         if select in ("val", "test") and state.best.offer(epoch, scores[self.select_metric]) and self.env.is_main:
-            save_checkpoint(self.run.best_path, {"model": self.built.model.state_dict(), "epoch": epoch})
+            save_checkpoint(self.run.best_path, {"model": self.built.module.state_dict(), "epoch": epoch})
         self.record["evaluations"].append({"epoch": epoch, "split": split_name, "metrics": scores})
         log.info("epoch %d %s: %s", epoch, split_name, _fmt(scores))
         self.reporter.evaluated(epoch, split_name, scores)
@@ -355,16 +401,15 @@ class _RunInProgress:
         built = self.built
         final_eval_start = evaluator.seconds
         last_test_epoch = state.last_test[0] if state.last_test is not None else None
-        epoch_used, source = reported_epoch(self.experiment.eval.select, self.experiment.train.epochs, state.best,
-                                            last_test_epoch)
+        epoch_used, source = reported_epoch(self.select, self.epochs, state.best, last_test_epoch)
         if source == "last_test":
             _, metrics, codes = state.last_test  # type: ignore[misc]
         else:
             if source == "best":
                 barrier()  # rank 0 wrote best.pt
-                load_state_strict(built.model, load_checkpoint(self.run.best_path, built.device)["model"],
+                load_state_strict(built.module, load_checkpoint(self.run.best_path, built.device)["model"],
                                   str(self.run.best_path))
-            broadcast_buffers(built.model)
+            broadcast_buffers(built.module)
             codes = evaluator.codes(self.splits.query, self.splits.database, "")
             metrics = evaluator.score(*codes)
         self.position.phase, self.position.epoch = "recording the results", epoch_used
@@ -377,7 +422,7 @@ class _RunInProgress:
         save_codes(self.run.codes_path, query_codes=qc, query_labels=ql, db_codes=dc, db_labels=dl,
                    query_ids=np.asarray(built.dataset.video_ids("query")),
                    db_ids=np.asarray(built.dataset.video_ids("database")))
-        save_checkpoint(self.run.model_path, {"model": built.model.state_dict(), "loss": loss_state(built.loss),
+        save_checkpoint(self.run.model_path, {"model": built.module.state_dict(), "loss": loss_state(built.loss),
                                               "epoch": epoch_used})
         write_json(self.run.metrics_path, metrics)
         self.row.update(time=now_iso(), epoch=epoch_used)

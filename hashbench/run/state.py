@@ -26,7 +26,7 @@ def loss_state(loss: Any) -> dict[str, Any]:
 class TrainState:
     """Optimizer, scheduler and precision, plus where training resumes and the best epoch so far."""
 
-    optimizer: torch.optim.Optimizer
+    optimizer: Optional[torch.optim.Optimizer]  # None: a method that trains no epochs
     scheduler: Any
     precision: Precision
     start_epoch: int = 1
@@ -37,7 +37,8 @@ class TrainState:
         """What ``checkpoint.pt`` holds after ``epoch``: the loss's state too (memory banks, its own
         parameters, hash centres), so that ``--resume`` continues exactly."""
         return {
-            "model": model.state_dict(), "loss": loss_state(loss), "optimizer": self.optimizer.state_dict(),
+            "model": model.state_dict(), "loss": loss_state(loss),
+            "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "scaler": self.precision.scaler.state_dict() if self.precision.scaler is not None else {},
             "epoch": epoch, "best_value": float(self.best.value), "best_epoch": int(self.best.epoch),
@@ -49,7 +50,8 @@ class TrainState:
         if isinstance(loss, torch.nn.Module) and (loss_state(loss) or saved.get("loss")):
             load_state_strict(loss, saved.get("loss", {}), f"{path} (loss)")
         try:
-            self.optimizer.load_state_dict(saved["optimizer"])
+            if self.optimizer is not None:
+                self.optimizer.load_state_dict(saved["optimizer"])
             if self.scheduler is not None and saved.get("scheduler"):
                 self.scheduler.load_state_dict(saved["scheduler"])
             if self.precision.scaler is not None and saved.get("scaler"):

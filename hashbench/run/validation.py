@@ -25,6 +25,8 @@ def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str,
     seed_everything(experiment.seed)  # the same initial weights as the run: a reproducible report
     built = build_components(experiment, registry, torch.device("cpu"))
     dataset = built.dataset
+    if built.method is not None:
+        return _method_summary(experiment, built)
     with explaining(built.components, "while loading training clips"):
         sizes = {name: len(dataset.split(name)) for name in ("train", "query", "database")}
         train = dataset.split("train")
@@ -43,5 +45,23 @@ def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str,
                  f"{report.features[1:]}, codes {report.codes[1:]}",
         "loss": f"{experiment.loss['name']} = {report.loss:.4f} on {len(items)} clips, gradient norm "
                 f"{report.grad_norm:.3g}",
+        "metrics": ", ".join(label for label, _ in built.metrics),
+    }
+
+
+def _method_summary(experiment: Experiment, built: Any) -> dict[str, Any]:
+    """What `hashbench validate` reports of a ``[method]`` experiment: the splits and what the method
+    consumes and runs (its stages need the whole training split, so nothing is fitted here)."""
+    from ..contract.methods import fits, item_kind_of, trains
+
+    dataset, method = built.dataset, built.method
+    with explaining(built.components, "while loading the data"):
+        sizes = {name: len(dataset.split(name)) for name in ("train", "query", "database")}
+    stages = [s for s, has in (("fit", fits(method)), ("training_loss", trains(method))) if has]
+    return {
+        "dataset": f"{experiment.dataset['name']}: {sizes['train']} train / {sizes['query']} query / "
+                   f"{sizes['database']} database items ({item_kind_of(dataset)}), {dataset.num_classes} classes",
+        "method": f"{experiment.method_name}: {built.bits} bits, consumes {', '.join(method.consumes)};"
+                  f" stages {', '.join(stages + ['encode'])}",
         "metrics": ", ".join(label for label, _ in built.metrics),
     }

@@ -6,6 +6,7 @@
 - :mod:`~hashbench.train.sampler`: class-balanced batches, global batches cut per process and micro-batch;
 - :mod:`~hashbench.train.loop`: one training epoch (``TrainSettings`` from ``[train]``, ``batch_loss``);
 - :mod:`~hashbench.train.encoding`: encoding a split into binary codes;
+- :mod:`~hashbench.train.method_loop`: a ``[method]``'s training epoch (``training_loss``) and encoding;
 - :mod:`~hashbench.train.seeding`: the run's seed and each epoch's (``epoch_seed``);
 - :mod:`~hashbench.train.optim`: optimizer and scheduler from the validated ``[train]`` table;
 - :mod:`~hashbench.train.checkpoint`: atomic checkpoints, strict loading with a key listing;

@@ -500,7 +500,7 @@ def test_cli_prints_config_errors_verbatim_on_one_line(tmp_path):
                           env={**os.environ, "COLUMNS": "60"})
     assert proc.returncode == 2
     assert proc.stderr == (f"error: {path}: unknown table [trian] (did you mean [train]?); tables are [dataset],"
-                           " [backbone], [head], [loss], [train], [eval], [sweep], [launcher]\n")
+                           " [backbone], [head], [loss], [method], [train], [eval], [sweep], [launcher]\n")
     assert proc.stdout == ""
 
 
