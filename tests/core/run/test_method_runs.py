@@ -84,6 +84,13 @@ def test_validate_names_the_method_and_the_dataset_when_they_do_not_fit(tmp_path
     assert "method 'itq' consumes frame_features, vector, but dataset 'moving_digits' yields clips" in lines[0]
 
 
+def test_plugins_lists_the_reference_methods(tmp_path):
+    proc = _cli("plugins", "--kind", "method", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    names = {line.split()[1] for line in proc.stdout.splitlines()[1:] if line.startswith("method")}
+    assert {"lsh", "pcah", "itq", "sh", "sph", "agh"} <= names
+
+
 def test_an_experiment_has_a_method_or_the_triple_not_both():
     doc = {"name": "x", "dataset": {"name": "moving_digits"}, "method": {"name": "itq", "bits": 8},
            "head": {"name": "tanh", "bits": 8}}
