@@ -213,7 +213,7 @@ CASES = {
                        r"train\.epochs: expected an integer, got 'two'"),
     "unset-missing-key": Case(lambda ws: _run(ws, ws.tiny(), "--unset", "backbone.pretrained"),
                               r"--unset backbone\.pretrained: the experiment has no key backbone\.pretrained"),
-    "sweep-bad-second-point": Case(_sweep_bad_point, r"loss\.margin: must be a positive number.*sweep point"
+    "sweep-bad-second-point": Case(_sweep_bad_point, r"loss\.margin: must be a number > 0.*sweep point"
                                    r" tiny@margin=-1"),
     "bad-results-header": Case(_bad_header, r"results\.csv: line 1: the header does not match"),
     "results-header-carriage-return": Case(_header_carriage_return, r"results\.csv: line 1: the header is damaged"
