@@ -44,7 +44,9 @@ dataset   ``factory(**table, **context) -> object`` with ``num_classes: int``,
           ``hashbench.data.VideoDataset`` implements all of this. A dataset may declare
           ``item_kind`` (default ``"clips"``, see :data:`hashbench.contract.names.ITEM_KINDS`):
           ``"frame_features"`` items are float frame features ``(T, D)`` (with ``feature_dim = D``),
-          ``"vector"`` items one float vector ``(D,)`` per video, in place of the clip.
+          ``"vector"`` items one float vector ``(D,)`` per video, in place of the clip. A split may be
+          unlabelled (train, for label-free methods): the dataset then declares ``has_labels(name) ->
+          False`` and that split's labels are ``-1``.
 method    ``factory(**table, **context) -> HashMethod`` (:class:`hashbench.contract.HashMethod`, an
           ``nn.Module``) that owns how codes are made and how they learn. Its fixed Python surface:
           ``fit(train)`` (optional) runs once over the training split before any epoch: ``train``

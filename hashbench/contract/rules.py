@@ -14,7 +14,7 @@ import numbers
 from typing import Any, Mapping, Optional, Sequence
 
 __all__ = ["shape_of", "first", "feature_dim", "normalisation", "features", "codes", "finite", "scalar_loss",
-           "loss_gradient", "clip", "label", "dataset_attributes", "info", "ORIGINS", "INFO_KEYS"]
+           "loss_gradient", "clip", "item", "label", "dataset_attributes", "info", "ORIGINS", "INFO_KEYS"]
 
 #: ``info()["data_origin"]`` values, and the keys every ``info()`` carries (recorded in results rows).
 ORIGINS = ("official", "custom", "generated")
@@ -111,6 +111,28 @@ def clip(value: Any, num_frames: Optional[int] = None) -> Optional[str]:
     if num_frames is not None and value.shape[1] != num_frames:
         return f"clip has {value.shape[1]} frames; num_frames is {num_frames}"
     return None
+
+
+def item(value: Any, kind: str = "clips", num_frames: Optional[int] = None,
+         dim: Optional[int] = None) -> Optional[str]:
+    """A dataset item's input for its ``item_kind``: a clip (see :func:`clip`), float frame features ``(T, D)``
+    with T = ``num_frames`` and D = ``dim`` when given, or one float vector ``(D,)``."""
+    import torch
+
+    if kind == "clips":
+        return clip(value, num_frames)
+    want = {"frame_features": 2, "vector": 1}.get(kind)
+    if want is None:
+        return f"item_kind {kind!r} is not one of clips, frame_features, vector"
+    form = "(T, D)" if want == 2 else "(D,)"
+    if not (isinstance(value, torch.Tensor) and value.is_floating_point() and value.dim() == want):
+        dtype = f" {value.dtype}" if hasattr(value, "dtype") else ""
+        return f"{kind} item is {shape_of(value)}{dtype}; the contract is a float tensor {form}"
+    if want == 2 and num_frames is not None and value.shape[0] != num_frames:
+        return f"frame features have {value.shape[0]} frames; num_frames is {num_frames}"
+    if dim is not None and value.shape[-1] != dim:
+        return f"{kind} item has D = {value.shape[-1]}; feature_dim is {dim}"
+    return finite(value, f"{kind} item")
 
 
 def label(value: Any, classes: int, multi_label: bool) -> Optional[str]:

@@ -2,8 +2,8 @@
 
 Checks, in order: ``builds``, ``attributes`` (``num_classes``, ``class_names``, ``multi_label``,
 ``num_frames``), ``splits`` (``train``/``query``/``database``, each a non-empty torch Dataset),
-``items`` (the first and last item of each: a uint8 ``(3, T, H, W)`` clip with T = ``num_frames``
-and a label in range), ``video_ids`` (unique, one per item), ``info`` (the provenance recorded in
+``items`` (the first and last item of each: an input of the dataset's ``item_kind`` -- a uint8 clip,
+frame features or a vector, shapes in :mod:`hashbench.contract.hookspecs` -- and a label in range), ``video_ids`` (unique, one per item), ``info`` (the provenance recorded in
 results rows) and ``deterministic`` (building twice gives the same ids and first clip).
 """
 from __future__ import annotations
@@ -62,7 +62,10 @@ def splits(ds: Any) -> str:
 
 
 def items(ds: Any) -> str:
-    """The first and last item of each split: ``(clip, label)`` as the contract says."""
+    """The first and last item of each split: ``(input, label)`` as the contract says for the dataset's
+    ``item_kind`` (``"clips"`` when it declares none)."""
+    kind = getattr(ds, "item_kind", "clips")
+    dim = getattr(ds, "feature_dim", None) if kind != "clips" else None
     shapes = set()
     for name in SPLITS:
         split = ds.split(name)
@@ -71,10 +74,14 @@ def items(ds: Any) -> str:
             expect(isinstance(item, (tuple, list)) and len(item) == 2,
                    f"{name}[{index}] is {type(item).__name__}; the contract is (clip, label)")
             clip, label = item
-            for problem in (rules.clip(clip, ds.num_frames), rules.label(label, ds.num_classes, ds.multi_label)):
+            labelled = ds.has_labels(name) if hasattr(ds, "has_labels") else True
+            for problem in (rules.item(clip, kind, ds.num_frames, dim),
+                            rules.label(label, ds.num_classes, ds.multi_label) if labelled else
+                            (None if label == -1 else f"label of an unlabelled split is {label!r}; the contract is -1")):
                 require(problem and f"{name}[{index}]: {problem}")
             shapes.add(tuple(clip.shape))
-    return f"uint8 {', '.join(map(str, sorted(shapes)))}; labels in range"
+    dtype = "uint8" if kind == "clips" else "float"
+    return f"{kind} {dtype} {', '.join(map(str, sorted(shapes)))}; labels in range"
 
 
 def video_ids(ds: Any) -> str:
