@@ -167,6 +167,7 @@ metrics = ["map"]
 """
 
 
+@pytest.mark.training
 def test_a_tiny_experiment_runs_end_to_end_from_the_cache(ucf, tmp_path):
     root, lists, cache, _ = ucf
     toml = tmp_path / "tiny.toml"
@@ -182,6 +183,7 @@ def test_a_tiny_experiment_runs_end_to_end_from_the_cache(ucf, tmp_path):
     assert record["dataset_info"]["source"] == "cache"
 
 
+@pytest.mark.training
 def test_a_damaged_cache_shard_is_redone_by_the_prepare_the_run_advises(tmp_path):
     """The whole loop: a shard cut short makes the run fail with one line naming `hashbench data prepare`;
     that prepare finds the shard damaged (its journal says the clips are done), decodes them again and

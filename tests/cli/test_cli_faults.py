@@ -26,10 +26,12 @@ from typing import Callable, Optional
 
 import pytest
 import torch
-from support import HASHBENCH, ROOT, pip_install, run_cli, tiny_experiment_text
-from support import add_bad_files, ucf_tree
+from support import HASHBENCH, ROOT, add_bad_files, pip_install, run_cli, tiny_experiment_text, ucf_tree
 
 from hashbench.results import append_rows, metric_rows, read_results
+
+#: Every case runs `hashbench run` (or sweep) in a real subprocess: a training run, or one that must stop before it.
+pytestmark = pytest.mark.training
 
 FAULTS_SOURCE = ROOT / "tests" / "packages" / "hashbench_faults"
 METRICS = '["map", "map@10"]'

@@ -12,6 +12,7 @@ def _rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
+@pytest.mark.training
 def test_run_prints_metrics_and_appends_rows(cli, tiny_toml, tmp_path):
     results = tmp_path / "results.csv"
     proc = cli("run", str(tiny_toml(epochs=1)), "--results", str(results), "--runs-dir",
@@ -72,6 +73,7 @@ def test_missing_experiment_file_is_one_line(cli, tmp_path):
     assert len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.training
 def test_set_overrides_reach_the_run(cli, tiny_toml, tmp_path):
     results = tmp_path / "results.csv"
     proc = cli("run", str(tiny_toml(epochs=3)), "--set", "train.epochs=1", "--set", "head.bits=8",
@@ -80,6 +82,7 @@ def test_set_overrides_reach_the_run(cli, tiny_toml, tmp_path):
     assert {(r["bits"], r["epoch"]) for r in _rows(results)} == {("8", "1")}
 
 
+@pytest.mark.training
 def test_sweep_runs_every_point_once_and_resumes(cli, tiny_toml, tmp_path):
     path = tiny_toml(epochs=1, extra='\n[sweep]\n"head.bits" = [8, 16]\nseed = [0, 1]\n')
     results = tmp_path / "results.csv"
@@ -113,6 +116,7 @@ def test_help_texts_keep_every_word(cli, command, words):
         assert phrase in text, phrase
 
 
+@pytest.mark.training
 def test_skipping_a_finished_experiment_says_how_to_run_it_again(cli, tiny_toml, tmp_path):
     path, results = tiny_toml(epochs=1), tmp_path / "r.csv"
     assert cli("run", str(path), "--runs-dir", str(tmp_path / "runs"), "--results", str(results), "-q").returncode == 0

@@ -145,6 +145,7 @@ def test_fetch_writes_to_the_dest_given_and_never_to_the_hub_cache(tmp_path):
     assert not torch_home.exists() and not (tmp_path / "~").exists()
 
 
+@pytest.mark.training
 def test_a_missing_weight_file_names_the_command_that_fetches_it(tmp_path):
     """A path to a known file that is not there, a name not yet fetched, an unknown file: each says the command
     (`hashbench weights fetch`) or the source that fixes it, in one line."""

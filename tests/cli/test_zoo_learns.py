@@ -29,6 +29,7 @@ def random_codes_map(query_labels: np.ndarray, db_labels: np.ndarray, bits: int,
     return float(np.mean(values))
 
 
+@pytest.mark.training
 @pytest.mark.slow
 def test_every_zoo_method_beats_random_codes_by_three_times(tmp_path):
     results = tmp_path / "results.csv"

@@ -23,6 +23,7 @@ def sweep_toml(folder, launcher: str = "time = 10\n"):
     return path
 
 
+@pytest.mark.training
 @pytest.mark.slow
 def test_local_launcher_runs_a_two_point_sweep_and_skips_both_the_second_time(tmp_path):
     toml = sweep_toml(tmp_path)
@@ -68,6 +69,7 @@ def test_launcher_options_become_submitit_parameters():
                       "mem_gb": 64.0, "slurm_partition": "gpu", "slurm_account": "abc", "slurm_qos": "high"}
 
 
+@pytest.mark.training
 @pytest.mark.slow
 def test_a_point_with_two_gpus_is_one_job_of_two_tasks_running_one_distributed_run(tmp_path):
     """submitit's tasks become torch.distributed ranks (on the CPU: gloo; the local executor starts the

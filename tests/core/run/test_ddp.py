@@ -19,7 +19,7 @@ from support import run_cli, tiny_experiment_text
 
 from hashbench.results import read_results
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.training]
 
 
 def experiment(folder: Path, *, batch_size: int = 16, extra: str = "", loss: str = "batch_all_triplet",

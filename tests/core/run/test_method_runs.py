@@ -52,6 +52,7 @@ def features_registered():
         pytest.skip("the moving_digits_features dataset is not registered in this checkout")
 
 
+@pytest.mark.training
 def test_a_fit_only_method_runs_from_a_toml_and_writes_its_rows(tmp_path, features_registered):
     (tmp_path / "itq.toml").write_text(ITQ_TOML)
     proc = _cli("run", "itq.toml", "--runs-dir", "runs", "--results", "results.csv", cwd=tmp_path)

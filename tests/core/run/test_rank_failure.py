@@ -15,7 +15,7 @@ from support import ROOT, pip_install, run_cli, tiny_experiment_text
 
 from hashbench.results import read_results
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.training]
 FAULTS_SOURCE = ROOT / "tests" / "packages" / "hashbench_faults"
 
 

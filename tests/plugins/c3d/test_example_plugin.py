@@ -153,6 +153,7 @@ TINY_EXPERIMENT = tiny_experiment_text(name="c3d-tiny", epochs=1, size=16, num_f
                                        queries_per_class=1, batch_size=12, metrics='["map", "map@5"]')
 
 
+@pytest.mark.training
 def test_tiny_experiment_runs_with_the_plugin_backbone(c3d_target, tmp_path):
     import pandas as pd
 

@@ -26,6 +26,7 @@ def _run_dir(tmp_path):
     return run_dir
 
 
+@pytest.mark.training
 def test_jsonl_logs_every_epoch_evaluation_and_the_end(tmp_path):
     proc = _run(tmp_path, _experiment(tmp_path, '["jsonl"]'))
     assert proc.returncode == 0, proc.stderr
@@ -44,6 +45,7 @@ def test_jsonl_logs_every_epoch_evaluation_and_the_end(tmp_path):
     assert not (run_dir / "tensorboard").exists()  # only what the experiment asked for
 
 
+@pytest.mark.training
 def test_tensorboard_writes_scalars_readable_by_tensorboard(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
