@@ -1,5 +1,5 @@
 # `make demo` and `make test` each create .venv if missing, install hashbench into it, then run.
-# `make test` is the fast tier; `make test-slow` the tests marked slow; `make test-all` both.
+# `make test` is the fast tier; `make test-slow` the tests marked slow or training; `make test-all` both.
 # `make docs` builds the documentation site (docs/, mkdocs.yml) strictly into $(SITE).
 PYTHON ?= python3
 VENV ?= .venv
@@ -24,10 +24,10 @@ demo: $(STAMP)
 	$(BIN)/hashbench run experiments/demo.toml
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow and not training"
 
 test-slow: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m "slow or training"
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -3,8 +3,11 @@
 Tiers (markers declared in pyproject.toml):
 
 - ``gpu``: needs a CUDA device. Skipped here, in one place, when ``torch.cuda.is_available()`` is false.
-- ``slow``: long training, full-size checkpoints, the zoos. ``make test`` runs ``-m "not slow"``; ``make test-slow``
-  runs only them; CI runs both.
+- ``slow``: long training, full-size checkpoints, the zoos;
+- ``training``: a real ``hashbench run``/``sweep`` subprocess (the fault matrix, resume, loggers).
+
+``make test`` (the fast tier) runs ``-m "not slow and not training"``; ``make test-slow`` runs ``-m "slow or training"``;
+CI runs both.
 """
 from __future__ import annotations
 

@@ -42,7 +42,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD))
-@pytest.mark.parametrize("command", ["run", "validate"])
+@pytest.mark.parametrize("command", [pytest.param("run", marks=pytest.mark.training), "validate"])
 def test_bad_experiments_fail_in_one_line_with_exit_2(cli, tiny_toml, tmp_path, case, command):
     text, pattern = BAD[case]
     base = tiny_toml().read_text()

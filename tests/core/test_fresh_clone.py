@@ -36,12 +36,12 @@ def test_no_test_benchmark_or_build_file_reads_outside_the_clone():
 
 
 def test_make_test_is_the_fast_tier_and_the_slow_tier_has_its_own_target():
-    """The README's test command skips `slow` tests (minutes on 2 cores); `make test-slow` runs them; CI runs both."""
+    """The README's test command skips `slow` and `training` tests; `make test-slow` runs them; CI runs both."""
     makefile = (ROOT / "Makefile").read_text()
     targets = dict(re.findall(r"^([a-z-]+):[^\n]*\n\t([^\n]*)", makefile, re.M))
-    assert targets["test"].endswith('pytest -q -m "not slow"')
-    assert targets["test-slow"].endswith("pytest -q -m slow")
+    assert targets["test"].endswith('pytest -q -m "not slow and not training"')
+    assert targets["test-slow"].endswith('pytest -q -m "slow or training"')
     ci = (ROOT / ".ci" / "run").read_text()
     assert ci.index("make test\n") < ci.index("make test-slow")
     readme = (ROOT / "README.md").read_text()
-    assert "make test-slow" in readme and 'pytest -m "not slow"' in readme
+    assert "make test-slow" in readme and 'pytest -m "not slow and\nnot training"' in readme
