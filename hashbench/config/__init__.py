@@ -2,10 +2,10 @@
 
 The package: :mod:`~hashbench.config.schema` (the dataclasses and the names they allow),
 :mod:`~hashbench.config.load` (TOML with syntax positions), :mod:`~hashbench.config.overrides`
-(``--set``, ``--unset``, ``${ENV}``), :mod:`~hashbench.config.validate` (the primitives and their
-one-line messages), :mod:`~hashbench.config.tables` (the rules of each table) and
-:mod:`~hashbench.config.sweep` (the grid of a ``[sweep]`` and its point names). Import from
-``hashbench.config``.
+(``--set``, ``--unset``, ``${ENV}``), :mod:`~hashbench.config.protocol` (``[eval] protocol`` presets),
+:mod:`~hashbench.config.validate` (the primitives and their one-line messages),
+:mod:`~hashbench.config.tables` (the rules of each table) and :mod:`~hashbench.config.sweep` (the grid of a
+``[sweep]`` and its point names). Import from ``hashbench.config``.
 
 One file is one experiment (or a grid of them, see ``[sweep]``). Every key is checked; an unknown
 key is an error with a "did you mean". Component tables (``[dataset]``, ``[backbone]``, ``[head]``,
@@ -58,6 +58,10 @@ Schema (defaults shown)::
     pin_memory = true     # pinned host memory + non-blocking copies (default: on CUDA only)
 
     [eval]
+    protocol = "none"     # or "ssvh": the SSVH papers' map_over_k@K, K = 5, 10, 20, 40, 60, 80, 100, labelled
+                          # "map_over_k@K", include_self = true when the dataset's query and database are the
+                          # same rows (resolved when the run is built); its metrics come first, then `metrics`
+                          # (default [] with a protocol); a listed label equal to one of them is an error
     metrics = ["map", "map@100", "map_tie", "precision@100"]   # spec strings or tables {name=..., label=...}
     select = "last"       # which epoch is reported: "last", or "val" = best on a validation split
                           # carved from the training data, or "test" = best on the test queries (the

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .protocol import protocol_metrics
+
 __all__ = [
     "Experiment", "TrainConfig", "OptimizerConfig", "SchedulerConfig", "EvalConfig", "COMPONENTS",
     "METHOD_COMPONENTS", "COMPONENT_TABLES", "BUILTIN_METHOD",
@@ -56,7 +58,7 @@ TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "scheduler", "amp", "eval_eve
 LOSS_SCOPES = ("global", "rank")
 #: Batch samplers: ``shuffle`` (a seeded permutation per epoch, the default) and ``pk`` (P classes x K clips).
 SAMPLERS = ("shuffle", "pk")
-EVAL_KEYS = ("metrics", "select", "val_fraction", "select_metric", "batch_size", "clips")
+EVAL_KEYS = ("protocol", "metrics", "select", "val_fraction", "select_metric", "batch_size", "clips")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=,@-]*$")
 NAME_MAX = 200
 
@@ -203,7 +205,11 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """``[eval]``: metric specs (strings like ``"map@100"`` or tables with ``name``) and epoch selection."""
+    """``[eval]``: metric specs (strings like ``"map@100"`` or tables with ``name``) and epoch selection.
+
+    ``protocol`` (None = ``"none"``) names a preset whose metrics come before ``metrics`` (the listed ones,
+    empty when a protocol stands alone); :meth:`metric_specs` gives them all.
+    """
 
     metrics: list[Any] = field(default_factory=lambda: list(DEFAULT_METRICS))
     select: str = "last"
@@ -211,11 +217,17 @@ class EvalConfig:
     select_metric: str | None = None
     batch_size: int | None = None
     clips: int | None = None
+    protocol: str | None = None
+
+    def metric_specs(self, include_self: bool | None = None) -> list[Any]:
+        """The protocol's specs (``include_self`` as in :func:`~hashbench.config.protocol.ssvh_metrics`,
+        resolved from the dataset by the caller), then ``metrics``."""
+        return protocol_metrics(self.protocol, include_self) + copy.deepcopy(list(self.metrics))
 
     @property
     def metric_labels(self) -> list[str]:
         """The result label of each metric: the spec string, or a table's ``label`` (else its ``name``)."""
-        return [metric_label(spec) for spec in self.metrics]
+        return [metric_label(spec) for spec in self.metric_specs()]
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from ..device import DEVICE_CHOICES, is_device_name
 from ..suggest import closest, did_you_mean
+from .protocol import EVAL_PROTOCOLS, protocol_metrics
 from .schema import (COMPONENTS, DEFAULT_METRICS, METHOD_COMPONENTS, EVAL_KEYS, LAUNCHER_KEYS, NAME_MAX, NAME_PATTERN, OPTIMIZERS, SCHEDULERS,
                      TOP_SCALARS, TOP_TABLES, TRAIN_KEYS, EvalConfig, Experiment, OptimizerConfig,
                      LOSS_SCOPES, SAMPLERS, SamplerConfig, SchedulerConfig, TrainConfig, metric_label)
@@ -252,10 +253,13 @@ def _validate_scheduler(ctx: ErrorContext, table: dict[str, Any], epochs: int) -
 
 def _validate_eval(ctx: ErrorContext, table: dict[str, Any]) -> EvalConfig:
     check_keys(ctx, table, "eval", EVAL_KEYS)
-    metrics = table.get("metrics", list(DEFAULT_METRICS))
-    if not isinstance(metrics, list) or not metrics:
+    protocol = check_str(ctx, "eval.protocol", table.get("protocol", "none"), EVAL_PROTOCOLS)
+    protocol = None if protocol == "none" else protocol  # the default stays out of to_dict and the hash
+    metrics = table.get("metrics", [] if protocol else list(DEFAULT_METRICS))
+    if not isinstance(metrics, list) or not (metrics or protocol):
         ctx.fail("eval.metrics", f"expected a non-empty array like [\"map\", \"map@100\"], got {metrics!r}")
-    labels: list[str] = []
+    preset = [metric_label(spec) for spec in protocol_metrics(protocol)]
+    labels = list(preset)
     for i, spec in enumerate(metrics):
         where = f"eval.metrics[{i}]"
         if isinstance(spec, dict):
@@ -266,6 +270,9 @@ def _validate_eval(ctx: ErrorContext, table: dict[str, Any]) -> EvalConfig:
         elif not isinstance(spec, str) or not spec.strip():
             ctx.fail(where, f"expected a metric like \"map@100\" or a table, got {spec!r}")
         label = metric_label(spec)
+        if label in preset:
+            ctx.fail(where, f"metric {label!r} is already added by protocol = {protocol!r}; remove it from"
+                            " eval.metrics or give it a different label")
         if label in labels:
             ctx.fail(where, f"metric {label!r} is listed twice; give one a different label")
         labels.append(label)
@@ -284,7 +291,7 @@ def _validate_eval(ctx: ErrorContext, table: dict[str, Any]) -> EvalConfig:
     if clips is not None:
         clips = check_int(ctx, "eval.clips", clips, 1)
     return EvalConfig(metrics=copy.deepcopy(metrics), select=select, val_fraction=val_fraction,
-                      select_metric=select_metric, batch_size=batch_size, clips=clips)
+                      select_metric=select_metric, batch_size=batch_size, clips=clips, protocol=protocol)
 
 
 def _flatten_sweep(table: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

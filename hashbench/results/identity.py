@@ -8,10 +8,10 @@ different rows. The identity is a flat mapping of dotted keys to JSON values:
   the user may set, with the plugin factory's default when the table leaves it out; keys the factory
   declares with :func:`hashbench.contract.identity_keys` are left out (``ignore``) or reduced to a
   file name (``basename``, ``weights``);
-- ``train.*`` and ``eval.*`` as resolved, without ``train.num_workers``, ``train.pin_memory``, ``eval.batch_size`` and
-  ``eval.metrics`` (which metrics are computed does not change any one of them), and without what the
-  epoch selection does not use: ``eval.select_metric`` and ``train.eval_every`` when ``select = "last"``,
-  ``eval.val_fraction`` unless ``select = "val"``;
+- ``train.*`` and ``eval.*`` as resolved, without ``train.num_workers``, ``train.pin_memory``, ``eval.batch_size``,
+  ``eval.metrics`` and ``eval.protocol`` (which metrics are computed does not change any one of them), and
+  without what the epoch selection does not use: ``eval.select_metric`` and ``train.eval_every`` when
+  ``select = "last"``, ``eval.val_fraction`` unless ``select = "val"``;
 - not: ``name``, ``seed``, ``device``, ``label``, ``sweep``.
 
 It is stored, as canonical JSON, in the ``config`` column of the results table.
@@ -30,7 +30,7 @@ __all__ = ["experiment_identity", "component_identity", "identity_json", "NOT_IN
 
 #: Resolved-experiment keys that never enter the identity (see the module docstring).
 NOT_IN_IDENTITY = ("name", "seed", "device", "label", "loggers", "sweep", "train.num_workers", "train.pin_memory",
-                   "eval.batch_size", "eval.metrics")
+                   "eval.batch_size", "eval.metrics", "eval.protocol")
 
 
 def _jsonable(value: Any) -> Any:

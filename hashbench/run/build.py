@@ -109,7 +109,7 @@ def _build_components(experiment: Experiment, registry: Registry, device: torch.
     freeze_backbone(model.backbone, experiment.backbone.get("freeze", False))
     context["feature_dim"] = int(model.backbone.feature_dim)
     loss = registry.build("loss", experiment.loss, where="loss", **context)
-    metrics = [registry.build_metric(spec) for spec in experiment.eval.metrics]
+    metrics = [registry.build_metric(spec) for spec in eval_metric_specs(experiment, dataset)]
     refs = component_refs(registry, [("dataset", experiment.dataset["name"], dataset),
                                      ("backbone", experiment.backbone["name"], model.backbone),
                                      ("head", experiment.head["name"], model.head),
@@ -134,11 +134,19 @@ def _build_method(experiment: Experiment, registry: Registry, device: torch.devi
     if not isinstance(method, torch.nn.Module) or not callable(getattr(method, "encode", None)):
         raise ContractError(f"method {table['name']!r} built {type(method).__name__!r}, not a"
                             " hashbench.contract.HashMethod (an nn.Module with encode)")
-    metrics = [registry.build_metric(spec) for spec in experiment.eval.metrics]
+    metrics = [registry.build_metric(spec) for spec in eval_metric_specs(experiment, dataset)]
     refs = component_refs(registry, [("dataset", experiment.dataset["name"], dataset),
                                      ("method", table["name"], method)])
     return BuiltExperiment(dataset, None, None, metrics, int(context["bits"]), device,
                            refs + plugin_refs(registry.plugin_manager), method=method)
+
+
+def eval_metric_specs(experiment: Experiment, dataset: Any) -> list[Any]:
+    """``[eval]``'s metric specs for the built ``dataset``: a protocol's ``include_self`` is True when the
+    dataset's query and database are the same rows (FCVID's all-vs-all), else left out."""
+    same_rows = getattr(dataset, "same_rows", None)
+    include_self = True if callable(same_rows) and same_rows("query", "database") else None
+    return experiment.eval.metric_specs(include_self)
 
 
 def freeze_backbone(backbone: torch.nn.Module, freeze: Any) -> None:

@@ -83,5 +83,5 @@ def _check(experiment: Experiment, registry: Registry, cache: dict[str, Any]) ->
 
 
 def _check_metrics(experiment: Experiment, registry: Registry, cache: dict[str, Any]) -> None:
-    for spec in experiment.eval.metrics:
+    for spec in experiment.eval.metric_specs():
         _cached(cache, _key("metric", spec), lambda: registry.build_metric(spec))
