@@ -8,6 +8,7 @@ its collective fail (or torchrun's SIGTERM), reads the file and records the run 
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from ..errors import HashbenchError, TrainingError
 from ..train.distributed import DistEnv
 
 __all__ = ["write_rank_error", "peer_error", "ignore_sigterm", "STEP_LOG_ENV", "RankFailure", "leave_rank_failure",
-           "rank_failure", "collective_failure"]
+           "rank_failure", "collective_failure", "lost_local_peer"]
 
 #: A debug trace: when set, rank 0 appends one JSON line per optimizer step (epoch, step, loss, and
 #: the per-rank losses with ``train.loss_scope = "rank"``) to this file.
@@ -56,11 +57,16 @@ def rank_failure(exc: BaseException, explained: HashbenchError | None, run_path:
     own explained error. None when rank 0 records ``exc`` as one process would: an interruption while
     no rank failed, or a bug on rank 0 (its traceback is shown)."""
     interrupted = isinstance(exc, KeyboardInterrupt)
+    lost = interrupted and lost_local_peer()  # looked at first: interrupted peers exit soon after
     collective = explained is None and not interrupted and collective_failure(exc)
     peer = peer_error(run_path, wait_s=3.0 if interrupted or collective else 0.5)
     if peer is not None:
         message = f"rank {peer['rank']}: {peer['message']}"
         return RankFailure(message, str(peer.get("type", "HashbenchError")), TrainingError(message))
+    if lost:  # torchrun stopped rank 0 because a peer had died: a failure, not the user's interruption
+        message = ("a process of the distributed run stopped without a message (killed?); rank 0 was then"
+                   " stopped by the launcher")
+        return RankFailure(message, "ChildFailedError", TrainingError(message))
     if interrupted or (explained is None and not collective):
         return None
     if collective:
@@ -74,6 +80,25 @@ def rank_failure(exc: BaseException, explained: HashbenchError | None, run_path:
     except TypeError:
         pass
     return RankFailure(message, type(explained).__name__, error)
+
+
+def lost_local_peer() -> bool:
+    """Whether a rank on this node is already gone when this one is stopped: torchrun reaps a killed worker,
+    then sends SIGTERM to the others, whereas a user's Ctrl-C or a scheduler's SIGTERM reaches ranks that are
+    all alive. Counts the live children of this process's parent (the launcher) against ``LOCAL_WORLD_SIZE``;
+    False where ``/proc`` is not there (the interruption is then recorded as one)."""
+    expected = int(os.environ.get("LOCAL_WORLD_SIZE", "0") or 0)
+    proc = Path("/proc")
+    if expected < 2 or not proc.is_dir():
+        return False
+    parent, alive = os.getppid(), 0
+    for stat in proc.glob("[0-9]*/stat"):
+        try:
+            state, ppid = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except (OSError, IndexError, ValueError):
+            continue
+        alive += int(ppid) == parent and state not in ("Z", "X")
+    return alive < expected
 
 
 def collective_failure(exc: BaseException) -> bool:
