@@ -184,6 +184,22 @@ def dpn(m: float = 1.0, p: float = 0.5, adaptive: bool = False, bits: int = 64, 
                    seed, num_train)
 
 
+def dtsh(alpha: float = 5.0, lmbd: float = 1.0, num_classes: int = 2, multi_label: bool = False) -> Any:
+    """DTSH (Wang et al., ACCV 2016): the likelihood of (anchor, positive, negative) triplets in a batch.
+
+    For every anchor with a positive and a negative in the batch: mean over its triplets of
+    -log sigmoid(u_a.u_p - u_a.u_n - ``alpha``) (scores clamped to [-100, 50]), averaged over the anchors,
+    + ``lmbd`` * mean((u - sign u)^2). Use the ``linear`` head.
+
+    - ``alpha``: the triplet margin on inner products (default 5, FIRe's template).
+    - ``lmbd``: weight of the quantisation term (default 1).
+    Reference followed: FIRe ``functions/loss/dtsh.py`` (= DeepHash-pytorch ``DTSH.py``).
+    """
+    from .dtsh import DTSHLoss
+
+    return DTSHLoss(num_classes, multi_label, number("loss.alpha", alpha), number("loss.lmbd", lmbd, 0))
+
+
 CE_INPUTS = ("codes", "features")
 
 
@@ -212,3 +228,4 @@ def cross_entropy(on: str = "codes", quantization: float = 0.0, lr_multiplier: f
 FACTORIES: dict = {"batch_all_triplet": batch_all_triplet, "csq": csq, "dpsh": dpsh, "hashnet": hashnet,
                    "dsh": dsh, "greedyhash": greedyhash, "orthohash": orthohash, "dpn": dpn,
                    "cross_entropy": cross_entropy}
+FACTORIES.update({"dtsh": dtsh})
