@@ -7,6 +7,9 @@
   identity apart from ``head.bits``), so a 1-epoch 16-bit run and a 20-epoch 48-bit run are two
   series, even when ``--group`` puts them in one row; cells of 0.1 tables (no recorded identity)
   are drawn as unconnected points.
+- :func:`plot_over_k`: the papers' curve, mAP@K over K (a :class:`~hashbench.results.papers.PapersTable`),
+  one panel per block (dataset, bits), one line per method (published rows dashed, test-selected ones
+  with hollow markers); :func:`over_k_figure` draws it without writing.
 - :func:`plot_pr`: a precision-recall curve over Hamming radii 0..bits (of a run's stored codes:
   :func:`hashbench.eval.pr_curve_of_run`).
 
@@ -28,6 +31,7 @@ from ..errors import MissingExtraError, ResultsError
 
 if TYPE_CHECKING:
     from .board import Leaderboard
+    from .papers import PapersTable
 
 PANEL_SIZE = (4.2, 3.4)  # inches per dataset panel
 DPI = 120
@@ -133,6 +137,46 @@ def plot_bits(board: "Leaderboard", out_dir: str | os.PathLike[str]) -> Path:
                frameon=False)
     fig.suptitle(f"{board.metric} vs code length")
     return _save(fig, Path(out_dir) / f"{_safe(board.metric)}_vs_bits.png")
+
+
+def over_k_figure(table: "PapersTable", columns: int = 3) -> Any:
+    """The papers' curve as a matplotlib Figure: one axes per block (``columns`` per line of panels), on
+    each one line per row, x = K, y = the cell means; a method keeps its colour in every panel."""
+    from matplotlib import colormaps
+
+    if not table.blocks:
+        raise ResultsError(f"nothing to plot for {table.family}@K")
+    ncols = min(columns, len(table.blocks))
+    nrows = -(-len(table.blocks) // ncols)
+    fig = _figure(PANEL_SIZE[0] * ncols + 2.0, PANEL_SIZE[1] * nrows)
+    fig.set_layout_engine("constrained")
+    labels = list(dict.fromkeys(r.shown for b in table.blocks for r in b.rows))
+    cmap = colormaps["tab10" if len(labels) <= 10 else "tab20"]
+    axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+    handles: dict[str, Any] = {}
+    for ax, block in zip(axes, table.blocks):
+        for row in block.rows:
+            ks = sorted(row.cells)
+            colour = cmap(labels.index(row.shown) % cmap.N)
+            (line,) = ax.plot(ks, [row.cells[k].mean for k in ks], "D--" if row.published else "o-",
+                              markersize=4, color=colour, label=row.shown,
+                              markerfacecolor="none" if row.test_selected else colour)
+            handles.setdefault(row.shown, line)
+        ax.set_title(block.title, fontsize="medium" if len(block.title) < 40 else "small")
+        ax.set_xlabel("K")
+        ax.set_xticks(block.ks)
+        ax.grid(True, alpha=0.3)
+        ax.set_ylabel(f"{table.family}@K")
+    for ax in axes[len(table.blocks):]:
+        ax.set_visible(False)
+    fig.legend([handles[k] for k in labels], labels, loc="outside right center", fontsize="small", frameon=False)
+    fig.suptitle(f"{table.family}@K over K")
+    return fig
+
+
+def plot_over_k(table: "PapersTable", out: str | os.PathLike[str]) -> Path:
+    """Write :func:`over_k_figure` of ``table`` to the PNG ``out``; return it."""
+    return _save(over_k_figure(table), Path(out))
 
 
 def plot_pr(curve: Mapping[str, Any], run_dir: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:

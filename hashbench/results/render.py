@@ -10,13 +10,18 @@ import html
 import io
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..atomic import write_text_atomic as _write_atomic
 from ..contract import parse_metric_spec
 from ..errors import ResultsError
 from .board import MIXED_MARK, PUBLISHED_MARK, Cell, Leaderboard
 
-__all__ = ["FORMATS", "EXTENSIONS", "render", "metric_caption", "write_text_atomic", "default_output"]
+if TYPE_CHECKING:
+    from .papers import PapersTable
+
+__all__ = ["FORMATS", "EXTENSIONS", "render", "render_papers", "metric_caption", "write_text_atomic",
+           "default_output"]
 
 FORMATS: tuple[str, ...] = ("md", "csv", "latex", "html")
 EXTENSIONS: dict[str, str] = {"md": "md", "csv": "csv", "latex": "tex", "html": "html"}
@@ -25,7 +30,7 @@ EXTENSIONS: dict[str, str] = {"md": "md", "csv": "csv", "latex": "tex", "html": 
 def _latex_escape(text: str) -> str:
     repl = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-            "±": r"$\pm$", PUBLISHED_MARK: r"$^\dagger$", MIXED_MARK: r"$^\ddagger$", "–": "--"}
+            "±": r"$\pm$", PUBLISHED_MARK: r"$^\dagger$", MIXED_MARK: r"$^\ddagger$", "–": "--", "§": r"\S{}"}
     return "".join(repl.get(ch, ch) for ch in text)
 
 
@@ -93,6 +98,51 @@ def render(board: Leaderboard, fmt: str = "md", *, caption: str = "", source: st
     lines += [_latex_escape(n) + r"\par" for n in board.legend() + board.notes + [meta]]
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def render_papers(table: "PapersTable", fmt: str = "md", *, caption: str = "", source: str = "") -> str:
+    """The papers' table (:mod:`hashbench.results.papers`) as text: one table per block (dataset, bits),
+    rows = methods, columns = ``@K``; csv is one flat table with ``dataset``, ``bits`` and ``source``."""
+    from tabulate import tabulate
+
+    if fmt not in FORMATS:
+        raise ResultsError(f"unknown leaderboard format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    ks = table.ks
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["dataset", "bits", "method"] + [f"@{k}" for k in ks] + ["source", "test_selected"])
+        for block in table.blocks:
+            for row in block.rows:
+                writer.writerow([block.column, block.bits, row.label] + [_cell_text(row.cells.get(k), fmt)
+                                                                          for k in ks]
+                                + [row.source, int(row.test_selected)])
+        return buf.getvalue()
+    title = f"hashbench papers' table — metric {table.family}@K"
+    meta = f"{table.local_rows} local rows" + (f" from {source}" if source else "") + \
+        f", {table.published_rows} published rows"
+    escape = {"html": html.escape, "latex": _latex_escape}.get(fmt, str)
+    tablefmt = {"md": "github", "html": "unsafehtml", "latex": "latex_raw"}[fmt]
+    parts: list[str] = []
+    for block in table.blocks:
+        headers = [escape("method")] + [f"@{k}" for k in block.ks]
+        body = [[escape(row.shown)] + [_cell_text(row.cells.get(k), fmt) for k in block.ks] for row in block.rows]
+        text = tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True,
+                        colalign=["left"] + ["right"] * len(block.ks))
+        heading = {"md": f"## {block.title}\n", "html": f"<h2>{html.escape(block.title)}</h2>",
+                   "latex": f"% {block.title}"}[fmt]
+        parts += [heading, text, ""]
+    notes = table.notes + [meta]
+    if fmt == "md":
+        head = [f"# {title}", ""] + ([caption, ""] if caption else [])
+        return "\n".join(head + parts + [f"- {n}" for n in table.notes] + [f"- {meta}.", ""])
+    if fmt == "html":
+        head = [f"<h1>{html.escape(title)}</h1>"] + ([f"<p>{html.escape(caption)}</p>"] if caption else [])
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+        return "\n".join(head + [p for p in parts if p] + [f"<ul>{items}</ul>"]) + "\n"
+    head = [f"% {title}"] + ([f"% {caption}"] if caption else [])
+    tail = [r"{\footnotesize"] + [_latex_escape(n) + r"\par" for n in notes] + ["}"]
+    return "\n".join(head + parts + tail) + "\n"
 
 
 def metric_caption(metric: str) -> str:
