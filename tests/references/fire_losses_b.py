@@ -1,0 +1,107 @@
+"""Independent re-derivations of FIRe's DBDH and JMLH losses and of Video_Retrieval's released objective.
+
+Written from the references' behaviour as explicit Python loops in float64 (no vectorised code shared
+with hashbench's implementations); gradients come from autograd through the loops (or, for JMLH's
+binary layer, a hand-written backward). Inputs follow the references: ``x`` the network's real-valued
+output (B, bits), ``y`` one-hot or multi-hot labels (B, C) float.
+
+Sources read (not copied): CISiPLab/cisip-FIRe e8826c4 (functions/loss/dbdh.py, functions/loss/jmlh.py,
+models/architectures/arch_jmlh.py, models/layers/activation.py, functions/hashing.py); zhongzhou-code/
+Video_Retrieval bf51c0c (train.py, loss_function/triplet_loss.py, loss_function/ap_loss.py,
+model/C3D_Hash_Model.py).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def _share(a, b) -> bool:
+    return float(a @ b) > 0
+
+
+def _softplus(t):
+    return torch.log(1 + torch.exp(-t.abs())) + t.clamp(min=0)
+
+
+def dbdh_loss(x, y, ind, U, Y, alpha, power=2):
+    """FIRe's DBDHLoss: u = x clipped to [-1, 1]; bank (U, Y) written at ``ind`` first (``ind`` None: pairs
+    within the batch); mean over pairs of log(1 + e^t) - s t with t = u_i.U_j / 2; + alpha * balance."""
+    xd = x.double()
+    b, k = xd.shape
+    rows = []
+    for i in range(b):
+        row = []
+        for j in range(k):
+            v = xd[i, j]
+            s = float(v.detach())
+            row.append(v if -1.0 <= s <= 1.0 else torch.tensor(math.copysign(1.0, s), dtype=v.dtype))
+        rows.append(torch.stack(row))
+    u = torch.stack(rows)
+    yd = y.double()
+    if ind is None:
+        other, other_y = u, yd
+    else:
+        for row, i in enumerate(ind.tolist()):
+            U[i] = u[row].detach().to(U.dtype)
+            Y[i] = y[row].to(Y.dtype)
+        other, other_y = U.double(), Y.double()
+    total = 0.0
+    for i in range(b):
+        for j in range(other.shape[0]):
+            t = 0.5 * (u[i] @ other[j])
+            total = total + _softplus(t) - (1.0 if _share(yd[i], other_y[j]) else 0.0) * t
+    likelihood = total / (b * other.shape[0])
+    balance = 0.0
+    for i in range(b):
+        m = sum(u[i, j] for j in range(k)) / k
+        balance = balance + (m.abs() if power == 1 else m * m)
+    return likelihood + alpha * balance / b
+
+
+class _StochasticBinary(torch.autograd.Function):
+    """FIRe's stochastic binary layer on probabilities' logits: forward (sign(sigmoid(x) - eps) + 1) / 2,
+    backward sigmoid(x) (1 - sigmoid(x)) times the incoming gradient."""
+
+    @staticmethod
+    def forward(ctx, logits, eps):
+        prob = 1.0 / (1.0 + torch.exp(-logits))
+        ctx.save_for_backward(prob)
+        out = torch.empty_like(logits)
+        for i in range(logits.shape[0]):
+            for k in range(logits.shape[1]):
+                d = float(prob[i, k]) - float(eps[i, k])
+                out[i, k] = 1.0 if d > 0 else (0.0 if d < 0 else 0.5)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        prob, = ctx.saved_tensors
+        return prob * (1 - prob) * grad, None
+
+
+def jmlh_loss(x, y, eps, weight, bias, lmbd, multi_label):
+    """FIRe's JMLH: cross entropy of ``Linear(bits, C)`` (``weight`` (C, bits), ``bias`` (C,)) on the
+    stochastic code of ``x`` thresholded at ``eps``, + lmbd * KL(sigmoid(x) || 1/2) (summed over bits,
+    averaged over clips, + 1e-7 inside each log)."""
+    xd, w, c, yd = x.double(), weight.double(), bias.double(), y.double()
+    code = _StochasticBinary.apply(xd, eps.double())
+    b, k = xd.shape
+    ce = 0.0
+    kl = 0.0
+    for i in range(b):
+        logits = [c[m] + sum(code[i, j] * w[m, j] for j in range(k)) for m in range(w.shape[0])]
+        top = max(float(v) for v in logits)
+        log_norm = top + torch.log(sum(torch.exp(v - top) for v in logits))
+        if multi_label:
+            count = float(yd[i].sum())
+            ce = ce - sum((yd[i, m] / count) * (logits[m] - log_norm) for m in range(len(logits)) if yd[i, m] > 0)
+        else:
+            ce = ce - (logits[int(yd[i].argmax())] - log_norm)
+        for j in range(k):
+            q = torch.sigmoid(xd[i, j])
+            e = 1e-7
+            kl = kl + (q * torch.log(q + e) - q * math.log(0.5 + e) + (1 - q) * torch.log(1 - q + e)
+                       - (1 - q) * math.log(0.5 + e))
+    return ce / b + lmbd * kl / b
