@@ -4,11 +4,12 @@
 frame features (or takes its vector) while streaming the split, then fits the hasher on the pooled
 matrix; ``encode`` pools the same way. The hasher's fitted arrays are the module's state, under
 ``fitted.<name>`` keys, so checkpoints hold them and a strict ``load_state_dict`` restores them.
-Clip datasets are not consumed: a baseline on clips needs a frozen backbone's features first.
+Given a :class:`~.frozen.FrozenFeatures` (the ``[method] backbone`` key), the instance consumes clips
+instead: fit and encode read the frozen backbone's pooled features of each clip.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -21,21 +22,31 @@ _PREFIX = "fitted."
 
 
 class ClassicMethod(HashMethod):
-    """A closed-form baseline: ``fit`` on pooled training features, no training epochs."""
+    """A closed-form baseline: ``fit`` on pooled training features, no training epochs.
 
-    consumes = ("frame_features", "vector")
+    ``frozen``: a frozen backbone (:class:`~.frozen.FrozenFeatures`) turning clips into those features;
+    with it, this instance's ``consumes`` is ``("clips",)`` and its state also holds the backbone's table."""
 
-    def __init__(self, hasher: Any) -> None:
+    consumes: tuple[str, ...] = ("frame_features", "vector")
+
+    def __init__(self, hasher: Any, frozen: Optional[torch.nn.Module] = None) -> None:
         super().__init__(hasher.bits, hasher.seed)
         self.hasher = hasher
+        self.frozen = frozen
+        if frozen is not None:
+            self.consumes = ("clips",)
 
     def fit(self, train: Any) -> None:
         """Fit the hasher on one pooled vector per training item (streamed from a dataset)."""
-        self.hasher.fit(pooled_inputs(train).cpu().numpy())
+        pooled = self.frozen.pooled(train) if self.frozen is not None else pooled_inputs(train)
+        self.hasher.fit(pooled.cpu().numpy())
 
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Frame features or vectors -> real codes; the sign is the code."""
-        pooled = inputs.float().mean(dim=1) if inputs.dim() == 3 else inputs.float()
+        """Frame features or vectors (clips, with a frozen backbone) -> real codes; the sign is the code."""
+        if self.frozen is not None:
+            pooled = self.frozen(inputs)
+        else:
+            pooled = inputs.float().mean(dim=1) if inputs.dim() == 3 else inputs.float()
         return self.hasher.encode(pooled.detach().cpu()).to(inputs.device)
 
     def extra_repr(self) -> str:

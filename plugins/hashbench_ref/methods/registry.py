@@ -2,8 +2,11 @@
 method (torch-free: the factory imports the baseline and the adapter when it builds).
 
 A factory's keys are the baseline's constructor parameters (``bits`` and ``seed`` come from the
-experiment: ``[method] bits`` and the top-level seed). What each baseline computes is documented in
-its module; :class:`~.adapter.ClassicMethod` says how it is fed.
+experiment: ``[method] bits`` and the top-level seed), plus ``backbone``: an inline backbone table
+(``backbone = { name = "r3d18", pretrained = "..." }``) that makes the baseline read clips through that
+frozen backbone's pooled features (:mod:`.frozen`; ``num_frames`` reaches the backbone from the
+dataset). What each baseline computes is documented in its module; :class:`~.adapter.ClassicMethod`
+says how it is fed.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import ast
 import importlib
 import inspect
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from hashbench.contract import conformance_example
 
@@ -25,15 +28,24 @@ _PACKAGE = __name__.rsplit(".", 1)[0] + ".classic"
 EXAMPLES = {"agh": {"anchors": 16}}
 _KEYWORD = inspect.Parameter.POSITIONAL_OR_KEYWORD
 _SIMPLE = {"int": int, "float": float, "bool": bool, "str": str}
+#: The keys every baseline adds to its class's: the frozen backbone's table, and its context ``num_frames``.
+_FROZEN = (inspect.Parameter("backbone", _KEYWORD, default=None, annotation=Optional[dict]),
+           inspect.Parameter("num_frames", _KEYWORD, default=None, annotation=Optional[int]))
 
 
 def _factory(module: str, class_name: str) -> Callable[..., Any]:
-    """A factory building ``ClassicMethod(<class_name>(**params))`` (imports the baseline when called)."""
-    def build(**params: Any) -> Any:
+    """A factory building ``ClassicMethod(<class_name>(**params))``, through a frozen backbone when
+    ``backbone`` is given (imports the baseline, and builds the backbone, when called)."""
+    def build(backbone: Optional[dict] = None, num_frames: Optional[int] = None, **params: Any) -> Any:
         from .adapter import ClassicMethod
 
         cls = getattr(importlib.import_module(f"{_PACKAGE}.{module}"), class_name)
-        return ClassicMethod(cls(**params))
+        hasher = cls(**params)
+        if backbone is None:
+            return ClassicMethod(hasher)
+        from .frozen import build_frozen
+
+        return ClassicMethod(hasher, build_frozen(backbone, params.get("seed", 0), num_frames))
 
     build.__name__ = module
     return build
@@ -68,11 +80,12 @@ def _signed(module: str, class_name: str) -> Callable[..., Any] | None:
         return None
     factory = _factory(module, class_name)
     signature = _init_signature(node)
+    signature = signature.replace(parameters=[*signature.parameters.values(), *_FROZEN])
     factory.__signature__ = signature  # type: ignore[attr-defined]
     factory.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()
                                if p.annotation is not inspect.Parameter.empty}
     summary = (ast.get_docstring(node) or class_name).splitlines()[0]
-    factory.__doc__ = f"{summary} (classic baseline, fit only)"
+    factory.__doc__ = f"{summary} (classic baseline, fit only; `backbone` runs it on clips)"
     return factory
 
 
