@@ -200,6 +200,26 @@ def dtsh(alpha: float = 5.0, lmbd: float = 1.0, num_classes: int = 2, multi_labe
     return DTSHLoss(num_classes, multi_label, number("loss.alpha", alpha), number("loss.lmbd", lmbd, 0))
 
 
+def orthoarc(s: float = 8.0, m: float = 0.2, quan: float = 0.0, quan_type: str = "cs", learn_codebook: bool = False,
+             lr_multiplier: float = 1.0, bits: int = 64, num_classes: int = 2, multi_label: bool = False,
+             seed: int = 0) -> Any:
+    """OrthoArc (FIRe's arc-margin OrthoHash): cross entropy over cosines to OrthoHash's ±1 codebook with
+    an additive angular margin, ``s * cos(acos(cos) + m)`` for the true class.
+
+    The same codebook as ``orthohash`` (a seeded Bernoulli ±1 row per class); multi-label: cross entropy
+    against the normalised multi-hot row. Optional quantisation ``quan`` of ``quan_type`` (cs, l1, l2).
+    Use the ``bn`` head.
+
+    - ``s`` scale (8, FIRe's template), ``m`` angular margin in radians (0.2), ``learn_codebook`` (false).
+    Reference followed: FIRe ``functions/loss/orthoarc.py`` with its template ``orthoarc.yaml``.
+    """
+    from .orthoarc import OrthoArcLoss
+
+    return OrthoArcLoss(bits, num_classes, multi_label, number("loss.s", s, 0, low_open=True), number("loss.m", m, 0),
+                        number("loss.quan", quan, 0), choice("loss.quan_type", quan_type, QUANTISATION_TYPES),
+                        bool(learn_codebook), number("loss.lr_multiplier", lr_multiplier, 0, low_open=True), seed)
+
+
 CE_INPUTS = ("codes", "features")
 
 
@@ -250,3 +270,4 @@ def dbdh(alpha: float = 0.1, power: int = 2, memory: str = "bank", bits: int = 6
 
 
 FACTORIES.update({"dbdh": dbdh})
+FACTORIES.update({"orthoarc": orthoarc})
