@@ -32,6 +32,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         item.add_marker(skip)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _fit_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """Point the fit cache (``$HASHBENCH_FIT_CACHE``, inherited by CLI subprocesses) at a session tmp folder,
+    so tests never write to ~/.cache."""
+    import os
+
+    previous = os.environ.get("HASHBENCH_FIT_CACHE")
+    os.environ["HASHBENCH_FIT_CACHE"] = str(tmp_path_factory.mktemp("fit-cache"))
+    yield
+    if previous is None:
+        os.environ.pop("HASHBENCH_FIT_CACHE", None)
+    else:
+        os.environ["HASHBENCH_FIT_CACHE"] = previous
+
+
 @pytest.fixture
 def cli():
     return run_cli

@@ -47,6 +47,13 @@ Frame-feature datasets (precomputed per-frame features ``(N, T, D)`` in HDF5, as
 ``read_labels``       a label file (.mat v5/v7.3, .npy, HDF5) as class ids ``(N,)`` or multi-hot ``(N, C)``
 ``FRAME_FEATURES``, ``UNLABELLED``  the item kind ``"frame_features"``; the label of an unlabelled item (-1)
 
+The fit cache (preprocessing a method's ``fit`` computes once per training data and parameters):
+
+``memo``              ``memo(stage, params, data_digest, compute)``: ``compute()``'s numpy arrays, stored
+                      under the cache root and reloaded by a later call with the same key
+``data_digest``       sha256 of a training matrix (dtype, shape, bytes): the data part of the key
+``fit_cache_root``    the cache folder (``$HASHBENCH_FIT_CACHE``, ``off`` disables it; ``FIT_CACHE_ENV``)
+
 For ``hashbench data prepare`` / ``check`` (used by the CLI):
 
 ``media_dataset``     build a dataset plugin for preparing or checking its clip cache
@@ -62,6 +69,7 @@ from .check import CheckReport, check_dataset
 from .feature_labels import read_labels
 from .feature_store import FeatureStore
 from .features import FRAME_FEATURES, UNLABELLED, FeatureSplit, FrameFeatureDataset, feature_files
+from .fit_cache import FIT_CACHE_ENV, data_digest, fit_cache_root, memo
 from .lists import ListLine, entries_checksum, path_and_label, read_list, read_text_lines, safe_relpath
 from .media import read_media
 from .sampling import sample_indices
@@ -76,7 +84,7 @@ __all__ = [
     "parse_size", "DEFAULT_RESIZE", "DEFAULT_CROP", "ClipArrayDataset", "write_text_atomic",
     "media_dataset", "check_dataset", "CheckReport",
     "FrameFeatureDataset", "FeatureSplit", "FeatureStore", "feature_files", "read_labels", "FRAME_FEATURES",
-    "UNLABELLED",
+    "UNLABELLED", "memo", "data_digest", "fit_cache_root", "FIT_CACHE_ENV",
 ]
 
 _LAZY = {"ClipArrayDataset": "memory"}  # torch-importing: loaded on first use

@@ -48,7 +48,7 @@ DATA_ALL = [
     "parse_size", "DEFAULT_RESIZE", "DEFAULT_CROP", "ClipArrayDataset", "write_text_atomic",
     "media_dataset", "check_dataset", "CheckReport",
     "FrameFeatureDataset", "FeatureSplit", "FeatureStore", "feature_files", "read_labels", "FRAME_FEATURES",
-    "UNLABELLED",
+    "UNLABELLED", "memo", "data_digest", "fit_cache_root", "FIT_CACHE_ENV",
 ]
 WEIGHTS_ALL = ["WEIGHTS_ENV", "search_paths", "locate", "resolve_pretrained", "missing_file_message", "sha256_of",
                "name_prefix", "digest_problem", "digest_verdict", "fetch", "WeightCheck", "check_file"]

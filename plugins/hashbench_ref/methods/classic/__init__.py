@@ -11,22 +11,33 @@ Shared pieces live here: :func:`as_matrix` (input checks and pooling), :func:`pc
 every PCA-based baseline uses: covariance route, chunked, float64 accumulation) and
 :func:`fix_signs` (the eigenvector sign convention, scikit-learn's ``svd_flip(u_based_decision=False)``).
 
+The fit cache (:func:`hashbench.data.memo`): a hasher's bits-independent preprocessing goes through
+:meth:`ClassicHasher.cached`, keyed by the sha256 of the training matrix (computed at most once per fit)
+and the stage's parameters, so a sweep over bits or seeds computes it once. PCAH, ITQ and SH share the
+``covariance`` stage (mean and covariance, the O(N D^2) part) and the ``pca`` stage (the top ``k``
+eigenvectors, by ``k``); AGH caches its ``kmeans`` anchors and its ``anchor_graph``. The cached arrays
+are the computed ones, so codes are bit-identical with the cache on, off (``HASHBENCH_FIT_CACHE=off``)
+or cold. Bump :data:`CACHE_CODE` when a cached computation changes.
+
 The families, one per module: :mod:`.lsh`, :mod:`.pcah`, :mod:`.itq`, :mod:`.sh`, :mod:`.sph`, :mod:`.agh`.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 import numpy as np
 import torch
 
+from hashbench.data import data_digest, fit_cache_root, memo
 from hashbench.errors import CheckpointError, ContractError, DataError
 
-__all__ = ["ClassicHasher", "as_matrix", "fix_signs", "pca_fit", "project", "quantise", "squared_distances",
-           "top_eigenvectors"]
+__all__ = ["ClassicHasher", "as_matrix", "covariance", "fix_signs", "pca_fit", "principal_components",
+           "project", "quantise", "squared_distances", "top_eigenvectors", "CACHE_CODE"]
 
 #: Rows per block when accumulating the covariance (bounds the float64 temporaries to ~CHUNK x D).
 CHUNK = 4096
+#: The version of the cached computations, part of every fit-cache key of these baselines.
+CACHE_CODE = 1
 
 
 def as_matrix(features: Any, name: str = "features") -> np.ndarray:
@@ -55,24 +66,35 @@ def fix_signs(vectors: np.ndarray) -> np.ndarray:
 
 def pca_fit(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Exact PCA of ``x`` (N, D): ``(mean (D,), components (k, D))``, components ordered by decreasing
-    variance, signs by :func:`fix_signs`. The covariance (D x D) is accumulated over row blocks of the
-    centred data in float64 (a block's product runs in the input's dtype: float32 stays fast), then its
-    top ``k`` eigenvectors are found as ``ITQ_learn.m`` does: ``eigs`` (ARPACK Lanczos, converged to
-    machine precision from a fixed start vector) when ``k <= D / 2``, a dense ``eigh`` otherwise.
+    variance, signs by :func:`fix_signs`: :func:`covariance`, then :func:`principal_components`.
     O(N D^2) time without an N x D copy; 45,585 x 4,096 takes seconds, where a dense float64 ``eigh``
     of the 4,096 x 4,096 covariance alone takes minutes on two cores."""
+    stats = covariance(x)
+    return stats["mean"], principal_components(stats["cov"], k)
+
+
+def covariance(x: np.ndarray) -> dict[str, np.ndarray]:
+    """``{"mean": (D,), "cov": (D, D)}`` of ``x`` (N, D), float64: the covariance is accumulated over row
+    blocks of the centred data (a block's product runs in the input's dtype: float32 stays fast)."""
     n, d = x.shape
-    if not 1 <= k <= d:
-        raise DataError(f"features: {k} components asked of {d}-dimensional data; use bits <= {d}")
     mean = x.mean(axis=0, dtype=np.float64)
     cov = np.zeros((d, d), dtype=np.float64)
     for start in range(0, n, CHUNK):
         block = x[start:start + CHUNK] - mean.astype(x.dtype)
         cov += (block.T @ block).astype(np.float64)
     cov /= max(n - 1, 1)
+    return {"mean": mean, "cov": cov}
+
+
+def principal_components(cov: np.ndarray, k: int) -> np.ndarray:
+    """The top ``k`` eigenvectors (k, D) of ``cov`` (D, D), by decreasing eigenvalue, signs by
+    :func:`fix_signs`; found as ``ITQ_learn.m`` does (:func:`top_eigenvectors`)."""
+    d = cov.shape[0]
+    if not 1 <= k <= d:
+        raise DataError(f"features: {k} components asked of {d}-dimensional data; use bits <= {d}")
     values, vectors = top_eigenvectors(cov, k)
     order = np.argsort(-values, kind="stable")
-    return mean, fix_signs(vectors[:, order]).T.copy()
+    return fix_signs(vectors[:, order]).T.copy()
 
 
 def top_eigenvectors(sym: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -124,11 +146,41 @@ class ClassicHasher:
         self.bits = int(bits)
         self.seed = int(seed)
         self.state: dict[str, np.ndarray] = {}
+        self._train: Optional[np.ndarray] = None  # the matrix being fitted (set during fit only)
+        self._digest: Optional[str] = None
 
     def fit(self, features: Any) -> None:
         """Fit on the training split ``features`` (N, D) (or (N, T, D), mean-pooled)."""
         self.state = {}
-        self._fit(as_matrix(features, "train features"))
+        x = as_matrix(features, "train features")
+        self._train, self._digest = x, None
+        try:
+            self._fit(x)
+        finally:
+            self._train, self._digest = None, None
+
+    def cached(self, stage: str, params: Mapping[str, Any],
+               compute: Callable[[], Mapping[str, np.ndarray]]) -> dict[str, np.ndarray]:
+        """``compute()`` through the fit cache (:func:`hashbench.data.memo`), keyed by ``stage``,
+        ``params`` (+ :data:`CACHE_CODE`) and the digest of the matrix being fitted (hashed once per fit,
+        only when the cache is on). Only valid inside :meth:`fit`."""
+        if self._train is None:
+            raise ContractError(f"{type(self).__name__}.cached is only valid while fitting")
+        if fit_cache_root() is None:
+            return {name: np.asarray(value) for name, value in compute().items()}
+        if self._digest is None:
+            self._digest = data_digest(self._train)
+        return memo(stage, {**params, "code": CACHE_CODE}, self._digest, compute)
+
+    def pca(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`pca_fit` of the matrix being fitted ``x``, through the fit cache: the ``pca`` stage
+        (by ``k``) and, when that misses, the shared ``covariance`` stage."""
+        def components() -> dict[str, np.ndarray]:
+            stats = self.cached("covariance", {}, lambda: covariance(x))
+            return {"mean": stats["mean"], "components": principal_components(stats["cov"], k)}
+
+        out = self.cached("pca", {"k": int(k)}, components)
+        return out["mean"], out["components"]
 
     def encode(self, features: Any) -> torch.Tensor:
         """``features`` (B, D) (or (B, T, D)) -> real ``(B, bits)`` float32 tensor; the code is its sign."""

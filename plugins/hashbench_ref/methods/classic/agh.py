@@ -15,6 +15,9 @@ anchors, s = 2). With ``A`` (m, D) the anchors, ``d_ij = ||x_i - a_j||^2``::
 
 Anchors: scikit-learn ``KMeans(n_clusters=anchors, n_init=1, random_state=seed)`` on the training
 features (the README: "I used K-means clustering centers as anchors"; the demo loads precomputed ones).
+Fit cache (:meth:`~.ClassicHasher.cached`): the anchors (stage ``kmeans``) and the graph's sigma, anchor
+degrees ``Z^T 1`` and ``Z^T Z`` (stage ``anchor_graph``), so a sweep over bits reruns only the m x m
+eigenproblem.
 Deliberate differences: eigenvector signs are fixed (largest entry positive, :func:`~.fix_signs`;
 MATLAB's ``eig`` leaves them to LAPACK, and a flipped column flips one bit everywhere); an anchor that
 no point picks (lambda = 0, which gives Inf in MATLAB) gets weight 0 instead of lambda^-1/2; the paper's
@@ -28,7 +31,7 @@ from hashbench.errors import DataError
 
 from . import ClassicHasher, fix_signs, squared_distances
 
-__all__ = ["AGH", "anchor_graph"]
+__all__ = ["AGH", "anchor_graph", "kmeans_anchors", "spectral_projection"]
 
 #: Eigenvalues at or above ``1 - TRIVIAL`` count as the trivial eigenvalue 1 and are dropped.
 TRIVIAL = 1e-3
@@ -65,15 +68,18 @@ class AGH(ClassicHasher):
         self.kmeans_iter, self.sigma = int(kmeans_iter), float(sigma)
 
     def _fit(self, x: np.ndarray) -> None:
-        from sklearn.cluster import KMeans
-
         if x.shape[0] < self.num_anchors:
             raise DataError(f"train features: {x.shape[0]} rows, fewer than anchors = {self.num_anchors}")
-        kmeans = KMeans(n_clusters=self.num_anchors, n_init=1, max_iter=self.kmeans_iter, random_state=self.seed)
-        anchors = kmeans.fit(x).cluster_centers_.astype(np.float64)
-        z, sigma = anchor_graph(x, anchors, self.nearest, self.sigma)
-        self._set(x, anchors=anchors, projection=spectral_projection(z, self.bits), sigma=np.array(sigma),
-                  nearest=np.array(self.nearest, dtype=np.int64))
+        kmeans = {"anchors": self.num_anchors, "kmeans_iter": self.kmeans_iter, "seed": self.seed}
+
+        def graph() -> dict[str, np.ndarray]:
+            anchors = self.cached("kmeans", kmeans, lambda: {"anchors": kmeans_anchors(x, **kmeans)})["anchors"]
+            z, sigma = anchor_graph(x, anchors, self.nearest, self.sigma)
+            return {"anchors": anchors, "sigma": np.array(sigma), "degrees": z.sum(axis=0), "gram": z.T @ z}
+
+        g = self.cached("anchor_graph", {**kmeans, "nearest": self.nearest, "sigma": self.sigma}, graph)
+        self._set(x, anchors=g["anchors"], projection=spectral_projection(g["degrees"], g["gram"], self.bits),
+                  sigma=g["sigma"], nearest=np.array(self.nearest, dtype=np.int64))
 
     def _encode(self, x: np.ndarray) -> np.ndarray:
         s = self.state
@@ -81,12 +87,21 @@ class AGH(ClassicHasher):
         return z @ s["projection"]
 
 
-def spectral_projection(z: np.ndarray, bits: int) -> np.ndarray:
-    """``W`` (m, bits) from ``Z`` (N, m): the reduced eigenproblem of the anchor graph (module docstring)."""
-    lam = z.sum(axis=0)
+def kmeans_anchors(x: np.ndarray, anchors: int, kmeans_iter: int, seed: int) -> np.ndarray:
+    """``anchors`` k-means centres (anchors, D) float64 of ``x`` (N, D): scikit-learn ``KMeans`` with one
+    initialisation, ``max_iter = kmeans_iter`` and ``random_state = seed``."""
+    from sklearn.cluster import KMeans
+
+    kmeans = KMeans(n_clusters=anchors, n_init=1, max_iter=kmeans_iter, random_state=seed)
+    return kmeans.fit(x).cluster_centers_.astype(np.float64)
+
+
+def spectral_projection(lam: np.ndarray, gram: np.ndarray, bits: int) -> np.ndarray:
+    """``W`` (m, bits) from the anchor degrees ``lam = Z^T 1`` (m,) and ``gram = Z^T Z`` (m, m) of the
+    training graph ``Z`` (N, m): the reduced eigenproblem of the anchor graph (module docstring)."""
     scale = np.zeros_like(lam)
     scale[lam > 0] = lam[lam > 0] ** -0.5
-    m = scale[:, None] * (z.T @ z) * scale[None, :]
+    m = scale[:, None] * gram * scale[None, :]
     values, vectors = np.linalg.eigh(m)
     order = np.argsort(-values, kind="stable")
     values, vectors = values[order], vectors[:, order]

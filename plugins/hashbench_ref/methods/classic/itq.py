@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ClassicHasher, pca_fit, project, quantise
+from . import ClassicHasher, project, quantise
 
 __all__ = ["ITQ", "random_rotation"]
 
@@ -47,7 +47,7 @@ class ITQ(ClassicHasher):
         self.iterations = int(iterations)
 
     def _fit(self, x: np.ndarray) -> None:
-        mean, components = pca_fit(x, self.bits)
+        mean, components = self.pca(x, self.bits)
         v = project(x, mean, components)
         rotation = random_rotation(self.bits, self.seed)
         losses = np.empty(self.iterations, dtype=np.float64)

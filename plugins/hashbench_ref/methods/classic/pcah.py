@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import ClassicHasher, pca_fit, project
+from . import ClassicHasher, project
 
 __all__ = ["PCAH"]
 
@@ -30,7 +30,7 @@ class PCAH(ClassicHasher):
     state_keys = ("mean", "components")
 
     def _fit(self, x: np.ndarray) -> None:
-        mean, components = pca_fit(x, self.bits)
+        mean, components = self.pca(x, self.bits)
         self._set(x, mean=mean, components=components)
 
     def _encode(self, x: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from . import ClassicHasher, pca_fit, project
+from . import ClassicHasher, project
 
 __all__ = ["SH", "select_modes"]
 
@@ -53,7 +53,7 @@ class SH(ClassicHasher):
     state_keys = ("mean", "components", "minimum", "ranges", "modes")
 
     def _fit(self, x: np.ndarray) -> None:
-        mean, components = pca_fit(x, min(self.bits, x.shape[1]))
+        mean, components = self.pca(x, min(self.bits, x.shape[1]))
         y = project(x, mean, components)
         minimum = y.min(axis=0) - EPS
         ranges = (y.max(axis=0) + EPS) - minimum

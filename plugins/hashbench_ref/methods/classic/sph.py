@@ -18,6 +18,7 @@ this module use 1 inside, which flips every bit and leaves Hamming distances unc
 has no cap (it only warns past 100 iterations); this one stops after ``max_iter`` (default 100) and keeps
 the number of updates made in the state (``iterations``). Retrieval here uses the plain Hamming
 distance, not the paper's spherical Hamming distance. Random draws come from numpy, not MATLAB.
+Nothing is fit-cached: every pivot update couples all ``bits`` spheres, so no stage is bits-independent.
 """
 from __future__ import annotations
 
