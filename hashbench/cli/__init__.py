@@ -16,7 +16,7 @@ from ._app import app, err_console
 
 # Command modules register themselves on import.
 from . import plugins_cmd, run_cmd, runs_cmd, score_cmd, leaderboard_cmd, data_cmd  # noqa: E402,F401
-from . import check_cmd, weights_cmd  # noqa: E402,F401
+from . import check_cmd, weights_cmd, features_cmd  # noqa: E402,F401
 
 __all__ = ["app", "main"]
 

@@ -47,6 +47,9 @@ app = typer.Typer(
 data_app = typer.Typer(help="Prepare and check real video datasets (UCF101, HMDB-51, JHMDB).",
                        no_args_is_help=True, rich_markup_mode=MARKUP)
 app.add_typer(data_app, name="data")
+features_app = typer.Typer(help="Frame features of clip datasets, for the frame_features dataset.",
+                           no_args_is_help=True, rich_markup_mode=MARKUP)
+app.add_typer(features_app, name="features")
 
 console = Console()
 err_console = Console(stderr=True)
