@@ -92,7 +92,7 @@ def jmlh_loss(x, y, eps, weight, bias, lmbd, multi_label):
     kl = 0.0
     for i in range(b):
         logits = [c[m] + sum(code[i, j] * w[m, j] for j in range(k)) for m in range(w.shape[0])]
-        top = max(float(v) for v in logits)
+        top = max(float(v.detach()) for v in logits)
         log_norm = top + torch.log(sum(torch.exp(v - top) for v in logits))
         if multi_label:
             count = float(yd[i].sum())

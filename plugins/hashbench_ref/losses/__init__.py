@@ -271,3 +271,26 @@ def dbdh(alpha: float = 0.1, power: int = 2, memory: str = "bank", bits: int = 6
 
 FACTORIES.update({"dbdh": dbdh})
 FACTORIES.update({"orthoarc": orthoarc})
+
+
+def jmlh(lmbd: float = 0.1, stochastic: bool = True, lr_multiplier: float = 1.0, bits: int = 64,
+         num_classes: int = 2, multi_label: bool = False, seed: int = 0) -> Any:
+    """JMLH (Shen et al., ICCV workshops 2019): classify stochastic binary codes, KL to a fair coin.
+
+    q = sigmoid(codes); b = (sign(q - eps) + 1) / 2 with eps uniform while training (0.5 otherwise),
+    backward d b / d codes = q (1 - q); a linear classifier (with bias, the loss's own parameter) on b,
+    cross entropy + ``lmbd`` * mean_i sum_k KL(q_ik || 1/2). eps comes from the loss's generator,
+    reseeded every epoch from the experiment's seed: deterministic, and exact after ``--resume``.
+    Use the ``linear`` head (the retrieval code is sign(codes)).
+
+    - ``lmbd``: weight of the KL term (default 0.1, FIRe's template).
+    - ``stochastic``: draw eps (default true); false thresholds at 0.5 while training too.
+    Reference followed: FIRe ``functions/loss/jmlh.py`` with ``arch_jmlh.py`` (its stochastic binary layer).
+    """
+    from .jmlh import JMLHLoss
+
+    return JMLHLoss(bits, num_classes, multi_label, number("loss.lmbd", lmbd, 0), bool(stochastic),
+                    number("loss.lr_multiplier", lr_multiplier, 0, low_open=True), seed)
+
+
+FACTORIES.update({"jmlh": jmlh})

@@ -36,7 +36,7 @@ from hashbench.contract import HashLoss, LossBatch
 
 from ..heads.linear import sign_straight_through
 
-__all__ = ["GreedyHashLoss", "label_smoothed_cross_entropy"]
+__all__ = ["GreedyHashLoss", "label_smoothed_cross_entropy", "class_cross_entropy"]
 
 
 def label_smoothed_cross_entropy(logits: torch.Tensor, onehot: torch.Tensor) -> torch.Tensor:
@@ -44,6 +44,15 @@ def label_smoothed_cross_entropy(logits: torch.Tensor, onehot: torch.Tensor) -> 
     ``(B, C)`` labels (FIRe's multi-label cross entropy); a row without any class contributes 0."""
     target = onehot / onehot.sum(dim=1, keepdim=True).clamp_min(1.0)
     return -(target * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+
+def class_cross_entropy(logits: torch.Tensor, batch: LossBatch) -> torch.Tensor:
+    """Cross entropy of ``(B, C)`` logits against the batch's labels: class ids on single-label data,
+    :func:`label_smoothed_cross_entropy` on multi-label data."""
+    if batch.multi_label:
+        return label_smoothed_cross_entropy(logits, batch.onehot)
+    assert batch.class_ids is not None
+    return F.cross_entropy(logits, batch.class_ids)
 
 
 class GreedyHashLoss(HashLoss):
@@ -64,11 +73,7 @@ class GreedyHashLoss(HashLoss):
     def compute_loss(self, batch: LossBatch) -> torch.Tensor:
         u = batch.codes
         logits = F.linear(sign_straight_through(u), self.classifier.weight.float())  # (B, C)
-        if batch.multi_label:
-            ce = label_smoothed_cross_entropy(logits, batch.onehot)
-        else:
-            assert batch.class_ids is not None
-            ce = F.cross_entropy(logits, batch.class_ids)
+        ce = class_cross_entropy(logits, batch)
         regulariser = ((u.abs() - 1.0) ** 3).abs().mean()
         return ce + self.alpha * regulariser
 
