@@ -220,6 +220,26 @@ def orthoarc(s: float = 8.0, m: float = 0.2, quan: float = 0.0, quan_type: str =
                         bool(learn_codebook), number("loss.lr_multiplier", lr_multiplier, 0, low_open=True), seed)
 
 
+def dfh(mu: float = 1.0, vul: float = 1.0, m: float = 1.0, eta: float = 0.5, bits: int = 64, num_classes: int = 2,
+        multi_label: bool = False, num_train: int = 0) -> Any:
+    """DFH (Li et al., BMVC 2019): a margin pairwise likelihood over a memory bank + quantisation towards
+    codes pulled to discrete class centres.
+
+    With theta = u U^T / 2 over batch x bank (clamped to [-100, 50]) and s = share a label:
+    mean(s log(1 + exp(m - theta)) + (1 - s) log(1 + exp(m + theta))) + ``eta`` * mean((b - u)^2), where
+    b = sign(``mu`` * y C + u) and the ±1 class centres C are updated every batch by discrete cyclic
+    coordinate descent (``vul`` weighs their separation). Bank and centres are checkpointed. Use the
+    ``linear`` head.
+
+    - ``m`` margin (1), ``eta`` quantisation weight (0.5), ``mu`` pull to the centres (1), ``vul`` (1).
+    Reference followed: FIRe ``functions/loss/dfh.py`` (= DeepHash-pytorch ``DFH.py``), its template.
+    """
+    from .dfh import DFHLoss
+
+    return DFHLoss(bits, num_classes, multi_label, num_train, number("loss.mu", mu, 0), number("loss.vul", vul, 0),
+                   number("loss.m", m, 0), number("loss.eta", eta, 0))
+
+
 CE_INPUTS = ("codes", "features")
 
 
@@ -294,3 +314,4 @@ def jmlh(lmbd: float = 0.1, stochastic: bool = True, lr_multiplier: float = 1.0,
 
 
 FACTORIES.update({"jmlh": jmlh})
+FACTORIES.update({"dfh": dfh})

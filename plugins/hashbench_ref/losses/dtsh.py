@@ -27,10 +27,10 @@ import torch.nn.functional as F
 
 from hashbench.contract import HashLoss, LossBatch
 
-__all__ = ["DTSHLoss", "TRIPLE_CLAMP"]
+__all__ = ["DTSHLoss", "SCORE_CLAMP"]
 
-#: FIRe's clamp of a triplet's score (below, above).
-TRIPLE_CLAMP = (-100.0, 50.0)
+#: FIRe's clamp of a likelihood score (below, above), in DTSH and DFH.
+SCORE_CLAMP = (-100.0, 50.0)
 
 
 class DTSHLoss(HashLoss):
@@ -53,7 +53,7 @@ class DTSHLoss(HashLoss):
         anchors = (positive.sum(dim=1) > 0) & (negative.sum(dim=1) > 0)  # (B,)
         if not bool(anchors.any()):
             return codes.sum() * 0.0  # nothing to learn from, still on the graph
-        triple = (inner.unsqueeze(2) - inner.unsqueeze(1) - self.alpha).clamp(*TRIPLE_CLAMP)  # (B, P, N)
+        triple = (inner.unsqueeze(2) - inner.unsqueeze(1) - self.alpha).clamp(*SCORE_CLAMP)  # (B, P, N)
         mask = positive.unsqueeze(2) * negative.unsqueeze(1)  # (B, B, B): p positive and n negative of i
         per_anchor = (F.softplus(-triple) * mask).sum(dim=(1, 2)) / mask.sum(dim=(1, 2)).clamp(min=1.0)
         return per_anchor[anchors].mean()
