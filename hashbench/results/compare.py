@@ -16,7 +16,7 @@ __all__ = ["MISSING", "COMPONENT_TABLES", "canonical", "scope_of", "compared_val
 #: The component tables whose keys are compared only among rows of the same plugin.
 COMPONENT_TABLES = ("backbone", "head", "loss")
 #: Sub-tables whose keys (but the listed exceptions) are compared only among rows of the same name.
-_SCOPED_TABLES = ("train.optimizer", "train.scheduler")
+_SCOPED_TABLES = ("train.optimizer", "train.scheduler", "method")
 _UNSCOPED_KEYS = ("train.optimizer.lr",)
 #: key -> the key whose value is its default (equal values count as "left at the default").
 _DERIVED_DEFAULTS = {"train.scheduler.t_max": "train.epochs"}

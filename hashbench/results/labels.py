@@ -19,7 +19,7 @@ __all__ = ["COLUMN_KEYS", "VARIANT_COLUMNS", "parse_config", "row_identity", "id
            "published_labels"]
 
 #: Keys that choose the column, not the row.
-COLUMN_KEYS = ("head.bits",)
+COLUMN_KEYS = ("head.bits", "method.bits")
 #: Published columns that tell two reported settings of one method apart.
 VARIANT_COLUMNS = ("frames", "margin")
 
@@ -36,7 +36,8 @@ def parse_config(text: Any) -> dict[str, Any] | None:
 
 
 def row_identity(config: Mapping[str, Any]) -> dict[str, Any]:
-    """The part of an experiment identity that chooses the row: all but ``head.bits`` and ``dataset.*``."""
+    """The part of an experiment identity that chooses the row: all but the code length (``head.bits``,
+    ``method.bits``) and ``dataset.*``."""
     return {k: v for k, v in config.items() if k not in COLUMN_KEYS and not k.startswith("dataset.")}
 
 
@@ -77,7 +78,8 @@ def identity_labels(rows: Sequence[tuple[str, Mapping[str, Any] | None]]) -> lis
 
         def visible(key: str) -> bool:  # a key this row does not have is not named (rows that have it are)
             return key in ident and shown(ident, key, varying) and not (
-                custom and _named_in_label(method, key, ident.get(key, MISSING)))
+                custom and _named_in_label(method, key, ident.get(key, MISSING))) and not (
+                key == "method.name" and format_value(ident[key]) == method)  # the label already names it
 
         components, any_params = [], False
         for comp in COMPONENT_TABLES:

@@ -17,7 +17,8 @@ Cells
   registered metric is higher-is-better.
 
 Rows (default ``group``: ``method``)
-- One row per experiment identity without ``head.bits`` and ``dataset.*`` (those choose the column).
+- One row per experiment identity without the code length (``head.bits``, ``method.bits``) and
+  ``dataset.*`` (those choose the column); ``method.*`` keys are compared among rows of one method.
   The label starts from the ``method`` column (the experiment's ``label``, else the
   ``backbone+head+loss`` plugin names) of the identity's run appended last, and names every setting in
   which the row differs from the other rows of the table:
