@@ -27,6 +27,13 @@ _RESULTS = typer.Option(None, "--results", help="Results table (default: $HASHBE
                         " results/results.csv).")
 _PUBLISHED = typer.Option(None, "--published", help="A CSV of your own reference rows, added to the ones"
                           " shipped with hashbench (default: results/published.csv when present).")
+LAYOUTS = ("board", "papers")
+_LAYOUT = typer.Option("board", "--layout", help="board: experiments x (dataset, bits) for one metric."
+                       " papers: the SSVH papers' table, methods x K (map_over_k@5 ... @100, or --metric's"
+                       " family NAME@K), one block per dataset and code length; published rows marked †,"
+                       " rows whose checkpoint was picked on the test queries §.")
+_PLOT_K = typer.Option(None, "--plot-k", help="Also write the papers' curve, mAP@K over K (a panel per"
+                       " dataset and code length, a line per method), to this PNG (needs matplotlib).")
 _NO_PUBLISHED = typer.Option(False, "--no-published", help="Show local runs only (no shipped or added"
                              " reference rows).")
 
@@ -45,24 +52,45 @@ def _bits(values: Optional[List[str]]) -> list[int]:
     return out
 
 
-def _board(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]],
-           where: Optional[List[str]], group: str, results: Optional[Path],
-           published: Optional[Path], no_published: bool):
-    from ..results.leaderboard import build_leaderboard
+def _tables(results: Optional[Path], published: Optional[Path], no_published: bool):
+    """(results rows, published rows or None, the results path)."""
     from ..results import default_results_path, read_results
     from ..results.published import LOCAL_PUBLISHED, published_rows
 
     if results is not None and not results.exists():
         raise ResultsError(f"results table {results} not found; check the path given to --results")
     results_path = results or default_results_path()
-    frame = read_results(results_path)
     pub = None
     if not no_published:
         pub = published_rows([published] if published is not None else
                              [LOCAL_PUBLISHED] if LOCAL_PUBLISHED.is_file() else [])
+    return read_results(results_path), pub, results_path
+
+
+def _board(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]],
+           where: Optional[List[str]], group: str, results: Optional[Path],
+           published: Optional[Path], no_published: bool):
+    from ..results.leaderboard import build_leaderboard
+
+    frame, pub, results_path = _tables(results, published, no_published)
     board = build_leaderboard(frame, pub, metric=metric, datasets=_split(datasets), bits=_bits(bits),
                               where=_split_where(where), group=_split([group]))
     return board, results_path
+
+
+def _papers(datasets: Optional[List[str]], bits: Optional[List[str]], where: Optional[List[str]],
+            group: str, results: Optional[Path], published: Optional[Path], no_published: bool, family: str):
+    """The papers' table (methods x K per dataset/bits) of the ``<family>@K`` metrics."""
+    from ..results.board import DEFAULT_GROUP
+    from ..results.papers import build_papers_table
+
+    if tuple(_split([group])) != DEFAULT_GROUP:
+        raise ResultsError(f"--group {group!r}: the papers' layout has one row per experiment; drop --group"
+                           " (or use --layout board)")
+    frame, pub, results_path = _tables(results, published, no_published)
+    table = build_papers_table(frame, pub, family=family, datasets=_split(datasets), bits=_bits(bits),
+                               where=_split_where(where))
+    return table, results_path
 
 
 def _split_where(values: Optional[List[str]]) -> list[str]:
@@ -97,14 +125,23 @@ def leaderboard(
     no_published: bool = _NO_PUBLISHED,
     runs_dir: Path = typer.Option(Path("runs"), "--runs-dir", help="Run directories, for the random-codes"
                                   " reference row (scored on the labels of each column's latest run)."),
+    layout: str = _LAYOUT,
+    plot_k: Optional[Path] = _PLOT_K,
 ) -> None:
     """Pivot the results table: experiments x (dataset, bits), mean ± std over seeds, best marked, and the
-    score of random codes for reference."""
+    score of random codes for reference; or, with --layout papers, the SSVH papers' methods x K table."""
     from ..results.chance import add_random_reference
     from ..results.render import FORMATS, default_output, metric_caption, render, write_text_atomic
 
     if fmt not in FORMATS:
         raise ResultsError(f"--format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    if layout not in LAYOUTS:
+        raise ResultsError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+    if layout == "papers" or plot_k is not None:
+        _papers_output(metric, datasets, bits, where, group, results, published, no_published, fmt, out,
+                       plot_k, print_table=layout == "papers")
+        if layout == "papers":
+            return
     board, results_path = _board(metric, datasets, bits, where, group, results, published, no_published)
     add_random_reference(board, runs_dir)
     text = render(board, fmt, caption=metric_caption(metric), source=str(results_path))
@@ -120,6 +157,32 @@ def leaderboard(
     else:
         err_console.print(f"a filtered view: printed only, {target} not written (use --out FILE to save it)",
                           style="dim", highlight=False)
+
+
+def _papers_output(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]],
+                   where: Optional[List[str]], group: str, results: Optional[Path], published: Optional[Path],
+                   no_published: bool, fmt: str, out: Optional[Path], plot_k: Optional[Path],
+                   print_table: bool) -> None:
+    """The papers' table (printed, or written to ``out``) and/or its curve (``plot_k``)."""
+    from ..results.render import render_papers, write_text_atomic
+
+    from ..results.papers import PAPERS_FAMILY
+
+    # --metric names the family only in the papers' layout (in the board layout it is the board's metric)
+    family = metric if print_table and metric != DEFAULT_METRIC else PAPERS_FAMILY
+    table, results_path = _papers(datasets, bits, where, group, results, published, no_published, family)
+    if plot_k is not None:
+        from ..results.plots import plot_over_k
+
+        err_console.print(f"wrote {plot_over_k(table, plot_k)}", style="dim", highlight=False)
+    if not print_table:
+        return
+    text = render_papers(table, fmt, source=str(results_path))
+    if out is not None:
+        write_text_atomic(out, text)
+        err_console.print(f"wrote {out}", style="dim", highlight=False)
+    else:
+        typer.echo(text, nl=False)
 
 
 @plot_app.command("bits")
