@@ -7,6 +7,8 @@
 - :mod:`~hashbench.results.leaderboard`: the pivot (:mod:`~hashbench.results.rows`,
   :mod:`~hashbench.results.labels`, :mod:`~hashbench.results.columns`, :mod:`~hashbench.results.compare`,
   :mod:`~hashbench.results.board`), rendered by :mod:`~hashbench.results.render`;
+- :mod:`~hashbench.results.papers`: the SSVH papers' table (methods x K per dataset/bits block), from the
+  same boards; :mod:`~hashbench.results.published`: the shipped and added reference rows;
 - :mod:`~hashbench.results.plots`: PNG plots (the ``plot`` extra).
 """
 from __future__ import annotations
