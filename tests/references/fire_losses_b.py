@@ -105,3 +105,59 @@ def jmlh_loss(x, y, eps, weight, bias, lmbd, multi_label):
             kl = kl + (q * torch.log(q + e) - q * math.log(0.5 + e) + (1 - q) * torch.log(1 - q + e)
                        - (1 - q) * math.log(0.5 + e))
     return ce / b + lmbd * kl / b
+
+
+def _sg(t, anneal):
+    """The release's temperature sigmoid: 1 / (1 + exp(clamp(-t / anneal, -50, 50)))."""
+    return 1.0 / (1.0 + torch.exp((-t / anneal).clamp(-50.0, 50.0)))
+
+
+def smooth_ap_grouped(h, group, anneal):
+    """Video_Retrieval's ap_loss.py (bf51c0c) on a batch sorted by class in equal groups of ``group``:
+    1 - sum over classes, anchors a and members j of the class of R+_a(j) / R_a(j) / group / B, where
+    R_a(j) = 1 + sum_{k != j} sg(s_ak - s_aj) over the batch and R+ the same over the class."""
+    hd = h.double()
+    b = hd.shape[0]
+    s = [[hd[i] @ hd[j] for j in range(b)] for i in range(b)]
+    ap = 0.0
+    for start in range(0, b, group):
+        members = range(start, start + group)
+        for a in members:
+            for j in members:
+                r_all = 1.0 + sum(_sg(s[a][k] - s[a][j], anneal) for k in range(b) if k != j)
+                r_pos = 1.0 + sum(_sg(s[a][k] - s[a][j], anneal) for k in members if k != j)
+                ap = ap + r_pos / r_all / group / b
+    return 1.0 - ap
+
+
+def batch_hard_triplet_ref(h, y, margin):
+    """open-reid's TripletLoss as the release uses it: per anchor, the largest Euclidean distance to a clip
+    of its class (itself included) and the smallest to another class; mean of max(0, margin + ap - an)
+    over the anchors that have a negative."""
+    hd = h.double()
+    b = hd.shape[0]
+    dist = [[torch.sqrt(torch.clamp(((hd[i] - hd[j]) ** 2).sum(), min=1e-12)) for j in range(b)] for i in range(b)]
+    terms = []
+    for i in range(b):
+        pos = [dist[i][j] for j in range(b) if _share(y[i], y[j])]
+        neg = [dist[i][j] for j in range(b) if not _share(y[i], y[j])]
+        if neg:
+            hardest_pos = max(pos, key=lambda d: float(d.detach()))
+            hardest_neg = min(neg, key=lambda d: float(d.detach()))
+            terms.append(torch.clamp(margin + hardest_pos - hardest_neg, min=0.0))
+    return sum(terms) / len(terms) if terms else hd.sum() * 0.0
+
+
+def video_retrieval_loss(h, f, y, weight, bias, group, margin=0.3, weights=(1.0, 0.1, 0.1), anneal=0.01):
+    """Video_Retrieval's train.py objective on a class-sorted batch of equal groups: triplet + CE of
+    relu(fc9(features)) + Smooth-AP, with the given weights (single-label ``y`` one-hot)."""
+    fd, w, c, yd = f.double(), weight.double(), bias.double(), y.double()
+    ce = 0.0
+    for i in range(fd.shape[0]):
+        scores = [torch.clamp(c[m] + (fd[i] * w[m]).sum(), min=0.0) for m in range(w.shape[0])]
+        top = max(float(v.detach()) for v in scores)
+        log_norm = top + torch.log(sum(torch.exp(v - top) for v in scores))
+        ce = ce - (scores[int(yd[i].argmax())] - log_norm)
+    ce = ce / fd.shape[0]
+    return (weights[0] * batch_hard_triplet_ref(h, yd, margin) + weights[1] * ce
+            + weights[2] * smooth_ap_grouped(h, group, anneal))

@@ -315,3 +315,29 @@ def jmlh(lmbd: float = 0.1, stochastic: bool = True, lr_multiplier: float = 1.0,
 
 FACTORIES.update({"jmlh": jmlh})
 FACTORIES.update({"dfh": dfh})
+
+
+def video_retrieval(margin: float = 0.3, triplet: float = 1.0, ce: float = 0.1, ap: float = 0.1,
+                    anneal: float = 0.01, lr_multiplier: float = 1.0, bits: int = 64, num_classes: int = 2,
+                    multi_label: bool = False, feature_dim: int = 0) -> Any:
+    """Video_Retrieval's released objective (its train.py): batch-hard triplet + 0.1 CE + 0.1 Smooth-AP.
+
+    ``triplet`` * open-reid's batch-hard triplet (Euclidean distances, hardest positive and negative per
+    anchor, ``margin``) + ``ce`` * cross entropy of relu(Linear(feature_dim, C)) on the backbone's
+    features (the loss's own classifier) + ``ap`` * (1 - Smooth-AP of the inner products, sigmoid
+    temperature ``anneal``). Use the ``tanh`` head. The README's "all triplets" is ``batch_all_triplet``.
+
+    - ``margin`` 0.3 (its parse_config); weights ``triplet`` 1, ``ce`` 0.1 (0: no classifier, no
+      features), ``ap`` 0.1; ``anneal`` 0.01 (Smooth-AP's default).
+    Reference followed: zhongzhou-code/Video_Retrieval train.py, triplet_loss.py, ap_loss.py (bf51c0c).
+    """
+    from .video_retrieval import VideoRetrievalLoss
+
+    return VideoRetrievalLoss(bits, num_classes, multi_label, feature_dim,
+                              number("loss.margin", margin, 0), number("loss.triplet", triplet, 0),
+                              number("loss.ce", ce, 0), number("loss.ap", ap, 0),
+                              number("loss.anneal", anneal, 0, low_open=True),
+                              number("loss.lr_multiplier", lr_multiplier, 0, low_open=True))
+
+
+FACTORIES.update({"video_retrieval": video_retrieval})
