@@ -240,6 +240,25 @@ def dfh(mu: float = 1.0, vul: float = 1.0, m: float = 1.0, eta: float = 0.5, bit
                    number("loss.m", m, 0), number("loss.eta", eta, 0))
 
 
+def sdh_c(lmbd0: float = 0.001, lmbd1: float = 0.001, alpha: float = 1.0, lr_multiplier: float = 1.0,
+          bits: int = 64, num_classes: int = 2, multi_label: bool = False) -> Any:
+    """SDH-C (FIRe's classification form of SDH, Liong et al., CVPR 2015): quantisation, code variance and
+    the cross entropy of a linear classifier on the codes.
+
+    ``lmbd0`` * mean((u - sign u)^2) - ``lmbd1`` * sum(u^2) / bits / 2 + ``alpha`` * CE(Linear(bits, C)(u)).
+    The classifier (with bias) is the loss's own parameter (at ``lr * lr_multiplier``, checkpointed; runs
+    report top1/top5). Single-label data only. FIRe's weight-orthogonality term J3 is left out (a loss
+    does not see the head's weights). Use the ``tanh`` head (the variance term needs bounded codes).
+
+    - ``lmbd0`` (0.001), ``lmbd1`` (0.001), ``alpha`` (1): FIRe's template ``sdhc.yaml``.
+    Reference followed: FIRe ``functions/loss/sdh.py`` (``SDHLossC``).
+    """
+    from .sdh_c import SDHCLoss
+
+    return SDHCLoss(bits, num_classes, multi_label, number("loss.lmbd0", lmbd0, 0), number("loss.lmbd1", lmbd1, 0),
+                    number("loss.alpha", alpha, 0), number("loss.lr_multiplier", lr_multiplier, 0, low_open=True))
+
+
 CE_INPUTS = ("codes", "features")
 
 
@@ -341,3 +360,4 @@ def video_retrieval(margin: float = 0.3, triplet: float = 1.0, ce: float = 0.1, 
 
 
 FACTORIES.update({"video_retrieval": video_retrieval})
+FACTORIES.update({"sdh_c": sdh_c})
