@@ -161,3 +161,60 @@ def video_retrieval_loss(h, f, y, weight, bias, group, margin=0.3, weights=(1.0,
     ce = ce / fd.shape[0]
     return (weights[0] * batch_hard_triplet_ref(h, yd, margin) + weights[1] * ce
             + weights[2] * smooth_ap_grouped(h, group, anneal))
+
+
+def adsh_state(num_train, bits, classes):
+    """The authors' ADSH state for :func:`adsh_step` / :func:`adsh_update`: latest codes U, labels Y, database
+    codes V (zeros, as the authors start), the set of seen clips."""
+    return {"U": torch.zeros(num_train, bits, dtype=torch.float64), "Y": torch.zeros(num_train, classes,
+            dtype=torch.float64), "V": torch.zeros(num_train, bits, dtype=torch.float64), "seen": set()}
+
+
+def _soft(y_rows, Y_rows):
+    """The authors' calc_sim: s in {0, 1}, r = sum s / sum (1 - s), S = s (1 + r) - r (lists of rows)."""
+    s = [[1.0 if _share(a, b) else 0.0 for b in Y_rows] for a in y_rows]
+    ones = sum(map(sum, s))
+    zeros = len(y_rows) * len(Y_rows) - ones
+    r = ones / zeros if zeros else 0.0
+    return [[v * (1 + r) - r for v in row] for row in s]
+
+
+def adsh_step(x, y, ind, state, gamma):
+    """The authors' ADSHLoss for one batch: write (x, y) at ``ind`` first, then over the seen database rows
+    (sum (u_i.V_j - bits S_ij)^2 + gamma sum (V_ind - u)^2) / (N B)."""
+    u = x.double()
+    for row, i in enumerate(ind.tolist()):
+        state["U"][i] = u[row].detach()
+        state["Y"][i] = y[row].double()
+        state["seen"].add(i)
+    rows = sorted(state["seen"])
+    S = _soft([y[r].double() for r in range(u.shape[0])], [state["Y"][j] for j in rows])
+    b, bits = u.shape
+    total = 0.0
+    for i in range(b):
+        for col, j in enumerate(rows):
+            total = total + (u[i] @ state["V"][j] - bits * S[i][col]) ** 2
+        for k in range(bits):
+            total = total + gamma * (state["V"][int(ind[i]), k] - u[i, k]) ** 2
+    return total / (state["V"].shape[0] * b)
+
+
+def adsh_update(state, gamma):
+    """The authors' discrete coding step on the seen rows: Q = -2 bits S^T U - 2 gamma U, then for each bit
+    k in turn V[:, k] = -sign(Q[:, k] + 2 V[:, -k] (U[:, -k]^T U[:, k]))."""
+    rows = sorted(state["seen"])
+    U = [state["U"][j] for j in rows]
+    S = _soft([state["Y"][j] for j in rows], [state["Y"][j] for j in rows])
+    bits = state["V"].shape[1]
+    n = len(rows)
+    Q = [[-2 * bits * sum(S[a][i] * float(U[a][k]) for a in range(n)) - 2 * gamma * float(U[i][k])
+          for k in range(bits)] for i in range(n)]
+    V = [[float(state["V"][j, k]) for k in range(bits)] for j in rows]
+    for k in range(bits):
+        others = [m for m in range(bits) if m != k]
+        gram = {m: sum(float(U[a][m]) * float(U[a][k]) for a in range(n)) for m in others}
+        for i in range(n):
+            t = Q[i][k] + 2 * sum(V[i][m] * gram[m] for m in others)
+            V[i][k] = -float(math.copysign(1.0, t)) if t != 0 else 0.0
+    for i, j in enumerate(rows):
+        state["V"][j] = torch.tensor(V[i], dtype=torch.float64)

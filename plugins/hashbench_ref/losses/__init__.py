@@ -361,3 +361,28 @@ def video_retrieval(margin: float = 0.3, triplet: float = 1.0, ce: float = 0.1, 
 
 FACTORIES.update({"video_retrieval": video_retrieval})
 FACTORIES.update({"sdh_c": sdh_c})
+
+
+def adsh(gamma: float = 200.0, every: int = 1, bits: int = 64, num_classes: int = 2, multi_label: bool = False,
+         num_train: int = 0) -> Any:
+    """Asymmetric Deep Supervised Hashing (Jiang and Li, AAAI 2018): queries through the network, database
+    codes V as variables updated in closed form between epochs.
+
+    (sum_ij (u_i . V_j - bits * S_ij)^2 + ``gamma`` * sum_i ||V_idx_i - u_i||^2) / (N B), S the soft
+    similarity s (1 + r) - r; before every ``every``-th epoch one sweep of discrete cyclic coordinate
+    descent sets V from every clip's latest code (a memory bank). V, the bank and the update epoch are
+    buffers (``--resume`` restores them). Use the ``tanh`` head.
+
+    - ``gamma``: weight of the quantisation term (default 200, the authors'); ``every``: epochs between
+      V updates (default 1).
+    Reference followed: the authors' jiangqy/ADSH-AAAI2018 ADSH_pytorch (FIRe's adsh.py is another method).
+    """
+    from .adsh import ADSHLoss
+
+    every = number("loss.every", every, 1)
+    if int(every) != every:
+        raise ValueError(f"loss.every: a whole number of epochs, got {every!r}")
+    return ADSHLoss(bits, num_classes, multi_label, num_train, number("loss.gamma", gamma, 0), int(every))
+
+
+FACTORIES.update({"adsh": adsh})
