@@ -23,7 +23,7 @@ import numpy as np
 from ..classic import squared_distances
 from ..classic.agh import anchor_graph
 
-__all__ = ["nearest_anchors", "anchor_similarity", "anchor_adjacency", "THRESHOLD", "COUNTS"]
+__all__ = ["nearest_anchors", "anchor_adjacency", "THRESHOLD", "COUNTS"]
 
 #: Adjacency entries above this count as linked (the reference's ``Adj > 0.00001``).
 THRESHOLD = 1e-5
@@ -38,20 +38,22 @@ def nearest_anchors(features: np.ndarray, anchors: np.ndarray, count: int) -> np
     return np.argsort(dist, axis=1, kind="stable")[:, :count].astype(np.int64)
 
 
-def anchor_similarity(features: np.ndarray, anchors: np.ndarray, count: int, chunk: int = 4096) -> np.ndarray:
-    """``S_count`` (N, N) bool: ``Z diag(1/lambda) Z^T > THRESHOLD`` on the ``count`` nearest anchors."""
-    z, _ = anchor_graph(np.asarray(features, dtype=np.float64), np.asarray(anchors, dtype=np.float64), count)
+def _graph(features: np.ndarray, anchors: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(Z diag(1/lambda), Z)`` (N, m) each for the ``count`` nearest anchors (1/0 taken as 0)."""
+    z, _ = anchor_graph(features, anchors, count)
     weight = z.sum(axis=0)
-    scaled = z * np.divide(1.0, weight, out=np.zeros_like(weight), where=weight > 0)
-    out = np.empty((z.shape[0], z.shape[0]), dtype=bool)
-    for start in range(0, z.shape[0], chunk):
-        out[start:start + chunk] = scaled[start:start + chunk] @ z.T > THRESHOLD
-    return out
+    return z * np.divide(1.0, weight, out=np.zeros_like(weight), where=weight > 0), z
 
 
 def anchor_adjacency(features: np.ndarray, anchors: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """The tags ``2 (S_5 - S_4) + S_3`` (N, N) int8 of ``features`` (N, D) on ``anchors`` (m, D)."""
+    """The tags ``2 (S_5 - S_4) + S_3`` (N, N) int8 of ``features`` (N, D) on ``anchors`` (m, D), built
+    ``chunk`` rows at a time (the only N x N array is the int8 result)."""
     if anchors.shape[0] < max(COUNTS):
         raise ValueError(f"the anchor graph needs at least {max(COUNTS)} anchors, got {anchors.shape[0]}")
-    near, mid, far = (anchor_similarity(features, anchors, c, chunk).astype(np.int8) for c in COUNTS)
-    return (2 * (far - mid) + near).astype(np.int8)
+    x, a = np.asarray(features, dtype=np.float64), np.asarray(anchors, dtype=np.float64)
+    graphs = [_graph(x, a, count) for count in COUNTS]
+    out = np.empty((x.shape[0], x.shape[0]), dtype=np.int8)
+    for start in range(0, x.shape[0], chunk):
+        near, mid, far = ((scaled[start:start + chunk] @ z.T > THRESHOLD).astype(np.int8) for scaled, z in graphs)
+        out[start:start + chunk] = 2 * (far - mid) + near
+    return out

@@ -3,6 +3,8 @@ and gradient, the masks at x = -1 and beyond the clip), frame-mean pooling, the 
 and BERT corruption, and the debiased contrastive loss (value and gradient, both branches)."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -78,8 +80,10 @@ def test_debiased_contrastive_loss_matches_the_loop(debiased, tau_plus):
 
 
 def test_debiased_contrastive_loss_clamps_the_negative_term():
-    x = torch.ones(4, 8, dtype=torch.float64)  # all rows equal: the debiased sum goes below its floor
+    x = torch.tensor([[1.0, 0.0], [-1.0, 0.0]], dtype=torch.float64)  # views agree, negatives opposite
     loss = debiased_contrastive_loss(x, x.clone(), 0.5, 0.1)
+    floor = 2 * math.exp(-2.0)  # N e^(-1/t) with N = 2B - 2 = 2: the debiased sum is negative here
+    assert loss.item() == pytest.approx(-math.log(math.exp(2.0) / (math.exp(2.0) + floor)), rel=1e-12)
     assert loss.item() == pytest.approx(ssl_blocks.dcl(x, x.clone(), 0.5, 0.1).item(), rel=1e-12)
     with pytest.raises(ValueError, match="batch >= 2"):
         debiased_contrastive_loss(x[:1], x[:1])
