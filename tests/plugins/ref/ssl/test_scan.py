@@ -58,3 +58,18 @@ def test_scan_without_skip_or_gate_and_bad_layout():
     assert torch.allclose(plain, selective_scan_loop(u, delta, A, B, C), rtol=1e-12, atol=1e-12)
     with pytest.raises(ValueError, match=r"\(batch, N, L\)"):
         selective_scan(u, delta, A, B[0], C)
+
+
+@pytest.mark.gpu
+def test_fused_scan_on_cuda_equals_the_loop_and_mamba_ssms_kernel():
+    args = [t.detach().cuda().requires_grad_() for t in _inputs(4, 512, 16, 25, torch.float32, seed=2)]
+    fused, loop = _call(selective_scan, args), _call(selective_scan_loop, args)
+    assert torch.allclose(fused, loop, rtol=1e-4, atol=1e-4)
+    upstream = torch.randn_like(loop)
+    for a, b in zip(torch.autograd.grad(fused, args, upstream), torch.autograd.grad(loop, args, upstream)):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
+    kernel = pytest.importorskip("mamba_ssm.ops.selective_scan_interface")
+    theirs = _call(kernel.selective_scan_fn, args)
+    assert torch.allclose(fused, theirs, rtol=1e-3, atol=1e-3)
+    for a, b in zip(torch.autograd.grad(fused, args, upstream), torch.autograd.grad(theirs, args, upstream)):
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-3 * float(b.abs().max()))
