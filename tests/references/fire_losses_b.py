@@ -25,9 +25,11 @@ def _softplus(t):
     return torch.log(1 + torch.exp(-t.abs())) + t.clamp(min=0)
 
 
-def dbdh_loss(x, y, ind, U, Y, alpha, power=2):
+def dbdh_loss(x, y, ind, U, Y, alpha, power=2, weighting="mean"):
     """FIRe's DBDHLoss: u = x clipped to [-1, 1]; bank (U, Y) written at ``ind`` first (``ind`` None: pairs
-    within the batch); mean over pairs of log(1 + e^t) - s t with t = u_i.U_j / 2; + alpha * balance."""
+    within the batch); mean over pairs of log(1 + e^t) - s t with t = u_i.U_j / 2; + alpha * balance.
+    ``weighting = "balanced"`` (hashbench's option, not FIRe's): similar pairs' terms times S / S1,
+    dissimilar ones' times S / S0 (S1, S0 their counts, S all pairs) before the mean."""
     xd = x.double()
     b, k = xd.shape
     rows = []
@@ -47,12 +49,18 @@ def dbdh_loss(x, y, ind, U, Y, alpha, power=2):
             U[i] = u[row].detach().to(U.dtype)
             Y[i] = y[row].to(Y.dtype)
         other, other_y = U.double(), Y.double()
+    n = other.shape[0]
+    pairs = [(i, j, _share(yd[i], other_y[j])) for i in range(b) for j in range(n)]
+    s1 = sum(1 for _, _, sim in pairs if sim)
+    s0 = len(pairs) - s1
     total = 0.0
-    for i in range(b):
-        for j in range(other.shape[0]):
-            t = 0.5 * (u[i] @ other[j])
-            total = total + _softplus(t) - (1.0 if _share(yd[i], other_y[j]) else 0.0) * t
-    likelihood = total / (b * other.shape[0])
+    for i, j, sim in pairs:
+        t = 0.5 * (u[i] @ other[j])
+        term = _softplus(t) - (1.0 if sim else 0.0) * t
+        if weighting == "balanced":
+            term = term * (len(pairs) / s1 if sim else len(pairs) / s0)
+        total = total + term
+    likelihood = total / (b * n)
     balance = 0.0
     for i in range(b):
         m = sum(u[i, j] for j in range(k)) / k

@@ -17,6 +17,9 @@ is read, detached; zeros until seen), or the batch itself with ``memory = "batch
     loss = likelihood + alpha * balance
 
 The balance term pushes each code to have as many +1 as -1 bits (the paper's "balanced" codes).
+``weighting = "balanced"`` (not FIRe's: its DBDH takes the plain mean) weights the likelihood's similar
+and dissimilar pairs as HashNet does (:func:`.pairwise.balanced_pair_loss`, as FIRe's own DPSH does): with
+many classes almost every pair is dissimilar, and the plain mean then mostly shrinks the codes.
 Deliberate differences: none from FIRe. The paper binarises with ``sign`` in the forward pass and a
 straight-through backward; FIRe (followed here) uses the clip above, whose forward value is the code
 itself inside [-1, 1]. Pair it with the ``linear`` head (FIRe's ``dpn`` architecture, identity hash
@@ -26,9 +29,9 @@ from __future__ import annotations
 
 import torch
 
-from hashbench.contract import LossBatch
+from hashbench.contract import LossBatch, choice
 
-from .pairwise import PairBankLoss, bank_on_device, pair_likelihood
+from .pairwise import PAIR_WEIGHTINGS, PairBankLoss, bank_on_device, pair_likelihood
 
 __all__ = ["DBDHLoss", "DBDH_POWERS"]
 
@@ -40,12 +43,14 @@ class DBDHLoss(PairBankLoss):
     :class:`~hashbench_ref.losses.pairwise.PairBankLoss` (``memory``, ``bank``)."""
 
     def __init__(self, bits: int, num_classes: int, multi_label: bool, num_train: int, alpha: float = 0.1,
-                 power: int = 2, memory: str = "bank") -> None:
+                 power: int = 2, memory: str = "bank", weighting: str = "mean") -> None:
         super().__init__(bits, num_classes, multi_label, num_train, alpha, memory)
+        choice("weighting", weighting, PAIR_WEIGHTINGS)
         self.power = int(power)
+        self.weighting = weighting
 
     def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, power={self.power}"
+        return f"{super().extra_repr()}, power={self.power}, weighting={self.weighting!r}"
 
     def compute_loss(self, batch: LossBatch) -> torch.Tensor:
         u = batch.codes.clamp(-1.0, 1.0)  # (B, bits)
@@ -57,4 +62,4 @@ class DBDHLoss(PairBankLoss):
             theta, similar = 0.5 * (u @ bank.codes.T), bank.similarity(batch.onehot)
         balance = u.mean(dim=1)  # (B,)
         balance = balance.abs() if self.power == 1 else balance.pow(2)
-        return pair_likelihood(theta, similar, "mean") + self.alpha * balance.mean()
+        return pair_likelihood(theta, similar, self.weighting) + self.alpha * balance.mean()

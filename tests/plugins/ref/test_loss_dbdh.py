@@ -1,6 +1,6 @@
 """dbdh: value, gradient and memory-bank parity with the loop re-derivation of FIRe's dbdh.py (bank and
-batch pairs, power 1 and 2, single- and multi-label), over single steps and a multi-batch sequence; the
-clip to [-1, 1]; the bank's state_dict round trip; bad keys."""
+batch pairs, power 1 and 2, plain-mean and balanced pairs, single- and multi-label), over single steps and
+a multi-batch sequence; the clip to [-1, 1]; the bank's state_dict round trip; bad keys."""
 from __future__ import annotations
 
 import pytest
@@ -28,19 +28,20 @@ def banks():
     return torch.zeros(NUM_TRAIN, BITS), torch.zeros(NUM_TRAIN, CLASSES)
 
 
+@pytest.mark.parametrize("weighting", ["mean", "balanced"])
 @pytest.mark.parametrize("power", [1, 2])
 @pytest.mark.parametrize("multi_label", [False, True], ids=["single", "multi"])
 @pytest.mark.parametrize("alpha", [0.1, 2.0])
-def test_one_batch_equals_the_reference(multi_label, alpha, power):
+def test_one_batch_equals_the_reference(multi_label, alpha, power, weighting):
     labels = train_labels(multi_label)
     ind = torch.tensor([2, 7, 11, 3, 19, 0, 5])
     x = codes_for(0, len(ind))
     assert (x.abs() > 1).any() and (x.abs() < 1).any()
-    loss = build(multi_label=multi_label, alpha=alpha, power=power)
+    loss = build(multi_label=multi_label, alpha=alpha, power=power, weighting=weighting)
     value, grad = value_and_grad(lambda u: loss(u, labels[ind], indices=ind), x)
     U, Y = banks()
     expected, expected_grad = value_and_grad(
-        lambda u: dbdh_loss(u, onehot(labels[ind]), ind, U, Y, alpha, power), x)
+        lambda u: dbdh_loss(u, onehot(labels[ind]), ind, U, Y, alpha, power, weighting), x)
     assert value.item() == pytest.approx(expected.item(), rel=RTOL)
     torch.testing.assert_close(grad, expected_grad.float(), rtol=RTOL, atol=ATOL)
     torch.testing.assert_close(loss.bank.codes, U, rtol=0, atol=0)
@@ -105,7 +106,8 @@ def test_the_balance_term_favours_codes_with_as_many_plus_as_minus_bits():
 
 
 @pytest.mark.parametrize("key, value, match", [("alpha", -1.0, "loss.alpha"), ("power", 3, "loss.power"),
-                                               ("memory", "queue", "loss.memory")])
+                                               ("memory", "queue", "loss.memory"),
+                                               ("weighting", "even", "loss.weighting")])
 def test_bad_keys_are_config_errors(key, value, match):
     with pytest.raises(ConfigError, match=match):
         build(**{key: value})
