@@ -27,6 +27,17 @@ def _table(name: str, options: List[str]) -> dict[str, Any]:
     return table
 
 
+def _extract(request: Any, out: Path, progress: Any) -> Any:
+    from .. import registry
+    from ..data.extract import extract_features
+
+    try:
+        return extract_features(registry(), request, out, progress=progress)
+    except KeyboardInterrupt:
+        _say(f"interrupted; run the same command again to continue ({out})")
+        raise typer.Exit(130) from None
+
+
 @features_app.command("extract")
 def extract(
     dataset: str = typer.Argument(..., help="Clip dataset plugin: ucf101, hmdb51, jhmdb, folder, moving_digits, ..."),
@@ -48,9 +59,8 @@ def extract(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Extract per-frame features of every split of DATASET into OUT (resumable: rerun the same command)."""
-    from .. import registry
     from ..data import parse_size
-    from ..data.extract import ExtractRequest, extract_features, feature_table, toml_snippet
+    from ..data.extract import ExtractRequest, feature_table, toml_snippet
 
     table = _table(dataset, set_)
     if root is not None:
@@ -59,7 +69,7 @@ def extract(
                              size=parse_size(size, "--size") if size else None, dtype=dtype, batch_size=batch_size,
                              chunk_rows=chunk, device=device, workers=workers, seed=seed)
     if quiet:
-        report = extract_features(registry(), request, out)
+        report = _extract(request, out, None)
     else:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
             TimeRemainingColumn
@@ -74,7 +84,7 @@ def extract(
             bar.update(tasks[split], completed=done, total=total)
 
         with bar:
-            report = extract_features(registry(), request, out, progress=update)
+            report = _extract(request, out, update)
     for item in report.files:
         state = "complete already" if not item.extracted else \
             f"{item.extracted} rows now" + (f" (resumed at row {item.resumed_from})" if item.resumed_from else "")
