@@ -2,10 +2,13 @@
 towards codes pulled to discrete class centres learned by cyclic coordinate descent.
 
 Paper: Y. Li, W. Pei, Y. Zha, J. van Gemert, "Push for Quantization: Deep Fisher Hashing", BMVC 2019.
-Reference followed: CISiPLab/cisip-FIRe ``functions/loss/dfh.py`` (``DFHLoss``) at commit e8826c4 (taken
-by FIRe from swuxyj/DeepHash-pytorch ``DFH.py``), template ``configs/templates/dfh.yaml`` (mu 1, vul 1,
-m 1, eta 0.5, ``keep_train_size``: a bank of the whole training split; the ``dpn`` arch's bias-free
-linear hash layer). The authors' TensorFlow code was not compared; FIRe is the protocol of the issue.
+Reference followed: CISiPLab/cisip-FIRe ``functions/loss/dfh.py`` (``DFHLoss``) at commit e8826c4,
+template ``configs/templates/dfh.yaml`` (mu 1, vul 1, m 1, eta 0.5, ``keep_train_size``: a bank of the
+whole training split; the ``dpn`` arch's bias-free linear hash layer). FIRe took it from
+swuxyj/DeepHash-pytorch ``DFH.py``, which differs at 15429eb: there the centres are the sign of
+real-valued centres moved by 200 gradient steps per batch (FIRe keeps that as the unused
+``center_gradient``) and its defaults are m 3, mu 0.1. FIRe's discrete update is followed here, because
+FIRe is the protocol this family is measured under; the authors' own code was not compared.
 
 State: the bank (every training clip's latest code ``U_j`` and label ``Y_j``, zeros until seen) and the
 class centres ``c_k`` (C, bits) in {-1, 0, +1}, zeros at the start (FIRe's ``sign`` of a zero matrix).

@@ -2,7 +2,7 @@
 
 Paper: X. Wang, Y. Shi, K. M. Kitani, "Deep Supervised Hashing with Triplet Labels", ACCV 2016.
 Reference followed: CISiPLab/cisip-FIRe ``functions/loss/dtsh.py`` (``DTSHLoss``) at commit e8826c4
-(taken by FIRe from swuxyj/DeepHash-pytorch ``DTSH.py``, which agrees), with FIRe's template
+(taken by FIRe from swuxyj/DeepHash-pytorch ``DTSH.py``, which agrees at 15429eb), with FIRe's template
 ``configs/templates/dtsh.yaml`` (alpha 5, lmbd 1, the ``dpn`` arch: a bias-free linear hash layer).
 
 For every anchor ``i`` of the batch that has at least one positive ``p`` (shares a class; the anchor
