@@ -4,6 +4,7 @@ Public Python interface::
 
     hashbench.registry()                      -> Registry (``.names(kind)``, ``.build(kind, table, **ctx)``)
     hashbench.build_model(backbone, head)     -> nn.Module, float clips (B,3,T,H,W) -> (B,bits) in [-1,1]
+    hashbench.build_deep_hashing(backbone, head, loss, bits=..., seed=...) -> the built-in method
     hashbench.score(qc, ql, dc, dl, metrics)  -> {metric: value}
 """
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 __all__ = [
-    "__version__", "hookimpl", "registry", "build_model", "score",
+    "__version__", "hookimpl", "registry", "build_model", "build_deep_hashing", "score",
     "HashbenchError", "ConfigError", "PluginError", "DataError", "CheckpointError", "ResultsError",
 ]
 
@@ -43,6 +44,15 @@ def build_model(backbone_table: Mapping[str, Any], head_table: Mapping[str, Any]
     from .train.model import build_hash_model
 
     return build_hash_model(registry(), backbone_table, head_table)
+
+
+def build_deep_hashing(backbone_table: Mapping[str, Any], head_table: Mapping[str, Any],
+                       loss_table: Mapping[str, Any], **context: Any) -> "torch.nn.Module":
+    """The built-in ``deep_hashing`` method (backbone + head + loss; the ``method`` a [backbone]/[head]/
+    [loss] TOML runs) from their TOML tables and context values (``bits``, ``seed``, ``num_classes``, ...)."""
+    from .train.deep_method import build_deep_hashing as build
+
+    return build(registry(), backbone_table, head_table, loss_table, **context)
 
 
 def score(query_codes: Any, query_labels: Any, db_codes: Any, db_labels: Any,

@@ -60,6 +60,9 @@ method    ``factory(**table, **context) -> HashMethod`` (:class:`hashbench.contr
           epochs. ``encode(inputs)`` -> real-valued float codes ``(B, bits)`` (the binary code is
           their ``sign``) of frame features ``(B, T, D)``, vectors ``(B, D)``, or uint8 clips
           ``(B, 3, T, H, W)`` for a method that consumes clips.
+          The backbone + head + loss triple is the built-in method ``deep_hashing``
+          (:class:`hashbench.train.deep_method.DeepHashing`, consumes clips): a TOML with
+          ``[backbone]``/``[head]``/``[loss]`` runs as it, through the same epoch loop.
 metric    ``factory(**params) -> callable(query_codes, query_labels, db_codes, db_labels) -> float``
           on packed codes (``hashbench.codes.PackedCodes``), higher is better; subclass
           ``hashbench.eval.metrics.Metric`` to share the ranking pass of the reference metrics. A

@@ -26,11 +26,14 @@ __all__ = ["HashMethod", "MethodBatch", "fits", "trains", "item_kind_of", "iter_
 @dataclass
 class MethodBatch:
     """What ``training_loss`` receives: the stacked ``inputs`` of a batch, their ``indices`` in the
-    training split, and ``labels`` when the method ``needs_labels`` (else None)."""
+    training split, and ``labels`` when the method ``needs_labels`` (else None). ``sizes``: in a
+    distributed run whose loss covers the global batch, each process's share of it (the method
+    all-gathers before its loss); None otherwise."""
 
     inputs: torch.Tensor
     indices: torch.Tensor
     labels: Optional[torch.Tensor] = None
+    sizes: Optional[tuple[int, ...]] = None
 
 
 class HashMethod(nn.Module):
@@ -57,7 +60,12 @@ class HashMethod(nn.Module):
         return self.encode(inputs)
 
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
-        """Called before every training epoch (1-based) and after ``--resume``; nothing by default."""
+        """Called before every training epoch (1-based) and after ``--resume``; by default calls the
+        ``on_epoch_start`` of every submodule that defines its own (a head's or a loss's schedule)."""
+        for module in self.modules():
+            own = getattr(type(module), "on_epoch_start", None)
+            if module is not self and callable(own) and own is not HashMethod.on_epoch_start:
+                module.on_epoch_start(epoch, epochs)
 
 
 def fits(method: Any) -> bool:

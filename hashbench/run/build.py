@@ -3,7 +3,7 @@ context values injected, and the contract checked on two real clips before anyth
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import torch
 
@@ -13,7 +13,8 @@ from ..contract import Registry
 from ..contract.checks import check_batch
 from ..errors import ConfigError, ContractError, DataError
 from ..failures import ComponentRef, component_refs, plugin_refs
-from ..train.model import HashModel, build_hash_model
+from ..train.deep_method import DeepHashing, build_deep_hashing
+from ..train.model import HashModel
 from .selection import training_size
 
 __all__ = ["BuiltExperiment", "build_components", "head_bits", "component_context", "check_query_batch",
@@ -24,30 +25,43 @@ __all__ = ["BuiltExperiment", "build_components", "head_bits", "component_contex
 class BuiltExperiment:
     """Every component of an experiment, built and checked (what `hashbench validate` reports).
 
-    ``metrics`` are ``(label, metric)`` pairs, built once: every evaluation of the run scores with them.
+    ``method`` makes and learns the codes: a ``[method]`` plugin, or the built-in
+    :class:`~hashbench.train.deep_method.DeepHashing` of a ``[backbone]``/``[head]``/``[loss]``
+    experiment. ``metrics`` are ``(label, metric)`` pairs, built once: every evaluation of the run
+    scores with them.
     """
 
     dataset: Any
-    model: HashModel | None
-    loss: torch.nn.Module | None
+    method: Any
     metrics: list[tuple[str, Any]]
     bits: int
     device: torch.device
     components: list[ComponentRef] = field(default_factory=list)
     init_from: dict[str, str] = field(default_factory=dict)
-    #: The method plugin of a ``[method]`` experiment (then ``model`` and ``loss`` are None).
-    method: Any = None
+
+    @property
+    def deep(self) -> Optional[DeepHashing]:
+        """The method when it is the backbone + head + loss triple, else None."""
+        return self.method if isinstance(self.method, DeepHashing) else None
+
+    @property
+    def model(self) -> Optional[HashModel]:
+        """The backbone + head model of the triple (None for a ``[method]`` plugin)."""
+        return self.deep.model if self.deep is not None else None
 
     @property
     def module(self) -> torch.nn.Module:
-        """What encodes and what checkpoints hold: the method, or the backbone + head model."""
-        return self.method if self.method is not None else self.model  # type: ignore[return-value]
+        """What a checkpoint's ``"model"`` holds: the triple's model, or the method plugin whole."""
+        return self.deep.model if self.deep is not None else self.method
+
+    @property
+    def loss(self) -> Any:
+        """The loss of the triple (None for a ``[method]`` plugin)."""
+        return self.deep.loss if self.deep is not None else None
 
     def to_device(self) -> None:
-        """Move the model or method (and a loss with parameters or buffers) to :attr:`device`."""
-        self.module.to(self.device)
-        if isinstance(self.loss, torch.nn.Module):
-            self.loss.to(self.device)
+        """Move the method (with its model and loss) to :attr:`device`."""
+        self.method.to(self.device)
 
 
 def head_bits(experiment: Experiment, prefix: str = "") -> int:
@@ -104,17 +118,16 @@ def _build_components(experiment: Experiment, registry: Registry, device: torch.
     context = component_context(experiment, device, bits, dataset, num_train_for(experiment, registry, dataset))
     if experiment.method_table is not None:
         return _build_method(experiment, registry, device, dataset, context)
-    model = build_hash_model(registry, experiment.backbone, experiment.head, **context)
+    method = build_deep_hashing(registry, experiment.backbone, experiment.head, experiment.loss, **context)
+    model, loss = method.model, method.loss
     init_from = load_init_from(model.backbone, experiment.backbone.get("init_from"))
     freeze_backbone(model.backbone, experiment.backbone.get("freeze", False))
-    context["feature_dim"] = int(model.backbone.feature_dim)
-    loss = registry.build("loss", experiment.loss, where="loss", **context)
     metrics = [registry.build_metric(spec) for spec in eval_metric_specs(experiment, dataset)]
     refs = component_refs(registry, [("dataset", experiment.dataset["name"], dataset),
                                      ("backbone", experiment.backbone["name"], model.backbone),
                                      ("head", experiment.head["name"], model.head),
                                      ("loss", experiment.loss["name"], loss)])
-    return BuiltExperiment(dataset, model, loss, metrics, bits, device, refs + plugin_refs(registry.plugin_manager),
+    return BuiltExperiment(dataset, method, metrics, bits, device, refs + plugin_refs(registry.plugin_manager),
                            init_from)
 
 
@@ -137,8 +150,8 @@ def _build_method(experiment: Experiment, registry: Registry, device: torch.devi
     metrics = [registry.build_metric(spec) for spec in eval_metric_specs(experiment, dataset)]
     refs = component_refs(registry, [("dataset", experiment.dataset["name"], dataset),
                                      ("method", table["name"], method)])
-    return BuiltExperiment(dataset, None, None, metrics, int(context["bits"]), device,
-                           refs + plugin_refs(registry.plugin_manager), method=method)
+    return BuiltExperiment(dataset, method, metrics, int(context["bits"]), device,
+                           refs + plugin_refs(registry.plugin_manager))
 
 
 def eval_metric_specs(experiment: Experiment, dataset: Any) -> list[Any]:
@@ -194,7 +207,10 @@ def load_init_from(backbone: torch.nn.Module, source: Any) -> dict[str, str]:
 
 
 def check_query_batch(built: BuiltExperiment, query: Sequence[Any]) -> None:
-    """Forward two query clips through backbone, head and loss one by one (contract check, no grad)."""
+    """Forward two query clips through backbone, head and loss one by one (contract check, no grad); a
+    ``[method]`` plugin's contract is checked by ``hashbench check-plugins`` instead."""
+    if built.deep is None:
+        return
     n = len(query)
     if n < 2:
         raise DataError(f"the query split has {n} clip(s); at least 2 are needed")
@@ -211,24 +227,28 @@ def check_query_batch(built: BuiltExperiment, query: Sequence[Any]) -> None:
         check_batch(built.model, loss, clips, labels, built.bits, built.components, backward=False)
 
 
-def prepare_model(built: BuiltExperiment, train: Any, env: Any) -> torch.nn.Module:
-    """The module a run trains through, from the validated ``[train]`` table and the process's
+def prepare_model(built: BuiltExperiment, train: Any, env: Any) -> None:
+    """Set up how the triple's model trains, from the validated ``[train]`` table and the process's
     :class:`~hashbench.train.distributed.DistEnv`: BatchNorm over the global batch (``sync_bn``, in a
     distributed run), channels-last 3D memory format (``channels_last_3d``), DistributedDataParallel
     (more than one process) and ``torch.compile`` (``compile``). ``built.model`` keeps the same
-    parameters (the optimizer and checkpoints use it); the returned module is what forward calls."""
+    parameters (the optimizer and checkpoints use it); the wrapper is what forward runs through
+    (:meth:`~hashbench.train.deep_method.DeepHashing.wrap`). Nothing for a ``[method]`` plugin."""
     from ..train.distributed import convert_sync_batchnorm
 
+    deep = built.deep
+    if deep is None:
+        return
     if env.enabled and train.sync_bn:
-        built.model = convert_sync_batchnorm(built.model, built.device)  # type: ignore[assignment]
+        deep.model = convert_sync_batchnorm(deep.model, built.device)  # type: ignore[assignment]
     if train.channels_last_3d:
-        built.model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
-    net: torch.nn.Module = built.model
+        deep.model.to(memory_format=torch.channels_last_3d)  # type: ignore[call-overload]
+    net: torch.nn.Module = deep.model
     if env.enabled:
         from torch.nn.parallel import DistributedDataParallel
 
-        net = DistributedDataParallel(built.model, device_ids=[built.device.index] if built.device.type == "cuda"
+        net = DistributedDataParallel(deep.model, device_ids=[built.device.index] if built.device.type == "cuda"
                                       else None)
     if train.compile:
         net = torch.compile(net)  # type: ignore[assignment]
-    return net
+    deep.wrap(net if net is not deep.model else None, bool(train.channels_last_3d))

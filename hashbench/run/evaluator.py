@@ -1,4 +1,4 @@
-"""Encoding a run's query and database splits (with the model, or a method's ``encode``) and scoring
+"""Encoding a run's query and database splits (the method's ``encode``) and scoring
 them with its metrics (built once); timed.
 
 When the run's loss trains a classifier, the query split's class logits come with its codes and the
@@ -22,7 +22,6 @@ from ..eval.classification import classification_scores
 from ..eval.evaluation import evaluate_metrics
 from ..train.distributed import DistEnv, broadcast_object, gather_objects, split_sizes
 from ..train.encoding import Encoded, encode
-from ..train.method_loop import encode_method
 from ..train.precision import Precision
 from ..train.progress import Position, Reporter
 from .build import BuiltExperiment
@@ -59,19 +58,17 @@ class Evaluator:
 
     def _encode(self, dataset: Dataset, split: str, classifier: object) -> Encoded:
         """Encode ``dataset`` (this process's share of it, gathered, in a distributed run)."""
-        model, device = self.built.model, self.built.device
-        if self.built.method is not None:  # one process (a [method] run is never distributed)
-            return encode_method(self.built.method, dataset, self.batch_size, self.num_workers, device,
-                                 self.reporter, split)
+        method, device = self.built.method, self.built.device
+        precision = self.precision if self.built.deep is not None else None  # a plugin encodes in full precision
         if not self.env.enabled:
-            return encode(model, dataset, self.batch_size, self.num_workers, device, self.precision, self.reporter,
+            return encode(method, dataset, self.batch_size, self.num_workers, device, precision, self.reporter,
                           split, clips=self.clips, classifier=classifier)
         sizes = split_sizes(len(dataset), self.env.world_size)  # type: ignore[arg-type]
         start = sum(sizes[: self.env.rank])
         mine: Optional[Encoded] = None
         if sizes[self.env.rank]:
             share = Subset(dataset, range(start, start + sizes[self.env.rank]))
-            mine = encode(model, share, self.batch_size, self.num_workers, device, self.precision, self.reporter,
+            mine = encode(method, share, self.batch_size, self.num_workers, device, precision, self.reporter,
                           split, clips=self.clips, classifier=classifier)
         parts = [p for p in gather_objects(mine) if p is not None]
         joined = [np.concatenate([getattr(p, name) for p in parts]) if getattr(parts[0], name) is not None else None

@@ -33,7 +33,6 @@ from ..codes import save_codes
 from ..config import Experiment
 from ..contract import Registry, RunInfo
 from ..device import device_description, torch_device
-from ..contract.losses import wants
 from ..contract.methods import fits, trains
 from ..errors import ConfigError, DataError, HashbenchError, RunInterrupted
 from ..failures import explain, explaining
@@ -43,8 +42,7 @@ from ..results.rundir import RunDir, iter_runs, mark, now_iso, safe_name, write_
 from ..train.checkpoint import load_checkpoint, load_state_strict, save_checkpoint
 from ..train.distributed import DistEnv, barrier, broadcast_buffers, broadcast_object, dist_env, init_distributed
 from ..train.loaders import drops_last_batch, epoch_batches
-from ..train.loop import EpochStats, Training, TrainSettings, start_epoch, train_epoch
-from ..train.method_loop import train_method_epoch
+from ..train.loop import EpochStats, Training, TrainSettings, train_epoch
 from ..train.optim import make_optimizer, make_scheduler, step_scheduler
 from ..train.precision import Precision
 from ..train.progress import NullReporter, Position, Reporter
@@ -54,7 +52,7 @@ from .evaluator import Evaluator
 from .provenance import new_record, results_row
 from .ranks import STEP_LOG_ENV, ignore_sigterm, leave_rank_failure, rank_failure
 from .selection import Splits, reported_epoch, selection_label, selection_metric
-from .state import TrainState, loss_state
+from .state import TrainState, method_parts, module_state
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +115,7 @@ def run_experiment(experiment: Experiment, registry: Registry, *, runs_dir: Path
 
 def trained_epochs(experiment: Experiment, built: BuiltExperiment) -> int:
     """The epochs the run trains: ``train.epochs``, or 0 for a method without ``training_loss``."""
-    return experiment.train.epochs if built.method is None or trains(built.method) else 0
+    return experiment.train.epochs if trains(built.method) else 0
 
 
 def check_batch_split(experiment: Experiment, env: DistEnv) -> None:
@@ -134,13 +132,12 @@ def _run(experiment: Experiment, registry: Registry, env: DistEnv, device: Any, 
          results_path: Path | None, resume: bool, reporter: Reporter) -> RunResult:
     seed_everything(experiment.seed)
     built = build_components(experiment, registry, device)
-    if built.method is not None and env.enabled:
+    if built.deep is None and env.enabled:
         raise ConfigError("a [method] experiment runs in one process; run it without --nproc or torchrun")
     built.to_device()
     with explaining(built.components, "while loading the data"):
         splits = Splits.load(built.dataset, experiment)
-        if built.method is None:
-            check_query_batch(built, splits.query)
+        check_query_batch(built, splits.query)
         info = {k: str(v) for k, v in dict(built.dataset.info()).items()}
     config_hash = experiment.config_hash()
     identity = identity_json(experiment_identity(experiment, registry))
@@ -274,7 +271,7 @@ class _RunInProgress:
         n_train = len(self.splits.train)  # type: ignore[arg-type]
         log.info("run %s: %s on %s, %d train / %d query / %d database clips", self.run.run_id, exp.name,
                  self.row["device"], n_train, len(self.splits.query), len(self.splits.database))
-        if built.method is not None and fits(built.method) and not fitted:
+        if fits(built.method) and not fitted:
             self._fit(state)
         if self.epochs and train_cfg.sampler is None and drops_last_batch(n_train, train_cfg.batch_size):
             self._note(f"each epoch drops its last training batch of {n_train % train_cfg.batch_size} clip"
@@ -288,21 +285,19 @@ class _RunInProgress:
 
     # -- steps ----------------------------------------------------------------------------------------
     def _train_state(self) -> TrainState:
-        """Optimizer, scheduler and precision (no optimizer for a method that trains no epochs); for the
-        backbone + head model also the module forward runs on and the :class:`Training` of its epochs."""
+        """Optimizer, scheduler and precision (no optimizer for a method that trains no epochs), and the
+        :class:`Training` of the epochs (the triple's model set up to train through DDP or compile)."""
         built, train_cfg = self.built, self.experiment.train
-        if built.method is not None:
-            optimizer = make_optimizer(built.method, train_cfg.optimizer) if self.epochs else None
-            return TrainState(optimizer, make_scheduler(optimizer, train_cfg.scheduler) if optimizer else None,
-                              Precision(built.device, train_cfg.amp))
-        net = prepare_model(built, train_cfg, self.env)
-        optimizer = make_optimizer(built.model, train_cfg.optimizer, built.loss)  # type: ignore[arg-type]
-        state = TrainState(optimizer, make_scheduler(optimizer, train_cfg.scheduler),
-                           Precision(built.device, train_cfg.amp))
-        self.training = Training(built.model, built.loss, optimizer, state.precision, built.device,  # type: ignore[arg-type]
-                                 TrainSettings.from_config(train_cfg), net=net, reporter=self.reporter,
+        precision = Precision(built.device, train_cfg.amp)
+        if not self.epochs:
+            return TrainState(None, None, precision)
+        prepare_model(built, train_cfg, self.env)
+        model, loss = method_parts(built.method)
+        optimizer = make_optimizer(model, train_cfg.optimizer, loss)
+        self.training = Training(built.method, optimizer, precision, built.device,
+                                 TrainSettings.from_config(train_cfg), reporter=self.reporter,
                                  position=self.position, step_log=self._step_log())
-        return state
+        return TrainState(optimizer, make_scheduler(optimizer, train_cfg.scheduler), precision)
 
     def _fit(self, state: TrainState) -> None:
         """The method's ``fit`` over the training split (streamed), then a checkpoint (epoch 0) holding
@@ -326,7 +321,7 @@ class _RunInProgress:
             self.record["resumed"][-1]["from_epoch"] = 1
             self._note(f"resumed run {self.run.run_id} from epoch 1 (it stopped before its first checkpoint)")
             return
-        state.restore(self.built.module, load_checkpoint(path, map_location=self.built.device), path, self.built.loss)
+        state.restore(self.built.method, load_checkpoint(path, map_location=self.built.device), path)
         self.record["started"] = previous.get("started", self.record["started"])
         self.record["epochs"] = previous.get("epochs", [])[: state.start_epoch - 1]
         self.record["evaluations"] = [e for e in previous.get("evaluations", []) if e["epoch"] < state.start_epoch]
@@ -347,24 +342,21 @@ class _RunInProgress:
             self._evaluate(epoch, state, evaluator)
         self.position.phase = "saving the checkpoint"
         if self.env.is_main:
-            save_checkpoint(self.run.checkpoint_path, state.checkpoint(built.module, epoch, built.loss))
+            save_checkpoint(self.run.checkpoint_path, state.checkpoint(built.method, epoch))
         self._write_record()
         if self.hooks:  # after the checkpoint: a hook that stops the run leaves a resumable epoch behind
             self.position.phase = "running the epoch-end hooks"
             self.hooks.hashbench_epoch_end(run=self.context, epoch=epoch, logs=logs)
 
     def _train_epoch(self, epoch: int, state: TrainState) -> EpochStats:
-        """Epoch ``epoch``'s batches through the model and loss, or the method's ``training_loss``."""
+        """Epoch ``epoch``'s batches (items with their indices) through the method's ``training_loss``."""
         exp, built, train_cfg = self.experiment, self.built, self.experiment.train
-        method = built.method
-        batches = epoch_batches(self.splits.train, train_cfg, exp.seed, epoch, built.device, self.env,
-                                indexed=method is not None or wants(built.loss, "indices"))
-        start_epoch(method if method is not None else built.model, built.loss, epoch, self.epochs)  # type: ignore[arg-type]
+        batches = epoch_batches(self.splits.train, train_cfg, exp.seed, epoch, built.device, self.env, indexed=True)
+        hook = getattr(built.method, "on_epoch_start", None)
+        if callable(hook):
+            hook(epoch, self.epochs)
         if state.scheduler is not None and train_cfg.scheduler.steps_at_epoch_start:
             step_scheduler(state.scheduler)
-        if method is not None:
-            return train_method_epoch(method, state.optimizer, batches, epoch, self.epochs,  # type: ignore[arg-type]
-                                      state.precision, built.device, self.reporter, self.position, train_cfg.grad_clip)
         return train_epoch(self.training, epoch, batches)  # type: ignore[arg-type]
 
     def _step_log(self) -> Any:
@@ -422,8 +414,7 @@ class _RunInProgress:
         save_codes(self.run.codes_path, query_codes=qc, query_labels=ql, db_codes=dc, db_labels=dl,
                    query_ids=np.asarray(built.dataset.video_ids("query")),
                    db_ids=np.asarray(built.dataset.video_ids("database")))
-        save_checkpoint(self.run.model_path, {"model": built.module.state_dict(), "loss": loss_state(built.loss),
-                                              "epoch": epoch_used})
+        save_checkpoint(self.run.model_path, {**module_state(built.method), "epoch": epoch_used})
         write_json(self.run.metrics_path, metrics)
         self.row.update(time=now_iso(), epoch=epoch_used)
         rows = metric_rows(self.row, metrics)

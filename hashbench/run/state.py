@@ -11,15 +11,41 @@ import torch
 
 from ..errors import CheckpointError
 from ..train.checkpoint import load_state_strict
+from ..train.deep_method import DeepHashing
 from ..train.precision import Precision
 from .selection import Best
 
-__all__ = ["TrainState", "loss_state"]
+__all__ = ["TrainState", "loss_state", "method_parts", "module_state", "load_module_state"]
 
 
 def loss_state(loss: Any) -> dict[str, Any]:
     """The loss's state dict (buffers and parameters), or {} for a stateless loss or a plain function."""
     return loss.state_dict() if isinstance(loss, torch.nn.Module) else {}
+
+
+def method_parts(module: torch.nn.Module, loss: Any = None) -> tuple[torch.nn.Module, Any]:
+    """The two parts a checkpoint (``"model"``, ``"loss"``) and the optimizer (two parameter groups) keep
+    apart: the model and the loss of the built-in
+    :class:`~hashbench.train.deep_method.DeepHashing` (the file format that predates methods), else
+    ``module`` (a method plugin whole, or a bare model) and ``loss``."""
+    if isinstance(module, DeepHashing):
+        return module.model, module.loss
+    return module, loss
+
+
+def module_state(module: torch.nn.Module, loss: Any = None) -> dict[str, Any]:
+    """``{"model": ..., "loss": ...}`` state dicts of ``module`` (see :func:`method_parts`)."""
+    model, loss = method_parts(module, loss)
+    return {"model": model.state_dict(), "loss": loss_state(loss)}
+
+
+def load_module_state(module: torch.nn.Module, saved: dict[str, Any], where: str, loss: Any = None) -> None:
+    """Load what :func:`module_state` wrote into ``module`` strictly (CheckpointError naming ``where``);
+    a saved ``"loss"`` is loaded when the loss or the checkpoint has one."""
+    model, loss = method_parts(module, loss)
+    load_state_strict(model, saved.get("model"), f"{where} (model)")
+    if isinstance(loss, torch.nn.Module) and (loss_state(loss) or saved.get("loss")):
+        load_state_strict(loss, saved.get("loss", {}), f"{where} (loss)")
 
 
 @dataclass
@@ -37,7 +63,7 @@ class TrainState:
         """What ``checkpoint.pt`` holds after ``epoch``: the loss's state too (memory banks, its own
         parameters, hash centres), so that ``--resume`` continues exactly."""
         return {
-            "model": model.state_dict(), "loss": loss_state(loss),
+            **module_state(model, loss),
             "optimizer": self.optimizer.state_dict() if self.optimizer is not None else {},
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "scaler": self.precision.scaler.state_dict() if self.precision.scaler is not None else {},
@@ -46,9 +72,7 @@ class TrainState:
 
     def restore(self, model: torch.nn.Module, saved: dict[str, Any], path: Path, loss: Any = None) -> None:
         """Load a checkpoint written by :meth:`checkpoint`; every piece must fit (CheckpointError)."""
-        load_state_strict(model, saved.get("model"), f"{path} (model)")
-        if isinstance(loss, torch.nn.Module) and (loss_state(loss) or saved.get("loss")):
-            load_state_strict(loss, saved.get("loss", {}), f"{path} (loss)")
+        load_module_state(model, saved, str(path), loss)
         try:
             if self.optimizer is not None:
                 self.optimizer.load_state_dict(saved["optimizer"])

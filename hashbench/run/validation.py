@@ -25,7 +25,7 @@ def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str,
     seed_everything(experiment.seed)  # the same initial weights as the run: a reproducible report
     built = build_components(experiment, registry, torch.device("cpu"))
     dataset = built.dataset
-    if built.method is not None:
+    if built.deep is None:
         return _method_summary(experiment, built)
     with explaining(built.components, "while loading training clips"):
         sizes = {name: len(dataset.split(name)) for name in ("train", "query", "database")}

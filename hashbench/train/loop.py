@@ -1,11 +1,12 @@
-"""One training epoch: micro-batches, the loss of one batch, gradient accumulation, the optimizer step.
+"""One training epoch of a method: micro-batches, gradient accumulation, the optimizer step.
 
-The loop knows nothing about methods: it receives a HashModel, a loss module and the epoch's batches
-(:class:`~hashbench.train.loaders.EpochBatches`) whose items are ``(uint8 clip (3,T,H,W), label)``;
-clips are normalised on the device. What a loss declares (:class:`hashbench.contract.HashLoss`)
-decides what it is given: the clips' indices in the training split (``needs_indices``), the
-backbone's features (``needs_features``). Components that follow the epoch get :func:`start_epoch`'s
-call before each one. :func:`batch_loss` is the loss of one batch; the rest is bookkeeping.
+The loop drives any :class:`~hashbench.contract.HashMethod` with ``training_loss``: it receives the
+:class:`Training` (the method, optimizer, precision, settings) and the epoch's batches
+(:class:`~hashbench.train.loaders.EpochBatches`) of ``(item, label, index)``; uint8 clips stay uint8
+(the method normalises them), features become float32. Each micro-batch is one
+:class:`~hashbench.contract.MethodBatch`; ``training_loss`` runs in the precision's autocast. A
+distributed run (the built-in ``deep_hashing`` only) gives the batch each process's share of the global
+batch when the loss covers it (``loss_scope = "global"``). The rest is bookkeeping.
 """
 from __future__ import annotations
 
@@ -18,20 +19,18 @@ import numpy as np
 import torch
 
 from ..config import TrainConfig
-from ..contract.losses import call_loss, wants
+from ..contract.methods import MethodBatch
 from ..errors import ConfigError, TrainingError
-from .distributed import average_gradients, gather_batch, gather_values
+from .distributed import average_gradients, gather_values
 from .loaders import EpochBatches
-from .model import HashModel
 from .precision import Precision
 from .progress import NullReporter, Position, Reporter
 from .sampler import MicroBatch
 
-__all__ = ["EpochStats", "TrainSettings", "Training", "train_epoch", "batch_loss", "start_epoch", "loss_parameters",
-           "random_window"]
+__all__ = ["EpochStats", "TrainSettings", "Training", "train_epoch", "loss_parameters", "random_window"]
 
-#: One loader batch on the device: uint8 clips (B, 3, T, H, W), labels (B,) or (B, C), indices (B,) or None.
-Batch = tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor]]
+#: One loader batch on the device: inputs (B, ...), labels (B,) or (B, C), indices (B,).
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 
 @dataclass
@@ -51,43 +50,34 @@ class TrainSettings:
     ``skip_zero_loss`` (a step whose loss is exactly 0 skips the optimizer step, as the original does);
     ``grad_clip`` (max gradient norm, None = off); ``clip_frames`` (train on a random window of that many
     frames, None = whole clips); ``loss_scope`` (``"global"``: in a distributed run every process computes
-    the loss of the gathered global batch; ``"rank"``: each its own); ``channels_last``."""
+    the loss of the gathered global batch; ``"rank"``: each its own)."""
 
     epochs: int
     skip_zero_loss: bool = True
     grad_clip: Optional[float] = None
     clip_frames: Optional[int] = None
     loss_scope: str = "global"
-    channels_last: bool = False
 
     @classmethod
     def from_config(cls, train: TrainConfig) -> "TrainSettings":
         """The settings of the validated ``[train]`` table (built once per run)."""
-        return cls(train.epochs, train.skip_zero_loss, train.grad_clip, train.clip_frames, train.scope,
-                   bool(train.channels_last_3d))
+        return cls(train.epochs, train.skip_zero_loss, train.grad_clip, train.clip_frames, train.scope)
 
 
 @dataclass
 class Training:
-    """What a run trains with, built once: ``model`` (its parameters are optimized), ``loss_fn``, the
-    ``optimizer``, ``precision``, ``device`` and ``settings``. ``net`` is the module forward is called on
-    (a DistributedDataParallel or compiled wrapper of ``model``; None = ``model``). ``position`` is kept
-    up to date; ``step_log`` receives ``{"epoch", "step", "loss", "rank_losses"}`` after every step."""
+    """What a run trains with, built once: the ``method`` (its trainable parameters are optimized), the
+    ``optimizer``, ``precision``, ``device`` and ``settings``. ``position`` is kept up to date;
+    ``step_log`` receives ``{"epoch", "step", "loss", "rank_losses"}`` after every step."""
 
-    model: HashModel
-    loss_fn: Any
+    method: Any
     optimizer: torch.optim.Optimizer
     precision: Precision
     device: torch.device
     settings: TrainSettings
-    net: Optional[torch.nn.Module] = None
     reporter: Reporter = field(default_factory=NullReporter)
     position: Position = field(default_factory=Position)
     step_log: Optional[Callable[[dict[str, Any]], None]] = None
-
-    def forward_module(self) -> torch.nn.Module:
-        """The module forward is called on."""
-        return self.net if self.net is not None else self.model
 
 
 @dataclass
@@ -104,14 +94,6 @@ class _StepLoss:
             self.ranks = [a + b * weight for a, b in zip(self.ranks, rank_values)]
 
 
-def start_epoch(model: torch.nn.Module, loss_fn: Any, epoch: int, epochs: int) -> None:
-    """Call ``on_epoch_start(epoch, epochs)`` on every submodule of ``model`` and on the loss that define it."""
-    for component in list(model.modules()) + [loss_fn]:
-        hook = getattr(component, "on_epoch_start", None)
-        if callable(hook):
-            hook(epoch, epochs)
-
-
 def loss_parameters(loss_fn: Any) -> list[torch.nn.Parameter]:
     """The loss's own trainable parameters (a classifier, a learnable codebook); [] for a plain function."""
     if not isinstance(loss_fn, torch.nn.Module):
@@ -120,24 +102,22 @@ def loss_parameters(loss_fn: Any) -> list[torch.nn.Parameter]:
 
 
 def train_epoch(training: Training, epoch: int, batches: EpochBatches) -> EpochStats:
-    """One pass over ``batches`` (epoch ``epoch``, 1-based). Raises TrainingError when the loss becomes
-    NaN or infinite.
+    """One pass of ``training.method.training_loss`` over ``batches`` (epoch ``epoch``, 1-based). Raises
+    TrainingError when the loss becomes NaN or infinite.
 
     Distributed runs and gradient accumulation: ``batches.plan`` (from
     :class:`~hashbench.train.sampler.ShardedBatches`) says which micro-batch of which step each loader
-    batch is and how the global micro-batch is split over the processes (see :func:`batch_loss`). A
-    step's loss is the clip-weighted mean of its micro-batches' losses; with ``loss_scope = "rank"`` the
+    batch is and how the global micro-batch is split over the processes (``MethodBatch.sizes``). A
+    step's loss is the item-weighted mean of its micro-batches' losses; with ``loss_scope = "rank"`` the
     reported loss is the mean of the processes' losses.
     """
-    model, settings, position, plan = training.model, training.settings, training.position, batches.plan
-    model.train()
-    if isinstance(training.loss_fn, torch.nn.Module):
-        training.loss_fn.train()
+    method, settings, position, plan = training.method, training.settings, training.position, batches.plan
+    method.train()
     position.phase, position.epoch, position.step = "training", epoch, 0
     training.reporter.start_epoch(epoch, settings.epochs,
                                   len(batches.loader) if plan is None else sum(1 for m in plan if m.last))
-    own_parameters = loss_parameters(training.loss_fn)
-    parameters = [p for p in model.parameters() if p.requires_grad] + own_parameters
+    own_parameters = loss_parameters(getattr(method, "loss", None))  # averaged by hand in a distributed run
+    parameters = [p for p in method.parameters() if p.requires_grad]
     window_rng = torch.Generator().manual_seed(batches.seed) if settings.clip_frames else None
     distributed = plan is not None and any(len(m.sizes) > 1 for m in plan[:1])
     per_rank = distributed and settings.loss_scope != "global"
@@ -172,42 +152,19 @@ def train_epoch(training: Training, epoch: int, batches: EpochBatches) -> EpochS
     return EpochStats(total_loss / max(steps, 1), clips / max(seconds, 1e-9), steps, skipped, seconds)
 
 
-def batch_loss(training: Training, batch: Batch, micro: MicroBatch, gather: bool) -> torch.Tensor:
-    """The loss of one batch: normalise the clips, forward (with the backbone's features for a loss that
-    ``needs_features``), and the loss of the relaxed codes. With ``gather`` (a distributed run with
-    ``loss_scope = "global"``) the codes, labels, indices and features of every process are all-gathered
-    first (``micro.sizes`` clips each), so every process computes the loss of the global batch."""
-    clips_u8, labels, indices = batch
-    features = None
-    inputs = training.model.normalize(clips_u8)
-    if training.settings.channels_last:
-        inputs = inputs.contiguous(memory_format=torch.channels_last_3d)
-    net = training.forward_module()
-    with training.precision.autocast():
-        if wants(training.loss_fn, "features"):
-            features, codes = net(inputs, return_features=True)
-            features = features.float()
-        else:
-            codes = net(inputs)
-    codes = codes.float()
-    if gather:
-        codes = gather_batch(codes, micro.sizes)
-        labels = gather_batch(labels, micro.sizes)
-        indices = gather_batch(indices, micro.sizes) if indices is not None else None
-        features = gather_batch(features, micro.sizes) if features is not None else None
-    return call_loss(training.loss_fn, codes, labels, indices, features)
-
-
 def _backward(training: Training, batch: Batch, micro: MicroBatch, epoch: int, step: int, plain: bool,
               distributed: bool) -> tuple[float, list[float]]:
     """Loss and backward of one micro-batch (gradients accumulate; DDP syncs them on the step's last);
     returns the loss (the processes' mean with ``loss_scope = "rank"``) and each process's loss. A plain
     run (no plan) skips the backward of a loss that is exactly 0 when ``skip_zero_loss``."""
-    settings = training.settings
+    settings, method = training.settings, training.method
     gather = distributed and settings.loss_scope == "global"
-    no_sync = getattr(training.forward_module(), "no_sync", None)
+    no_sync = getattr(method, "no_sync", None)
+    inputs, labels, indices = batch
     with contextlib.nullcontext() if micro.last or no_sync is None else no_sync():
-        loss = batch_loss(training, batch, micro, gather)
+        with training.precision.autocast():
+            loss = method.training_loss(MethodBatch(inputs, indices, labels if method.needs_labels else None,
+                                                    micro.sizes if gather else None))
         value = float(loss.detach())
         rank_values = gather_values(value, training.device) if distributed and not gather else [value]
         value = sum(rank_values) / len(rank_values)
@@ -228,15 +185,16 @@ def _micro_batches(batches: EpochBatches) -> Iterator[tuple[Any, MicroBatch]]:
 
 
 def _on_device(batch: Any, micro: MicroBatch, window_rng: torch.Generator | None, training: Training) -> Batch:
-    """A loader batch ``(clips, labels[, indices])`` on the device, cut to a random window of
-    ``clip_frames`` frames when set."""
+    """A loader batch ``(inputs, labels, indices)`` on the device (uint8 clips kept, features as
+    float32), clips cut to a random window of ``clip_frames`` frames when set."""
     device = training.device
-    clips_u8, labels = batch[0], batch[1]
-    indices = batch[2].to(device, non_blocking=True) if len(batch) > 2 else None
+    inputs, labels, indices = batch[0], batch[1], batch[2]
     if window_rng is not None:
-        clips_u8 = random_window(clips_u8, training.settings.clip_frames,  # type: ignore[arg-type]
-                                 window_rng, draws=micro.global_size, offset=micro.offset)
-    return clips_u8.to(device, non_blocking=True), labels.to(device, non_blocking=True), indices
+        inputs = random_window(inputs, training.settings.clip_frames,  # type: ignore[arg-type]
+                               window_rng, draws=micro.global_size, offset=micro.offset)
+    inputs = inputs.to(device, non_blocking=True)
+    return (inputs if inputs.dtype == torch.uint8 else inputs.float(), labels.to(device, non_blocking=True),
+            indices.to(device, non_blocking=True))
 
 
 def random_window(clips: torch.Tensor, frames: int, generator: torch.Generator, draws: int | None = None,

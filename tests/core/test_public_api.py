@@ -21,7 +21,7 @@ import hashbench.eval.metrics
 import hashbench.weights
 
 HASHBENCH_ALL = [
-    "__version__", "hookimpl", "registry", "build_model", "score",
+    "__version__", "hookimpl", "registry", "build_model", "build_deep_hashing", "score",
     "HashbenchError", "ConfigError", "PluginError", "DataError", "CheckpointError", "ResultsError",
 ]
 CONTRACT_ALL = [

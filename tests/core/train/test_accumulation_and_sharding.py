@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from hashbench.data import ClipArrayDataset
-from hashbench.train.loaders import EpochBatches, global_batches, make_loader
+from hashbench.train.deep_method import DeepHashing
+from hashbench.train.loaders import EpochBatches, IndexedDataset, global_batches, make_loader
 from hashbench.train.loop import Training, TrainSettings, train_epoch
 from hashbench.train.model import HashModel
 from hashbench.train.precision import Precision
@@ -52,14 +53,14 @@ def train(accumulate: int, batch: int = 8) -> tuple[list[float], list[torch.Tens
     params = list(model.parameters()) + list(loss.parameters())
     optimizer = torch.optim.SGD(params, lr=0.5, momentum=0.9)
     device, losses = torch.device("cpu"), []
-    training = Training(model, loss, optimizer, Precision(device, False), device, TrainSettings(2),
-                        step_log=lambda entry: losses.append(entry["loss"]))
+    training = Training(DeepHashing(model, loss, bits=4), optimizer, Precision(device, False), device,
+                        TrainSettings(2), step_log=lambda entry: losses.append(entry["loss"]))
     for epoch in (1, 2):
         plan, sampler = None, None
         if accumulate > 1:
             sampler = ShardedBatches(global_batches(len(data()), batch, 100 + epoch), accumulate)
             plan = sampler.plan
-        loader = make_loader(data(), batch, 0, device, shuffle_seed=100 + epoch, drop_small_last=True,
+        loader = make_loader(IndexedDataset(data()), batch, 0, device, shuffle_seed=100 + epoch, drop_small_last=True,
                              batch_sampler=sampler)
         train_epoch(training, epoch, EpochBatches(loader, plan))
     return losses, [p.detach().clone() for p in params]

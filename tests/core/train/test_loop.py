@@ -10,7 +10,8 @@ from torch import nn
 from hashbench.data import ClipArrayDataset
 from hashbench.errors import TrainingError
 from hashbench.train.encoding import encode
-from hashbench.train.loaders import EpochBatches, drops_last_batch, make_loader
+from hashbench.train.deep_method import DeepHashing
+from hashbench.train.loaders import EpochBatches, IndexedDataset, drops_last_batch, make_loader
 from hashbench.train.loop import Training, TrainSettings, train_epoch
 from hashbench.train.model import HashModel
 from hashbench.train.precision import Precision
@@ -40,10 +41,15 @@ def model():
     return HashModel(Tiny(), nn.Tanh())
 
 
+def method(net, loss=None):
+    """The built-in method of ``net`` (codes of 4 bits) and ``loss``."""
+    return DeepHashing(net, loss, bits=4)
+
+
 def training(net, loss, optimizer, epochs=1, **settings):
     """What train_epoch trains with, on the CPU (mixed precision asked for: a no-op there)."""
     cpu = torch.device("cpu")
-    return Training(net, loss, optimizer, Precision(cpu, True), cpu, TrainSettings(epochs, **settings))
+    return Training(method(net, loss), optimizer, Precision(cpu, True), cpu, TrainSettings(epochs, **settings))
 
 
 def test_a_last_batch_of_one_clip_is_dropped_in_training_only():
@@ -61,7 +67,7 @@ def test_train_epoch_steps_skips_zero_losses_and_reports():
     net, position = model(), Position()
     optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
     before = [p.detach().clone() for p in net.parameters()]
-    loader = make_loader(dataset(), 5, 0, torch.device("cpu"))
+    loader = make_loader(IndexedDataset(dataset()), 5, 0, torch.device("cpu"))
     zero = lambda codes, labels: (codes * 0).sum()  # noqa: E731 - a loss that is exactly 0
     run = training(net, zero, optimizer, skip_zero_loss=True)
     run.position = position
@@ -77,7 +83,7 @@ def test_train_epoch_steps_skips_zero_losses_and_reports():
 
 def test_a_nan_loss_stops_training_naming_the_epoch_and_step():
     net = model()
-    loader = make_loader(dataset(), 5, 0, torch.device("cpu"))
+    loader = make_loader(IndexedDataset(dataset()), 5, 0, torch.device("cpu"))
     nan = lambda codes, labels: codes.sum() * float("nan")  # noqa: E731
     with pytest.raises(TrainingError, match=r"the loss became nan at epoch 3, step 1: lower train.optimizer.lr"):
         train_epoch(training(net, nan, torch.optim.SGD(net.parameters(), lr=0.1), epochs=3), 3, EpochBatches(loader))
@@ -87,7 +93,7 @@ def test_encode_keeps_item_order_and_is_deterministic():
     net, ds = model(), dataset(7)
     precision = Precision(torch.device("cpu"), True)
     assert not precision.enabled  # mixed precision is for CUDA only
-    encoded = encode(net, ds, 3, 0, torch.device("cpu"), precision, NullReporter())
+    encoded = encode(method(net), ds, 3, 0, torch.device("cpu"), precision, NullReporter())
     codes, labels = encoded.codes, encoded.labels
     assert codes.shape == (7, 4) and codes.dtype == np.int8 and labels.tolist() == (np.arange(7) % 3).tolist()
     assert encoded.logits is None
@@ -107,7 +113,7 @@ def test_encode_with_clips_averages_the_windows_relaxed_codes_before_the_sign():
     rng = np.random.default_rng(3)
     ds = ClipArrayDataset(rng.integers(0, 255, (5, 3, 6, 4, 4), dtype=np.uint8), np.arange(5) % 2)
     cpu, precision = torch.device("cpu"), Precision(torch.device("cpu"), False)
-    encoded = encode(net, ds, 2, 0, cpu, precision, NullReporter(), clips=3, classifier=Classifier())
+    encoded = encode(method(net), ds, 2, 0, cpu, precision, NullReporter(), clips=3, classifier=Classifier())
     clips = torch.stack([ds[i][0] for i in range(5)])
     with torch.no_grad():
         relaxed = [net(net.normalize(clips[:, :, 2 * w:2 * w + 2])) for w in range(3)]  # windows of 2 frames
@@ -117,7 +123,7 @@ def test_encode_with_clips_averages_the_windows_relaxed_codes_before_the_sign():
     np.testing.assert_allclose(encoded.logits, encoded.window_logits.mean(axis=1), rtol=1e-6)
     np.testing.assert_allclose(encoded.window_logits[:, 1, :4], relaxed[1].numpy(), rtol=1e-5, atol=1e-6)
     # one window is the whole clip: the plain encoding
-    whole = encode(net, ds, 2, 0, cpu, precision, NullReporter())
+    whole = encode(method(net), ds, 2, 0, cpu, precision, NullReporter())
     np.testing.assert_array_equal(whole.codes, net.encode(clips).numpy())
 
 
