@@ -111,8 +111,10 @@ def iter_inputs(train: Any, batch_size: int = 256) -> Iterator[tuple[torch.Tenso
         n = len(train)
     except TypeError:
         raise ContractError(f"fit(train): expected a dataset or a tensor, got {type(train).__name__}") from None
+    getitems = getattr(train, "__getitems__", None)  # one batched read (feature files) when the dataset has it
     for start in range(0, n, batch_size):
-        items = [train[i] for i in range(start, min(n, start + batch_size))]
+        indices = list(range(start, min(n, start + batch_size)))
+        items = getitems(indices) if callable(getitems) else [train[i] for i in indices]
         inputs = torch.stack([torch.as_tensor(item) for item, _ in items])
         labels = torch.stack([torch.as_tensor(label) for _, label in items])
         yield (inputs if inputs.dtype == torch.uint8 else inputs.float()), labels

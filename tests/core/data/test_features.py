@@ -63,6 +63,15 @@ def test_shards_concatenate_in_order_and_reads_cross_their_boundaries(tmp_path):
     assert store.read(0, 1).dtype == np.float32
 
 
+def test_batched_reads_of_runs_gaps_and_repeats_equal_row_reads(tmp_path):
+    shards = [feats_file(tmp_path / "a.h5", 9), feats_file(tmp_path / "b.h5", 8, start=9)]
+    store = FeatureStore(shards, "feats", "train")
+    rng = np.random.default_rng(0)
+    for rows in ([7, 8, 9, 10], list(range(17)), [16, 2, 3, 4, 11, 2, 0, 12, 13], rng.integers(0, 17, 30).tolist()):
+        assert store.read_rows(rows)[:, 0, 0].tolist() == rows
+        assert np.array_equal(store.read_rows(rows), np.concatenate([store.read(r, r + 1) for r in rows]))
+
+
 def test_float16_storage_is_read_as_float32(tmp_path):
     store = FeatureStore([feats_file(tmp_path / "h.h5", 2, dtype="float16")])
     assert store.read(0, 2).dtype == np.float32 and store.shards[0].dtype == "float16"
