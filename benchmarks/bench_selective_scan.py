@@ -5,8 +5,8 @@ d_state 16, with ``delta_softplus``, ``delta_bias``, ``D`` and ``z`` as Mamba pa
     .venv/bin/python benchmarks/bench_selective_scan.py              # 1 thread (default), 5 repeats
     .venv/bin/python benchmarks/bench_selective_scan.py --threads 2 --repeat 3
 
-Prints, for the forward pass alone and for forward + backward (a training step's scan), the median
-wall seconds of each and the ratio loop / fused, then the parity of the two (largest absolute difference
+Prints, for the forward pass without gradients (encoding) and for forward + backward (a training
+step's scan, inputs that require grad), the median wall seconds of each and the ratio loop / fused, then the parity of the two (largest absolute difference
 of the output and of every input's gradient, float32). One thread by default: on a shared machine the
 short parallel regions of a per-step loop are dominated by waiting for the other thread, which makes
 two-thread timings unsteady.
@@ -43,9 +43,11 @@ def timed(fn, args: list[torch.Tensor], backward: bool, repeat: int) -> float:
     times = []
     for i in range(repeat + 1):
         start = time.perf_counter()
-        out = call(fn, args)
         if backward:
-            out.sum().backward()
+            call(fn, args).sum().backward()
+        else:
+            with torch.no_grad():
+                call(fn, args)
         if i:
             times.append(time.perf_counter() - start)
     return statistics.median(times)
@@ -74,7 +76,7 @@ def main() -> None:
     args = inputs(opts.batch, opts.dim, opts.state, opts.steps)
     print(f"selective scan, T={opts.steps} batch={opts.batch} d_inner={opts.dim} d_state={opts.state} "
           f"threads={opts.threads}, median of {opts.repeat}")
-    for backward, label in ((False, "forward"), (True, "forward+backward")):
+    for backward, label in ((False, "forward (no grad)"), (True, "forward+backward")):
         loop = timed(selective_scan_loop, args, backward, opts.repeat)
         fused = timed(selective_scan, args, backward, opts.repeat)
         print(f"{label:>17}: loop {loop:.3f} s  fused {fused:.3f} s  ratio {loop / fused:.1f}x")

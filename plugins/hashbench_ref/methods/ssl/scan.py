@@ -13,9 +13,10 @@ d_state=16, d_conv=4, expand=2)`` from mamba-ssm 2.0.4). Reference followed: the
     h_t = a_t * h_{t-1} + b_t,  h_{-1} = 0                             the state-space recurrence
     y_t = sum_n h_t[n] C_t[n] + D * u_t;   out = y * silu(z)            (batch, dim, L)
 
-:func:`selective_scan` runs the recurrence in place over contiguous time slices (L, batch, dim, N) with
-no autograd graph, and its backward is the reverse scan ``g_t = C_t dy_t + a_{t+1} g_{t+1}`` (dL/dh_t)
-with ``dA = sum g_t h_{t-1} a_t delta_t``, ``dB_t = sum_d g_t delta_t u_t``, ``dC_t = sum_d dy_t h_t``;
+:func:`selective_scan` runs the recurrence in place over contiguous time slices (L, batch, N, dim) with
+no autograd graph, each step's decay made while in cache, the states kept only when a gradient is
+needed; its backward is the reverse scan ``g_t = C_t dy_t + a_{t+1} g_{t+1}`` (dL/dh_t) with
+``dA = sum g_t h_{t-1} a_t delta_t``, ``dB_t = sum_d g_t delta_t u_t``, ``dC_t = sum_d dy_t h_t``;
 D, z, the bias and the softplus stay in autograd. :func:`selective_scan_loop` is the plain loop over t
 (``selective_scan_ref``'s structure: discretise, then ``h = a[:, :, t] * h + b[:, :, t]``), the parity
 and speed reference. Deliberate differences: a Hillis-Steele parallel scan (log2 L doubling steps) was
@@ -50,40 +51,62 @@ def discretise(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
 
 
 class _FusedScan(torch.autograd.Function):
-    """``(delta, u (batch, dim, L), A (dim, N), B, C (batch, N, L)) -> sum_n h_t C_t`` (batch, dim, L)."""
+    """``(delta, u (batch, dim, L), A (dim, N), B, C (batch, N, L)) -> sum_n h_t C_t`` (batch, dim, L).
+
+    Inside, time runs first and ``dim`` last, states (L, batch, N, dim), so each step is one contiguous
+    slice and every product broadcasts over a long inner row; each step's decay ``exp(delta_t A)`` is
+    made and used while in cache (and made again in the backward); the states are kept only when a
+    gradient is needed.
+    """
 
     @staticmethod
     def forward(ctx: Any, delta: torch.Tensor, u: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
                 C: torch.Tensor) -> torch.Tensor:
-        dt = delta.permute(2, 0, 1).contiguous()  # (L, batch, dim): time first, so each step is contiguous
-        x = dt * u.permute(2, 0, 1)
-        b_l = B.permute(2, 0, 1).unsqueeze(2).contiguous()  # (L, batch, 1, N)
-        c_l = C.permute(2, 0, 1).unsqueeze(3).contiguous()  # (L, batch, N, 1)
-        a = dt.unsqueeze(-1) * A
-        a.exp_()
-        h = x.unsqueeze(-1) * b_l  # (L, batch, dim, N), becomes the states in place
-        for t in range(1, h.shape[0]):
-            h[t].addcmul_(a[t], h[t - 1])
-        ctx.save_for_backward(dt, x, u, A, b_l, c_l, a, h)
-        return torch.matmul(h, c_l).squeeze(-1).permute(1, 2, 0)
+        dt = delta.permute(2, 0, 1).unsqueeze(2).contiguous()  # (L, batch, 1, dim)
+        x = dt * u.permute(2, 0, 1).unsqueeze(2)
+        a_t = A.T.contiguous()  # (N, dim)
+        b_l = B.permute(2, 0, 1).unsqueeze(3).contiguous()  # (L, batch, N, 1)
+        c_l = C.permute(2, 0, 1).unsqueeze(2).contiguous()  # (L, batch, 1, N)
+        length, batch, _, dim = dt.shape
+        keep = any(ctx.needs_input_grad)
+        shape = (batch, a_t.shape[0], dim)
+        states = torch.empty((length,) + shape, dtype=dt.dtype, device=dt.device) if keep else None
+        rolling = torch.empty((2,) + shape, dtype=dt.dtype, device=dt.device)
+        decay, y = torch.empty_like(rolling[0]), torch.empty_like(dt)
+        for t in range(length):
+            h = states[t] if keep else rolling[t % 2]
+            torch.mul(x[t], b_l[t], out=h)
+            if t:
+                torch.mul(dt[t], a_t, out=decay).exp_()
+                h.addcmul_(decay, states[t - 1] if keep else rolling[(t - 1) % 2])
+            torch.matmul(c_l[t], h, out=y[t])
+        if keep:
+            ctx.save_for_backward(dt, x, u, a_t, b_l, c_l, states)
+        return y.squeeze(2).permute(1, 2, 0)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        dt, x, u, A, b_l, c_l, a, h = ctx.saved_tensors
-        gy = grad.permute(2, 0, 1)  # (L, batch, dim)
-        g = gy.unsqueeze(-1) * c_l.transpose(2, 3)  # dL/dh_t, by the reverse scan below
-        for t in range(g.shape[0] - 2, -1, -1):
-            g[t].addcmul_(a[t + 1], g[t + 1])
-        d_c = torch.matmul(gy.unsqueeze(2), h).squeeze(2)  # (L, batch, N)
-        d_b = torch.matmul(x.unsqueeze(2), g).squeeze(2)
-        d_x = torch.matmul(g, b_l.transpose(2, 3)).squeeze(-1)  # (L, batch, dim)
-        q = g.mul_(a)  # dL/d(delta A) = g_t a_t h_{t-1}, with h_{-1} = 0
-        q[1:].mul_(h[:-1])
-        q[0].zero_()
-        d_dt = torch.einsum("lbdn,dn->lbd", q, A) + d_x * u.permute(2, 0, 1)
-        d_a = q.mul_(dt.unsqueeze(-1)).sum(dim=(0, 1))
-        return (d_dt.permute(1, 2, 0), (d_x * dt).permute(1, 2, 0), d_a, d_b.permute(1, 2, 0),
-                d_c.permute(1, 2, 0))
+        dt, x, u, a_t, b_l, c_l, states = ctx.saved_tensors
+        gy = grad.permute(2, 0, 1).unsqueeze(2).contiguous()  # (L, batch, 1, dim)
+        d_c = torch.matmul(states, gy.transpose(2, 3)).squeeze(3)  # (L, batch, N)
+        g = torch.zeros_like(states[0])  # dL/dh_t, by the reverse scan g_t = C_t dy_t + a_{t+1} g_{t+1}
+        decay, q = torch.empty_like(g), torch.empty_like(g)
+        d_b, d_x = torch.empty_like(d_c), torch.empty_like(dt)
+        d_dt, d_a = torch.zeros_like(dt), torch.zeros_like(a_t)
+        for t in range(dt.shape[0] - 1, -1, -1):
+            if t < dt.shape[0] - 1:
+                g.mul_(decay)  # decay holds a_{t+1} from the step before
+            g.addcmul_(c_l[t].transpose(1, 2), gy[t])
+            torch.matmul(g, x[t].transpose(1, 2), out=d_b[t].unsqueeze(2))
+            torch.matmul(b_l[t].transpose(1, 2), g, out=d_x[t])
+            if t:  # dL/d(delta_t A) = g_t a_t h_{t-1}; h_{-1} = 0 leaves step 0 without one
+                torch.mul(dt[t], a_t, out=decay).exp_()
+                torch.mul(g, decay, out=q).mul_(states[t - 1])
+                torch.sum(q * a_t, dim=1, keepdim=True, out=d_dt[t])
+                d_a.add_(q.mul_(dt[t]).sum(dim=0))
+        d_dt.addcmul_(d_x, u.permute(2, 0, 1).unsqueeze(2))
+        return (d_dt.squeeze(2).permute(1, 2, 0), (d_x * dt).squeeze(2).permute(1, 2, 0), d_a.T,
+                d_b.permute(1, 2, 0), d_c.permute(1, 2, 0))
 
 
 def _output(y: torch.Tensor, u: torch.Tensor, D: Optional[torch.Tensor], z: Optional[torch.Tensor]) -> torch.Tensor:

@@ -51,6 +51,14 @@ def test_fused_scan_equals_the_loop_in_float32_at_s5vh_width():
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-4 * float(b.abs().max()))
 
 
+def test_scan_without_gradients_keeps_no_states_and_gives_the_same_values():
+    args = _inputs(3, 8, 4, 9, torch.float64, seed=3)
+    with torch.no_grad():
+        fused = _call(selective_scan, args)
+    assert not fused.requires_grad
+    assert torch.allclose(fused, _call(selective_scan_loop, args).detach(), rtol=1e-12, atol=1e-12)
+
+
 def test_scan_without_skip_or_gate_and_bad_layout():
     args = _inputs(2, 3, 4, 5, torch.float64)
     u, delta, A, B, C = args[:5]
