@@ -19,11 +19,13 @@ needed; its backward is the reverse scan ``g_t = C_t dy_t + a_{t+1} g_{t+1}`` (d
 ``dA = sum g_t h_{t-1} a_t delta_t``, ``dB_t = sum_d g_t delta_t u_t``, ``dC_t = sum_d dy_t h_t``;
 D, z, the bias and the softplus stay in autograd. :func:`selective_scan_loop` is the plain loop over t
 (``selective_scan_ref``'s structure: discretise, then ``h = a[:, :, t] * h + b[:, :, t]``), the parity
-and speed reference. Deliberate differences: a Hillis-Steele parallel scan (log2 L doubling steps) was
-measured first and was no faster than the loop on CPU at L = 25 (the work is memory-bound; see
-``benchmarks/bench_selective_scan.py``), so the fast path is the fused scan; computation stays in the
-input dtype (the reference upcasts to float32); only the input-dependent B/C layout (batch, N, L) that
-Mamba uses is accepted.
+and speed reference. At L = 25, batch 64, d_inner 512, N 16 on one CPU thread the fused scan measured
+3.0-3.4x the loop's speed without gradients and 13.6-16.7x with the backward
+(``benchmarks/bench_selective_scan.py``). Deliberate differences: a Hillis-Steele parallel scan (log2 L
+doubling steps through autograd) was measured first and was no faster than the loop (2 threads: forward
+1.12 s against 1.29 s, forward + backward 3.34 s against 3.42 s; the work is memory-bound), so the fast
+path is the fused scan; computation stays in the input dtype (the reference upcasts to float32); only
+the input-dependent B/C layout (batch, N, L) that Mamba uses is accepted.
 """
 from __future__ import annotations
 
