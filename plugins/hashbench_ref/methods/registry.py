@@ -112,4 +112,10 @@ def deep_hashing(backbone: dict, head: dict, loss: dict, bits: int, seed: int = 
     return hashbench.build_deep_hashing(backbone, head, loss, **{k: v for k, v in context.items() if v is not None})
 
 
-FACTORIES = {"deep_hashing": deep_hashing, **_available()}
+def _self_supervised() -> dict[str, Callable[..., Any]]:
+    from .selfsupervised import FACTORIES as SELF_SUPERVISED
+
+    return SELF_SUPERVISED
+
+
+FACTORIES = {"deep_hashing": deep_hashing, **_available(), **_self_supervised()}
