@@ -87,15 +87,16 @@ def _refine(b: np.ndarray, others: np.ndarray, target: np.ndarray, d: float, rng
     y1, y2, y3 = rng.random(bits), rng.random(bits), rng.random(others.shape[0])
     best, best_spread, rho, at_upper = b, _spread(b, others), RHO, 0
     while at_upper < TAIL:
-        solve = vec / (2.0 * rho + (rho + 2.0) * eig)
+        solve = (vec / (2.0 * rho + (rho + 2.0) * eig)) @ vec.T  # the left side's inverse at this rho
         for _ in range(INNER):
-            x = solve @ (vec.T @ (rho * (z1 + z2) + rho * others.T @ (d - z3) - y1 - y2 - others.T @ y3 + fixed))
-            z1, z2, z3 = x + y1 / rho, x + y2 / rho, d - others @ x - y3 / rho
+            x = solve @ (rho * (z1 + z2) + others.T @ (rho * (d - z3) - y3) - y1 - y2 + fixed)
+            hx = others @ x
+            z1, z2, z3 = x + y1 / rho, x + y2 / rho, d - hx - y3 / rho
             feasible = abs(float(z2 @ z2) - bits) <= 1e-3 and bool((z3 >= 0).all())
             if not feasible:
                 z1, z2, z3 = np.clip(z1, -1.0, 1.0), math.sqrt(bits) * z2 / np.linalg.norm(z2), np.maximum(z3, 0.0)
             y1, y2 = y1 + GAMMA * rho * (x - z1), y2 + GAMMA * rho * (x - z2)
-            y3 = y3 + GAMMA * rho * (others @ x + z3 - d)
+            y3 = y3 + GAMMA * rho * (hx + z3 - d)
             if feasible:
                 break
         rho = min(LEARNING * rho, UPPER_RHO)

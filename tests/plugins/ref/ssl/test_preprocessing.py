@@ -54,6 +54,13 @@ def test_anchor_adjacency_matches_bths_tags():
         anchor_adjacency(x, anchors[:4])
 
 
+def test_an_anchor_no_row_picks_changes_no_tag():
+    x, _ = _blobs(rows=30, centres=3, seed=5)
+    anchors = kmeans(x, 6, seed=0).centroids
+    far = np.vstack([anchors, np.full((1, 5), 1e3)])  # never among any row's 5 nearest: lambda = 0
+    assert np.array_equal(anchor_adjacency(x, far), anchor_adjacency(x, anchors))
+
+
 def test_hadamard_start_rows():
     start = hadamard_start(20, 8, seed=0)
     h = start[:8]
