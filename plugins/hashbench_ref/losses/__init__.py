@@ -411,3 +411,28 @@ def dbdh(alpha: float = 0.1, power: int = 2, memory: str = "bank", weighting: st
 
 
 FACTORIES.update({"dbdh": dbdh})
+
+
+def dbdh(alpha: float = 0.1, power: int = 2, memory: str = "bank", weighting: str = "mean", bits: int = 64,
+         num_classes: int = 2, multi_label: bool = False, num_train: int = 0) -> Any:
+    """Deep Balanced Discrete Hashing (Zheng et al., 2020): pairwise likelihood + a bit-balance term.
+
+    u = clamp(codes, -1, 1); with theta = u U^T / 2 over batch x bank and s = share a label:
+    mean(log(1 + exp(theta)) - s * theta) + ``alpha`` * mean_i (mean_k u_ik)^``power``. Use the ``linear`` head.
+
+    - ``alpha``: weight of the balance term (default 0.1, FIRe's template); ``power``: 2 (default) or 1 (abs).
+    - ``memory``: ``"bank"`` (default; FIRe's ``keep_train_size``: pairs with every training clip's latest
+      code) or ``"batch"`` (pairs within the batch).
+    - ``weighting``: ``"mean"`` (default, FIRe's plain mean over pairs) or ``"balanced"`` (similar and
+      dissimilar pairs weighted as HashNet does, as for ``dpsh``; for many classes).
+    Reference followed: FIRe ``functions/loss/dbdh.py``.
+    """
+    from .dbdh import DBDH_POWERS, DBDHLoss
+    from .pairwise import PAIR_WEIGHTINGS
+
+    return DBDHLoss(bits, num_classes, multi_label, num_train, number("loss.alpha", alpha, 0),
+                    choice("loss.power", power, DBDH_POWERS), choice("loss.memory", memory, MEMORIES),
+                    choice("loss.weighting", weighting, PAIR_WEIGHTINGS))
+
+
+FACTORIES.update({"dbdh": dbdh})
