@@ -42,7 +42,8 @@ RHO, GAMMA, LEARNING, UPPER_RHO, INNER, TAIL = 5e-5, (1 + 5 ** 0.5) / 2, 1.07, 1
 
 
 def hadamard_start(clusters: int, bits: int, seed: int) -> np.ndarray:
-    """``(clusters, bits)`` float64 ±1: rows of ``[H; -H]``, then balanced random rows (module docstring)."""
+    """``(clusters, bits)`` float64 ±1: rows of ``[H; -H]``, then balanced random rows (module docstring);
+    ``bits`` a power of 2 (scipy's ``hadamard`` in the reference has the same limit)."""
     h = sylvester_hadamard(bits)
     rows = np.concatenate([h.numpy(), -h.numpy()])[:clusters].astype(np.float64)
     extra = clusters - rows.shape[0]
