@@ -20,7 +20,7 @@ from hashbench_ref.methods.frozen import FrozenFeatures, build_frozen
 from support import ROOT, run_cli, ucf_tree
 
 TINY = {"name": "r3d18", "width": 8}
-EXPERIMENT = ROOT / "experiments" / "features" / "ucf101_itq_frozen_r3d18.toml"
+EXPERIMENT = ROOT / "experiments" / "ucf101_itq_frozen_r3d18.toml"
 
 
 def _clips(n: int, seed: int = 0) -> torch.Tensor:
