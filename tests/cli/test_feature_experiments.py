@@ -15,14 +15,16 @@ SMALL = dict(num_frames=6, feature_dim=16, clips_per_class=6, queries_per_class=
 
 def test_every_shipped_feature_experiment_is_listed_here():
     assert sorted(p.name for p in FEATURES.glob("*.toml")) == [
-        "activitynet_itq.toml", "fcvid_itq.toml", "moving_digits_features_itq.toml"]
+        "activitynet_itq.toml", "baselines.toml", "fcvid_itq.toml", "moving_digits_features_itq.toml"]
 
 
-def test_the_embedded_feature_experiment_validates(tmp_path):
-    proc = run_cli("validate", str(FEATURES / "moving_digits_features_itq.toml"), cwd=tmp_path,
+@pytest.mark.parametrize("experiment, name", [("moving_digits_features_itq.toml", "features-itq"),
+                                              ("baselines.toml", "baselines@")])
+def test_the_embedded_feature_experiments_validate(tmp_path, experiment, name):
+    proc = run_cli("validate", str(FEATURES / experiment), cwd=tmp_path,
                    env={"HASHBENCH_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "features-itq" in proc.stdout
+    assert name in proc.stdout
 
 
 @pytest.mark.parametrize("experiment, missing", [("fcvid_itq.toml", "fcv_train_feats.h5"),
