@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from hashbench.contract import conformance_example
+
 __all__ = ["FACTORIES"]
 
 #: method name -> factory; each method's engineer adds its entry below its factory.
