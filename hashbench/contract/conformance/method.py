@@ -5,7 +5,8 @@ Checks, in order: ``builds`` (an ``nn.Module`` with ``encode``), ``consumes`` (k
 ``fit`` (optional: deterministic, two builds fitted on the same data hold equal state), ``encode``
 (finite float codes of shape batch x bits, no exact zero), ``training_loss`` (optional: a finite
 scalar whose gradient reaches the parameters), ``state_dict`` (a fresh build loaded strictly with it
-encodes the same codes) and ``on_epoch_start``.
+encodes the same codes), ``resume`` (optional, with ``training_loss``: two epochs in one go equal one epoch,
+a checkpoint, a fresh build restored from it and the second epoch) and ``on_epoch_start``.
 """
 from __future__ import annotations
 
@@ -62,6 +63,7 @@ def _checks(checks: Checks, method: Any, component: Component, table: Mapping[st
     if fitted and checks.run("encode", encode, method, bits, device):
         checks.run("training_loss", training_loss, method, device)
         checks.run("state_dict", state_dict, method, component, table, device)
+        checks.run("resume", resume, method, component, table, device)
     checks.run("on_epoch_start", on_epoch_start, method)
 
 
@@ -149,6 +151,58 @@ def state_dict(method: Any, component: Component, table: Mapping[str, Any], devi
     with torch.no_grad():
         expect(torch.equal(method.encode(inputs), fresh.encode(inputs)), "codes differ after load_state_dict")
     return f"{len(method.state_dict())} entries round-trip"
+
+
+def _train_epochs(method: Any, optimizer: Any, epochs: range, total: int, device: str) -> None:
+    """Epochs ``epochs`` of ``total`` (1-based) of a tiny training run: on_epoch_start, then one optimizer
+    step of ``training_loss`` on that epoch's fixed batch (inputs seeded by the epoch)."""
+    import torch
+
+    from ..methods import MethodBatch
+
+    for epoch in epochs:
+        call_epoch(method, epoch, total)
+        method.train()
+        labels = torch.arange(BATCH, device=device) % KIT_CONTEXT["num_classes"] if method.needs_labels else None
+        batch = MethodBatch(kit_inputs(method.consumes, BATCH, seed=10 + epoch).to(device),
+                            torch.arange(BATCH, device=device), labels)
+        optimizer.zero_grad(set_to_none=True)
+        method.training_loss(batch).backward()
+        optimizer.step()
+
+
+def resume(method: Any, component: Component, table: Mapping[str, Any], device: str) -> str:
+    """Optional (with ``training_loss``): a run of two epochs (on_epoch_start + one Adam step each) ends in
+    exactly the state of a run stopped after epoch 1, checkpointed (the method's state_dict, the
+    optimizer's and the torch RNG state, as a run's checkpoint holds them), restored into a fresh build
+    (not fitted again) and continued for epoch 2."""
+    import copy
+
+    import torch
+
+    if not callable(getattr(method, "training_loss", None)):
+        raise CheckSkipped("not defined (optional: the method trains no epochs)")
+
+    def adam(m: Any) -> Any:
+        return torch.optim.Adam([p for p in m.parameters() if p.requires_grad] or [torch.zeros(1, requires_grad=True)],
+                                lr=1e-3)
+
+    torch.manual_seed(0)
+    whole = _fitted(component, table, device)
+    _train_epochs(whole, adam(whole), range(1, 3), 2, device)
+    torch.manual_seed(0)
+    stopped = _fitted(component, table, device)
+    optimizer = adam(stopped)
+    _train_epochs(stopped, optimizer, range(1, 2), 2, device)
+    saved = (copy.deepcopy(stopped.state_dict()), copy.deepcopy(optimizer.state_dict()), torch.get_rng_state())
+    resumed = build(component, table, device=device).to(device)
+    resumed.load_state_dict(saved[0], strict=True)
+    optimizer = adam(resumed)
+    optimizer.load_state_dict(saved[1])
+    torch.set_rng_state(saved[2])
+    _train_epochs(resumed, optimizer, range(2, 3), 2, device)
+    require(_same_state(whole, resumed))
+    return "2 epochs == 1 epoch + checkpoint + fresh build + 1 epoch, exactly"
 
 
 def on_epoch_start(method: Any) -> str:

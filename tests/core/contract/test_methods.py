@@ -80,6 +80,28 @@ def test_the_kit_passes_a_trained_method_and_names_the_broken_rule():
     assert not narrow["encode"].passed and "(B, bits) = (4, 8)" in narrow["encode"].message
 
 
+class _Forgetful(_Trained):
+    """Draws a noise scale per epoch from a generator it never checkpoints: a resumed run draws anew."""
+
+    def __init__(self, bits: int, seed: int = 0) -> None:
+        super().__init__(bits, seed)
+        self.draws = torch.Generator().manual_seed(seed)
+        self.scale = 0.0
+
+    def on_epoch_start(self, epoch: int, epochs: int) -> None:
+        self.scale = float(torch.rand(1, generator=self.draws))
+
+    def training_loss(self, batch: MethodBatch):
+        return torch.tanh(self.scale * self.encode(batch.inputs)).pow(2).mean()
+
+
+def test_the_kit_checks_that_resume_continues_exactly():
+    good = _by_check(check_method(_Trained))["resume"]
+    assert good.passed and not good.skipped, good.message
+    forgetful = _by_check(check_method(_Forgetful))["resume"]
+    assert not forgetful.passed and "state differs in proj" in forgetful.message
+
+
 def test_a_method_that_consumes_an_unknown_item_kind_fails_consumes():
     class Odd(_Trained):
         consumes = ("audio",)
