@@ -50,3 +50,45 @@ def ssvh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, hidden: in
 
 
 FACTORIES["ssvh"] = ssvh
+
+
+@conformance_example({"depth": 1, "width": 16, "decoder_width": 8, "d_state": 4, "clusters": 3, "pca_dim": 4,
+                      "centre_sweeps": 0, "warm_up_epoch": 1})
+def s5vh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, num_train: int = 0, depth: int = 6,
+         width: int = 256, decoder_depth: int = 1, decoder_width: int = 192, d_state: int = 16,
+         drop_path: float = 0.5, mask_ratio: float = 0.75, alpha: float = 2.5, temperature: float = 0.5,
+         tau_plus: float = 0.1, a_cluster: float = 0.01, temperature_cluster: float = 0.5, clusters: int = 450,
+         pca_dim: int = 512, warm_up_epoch: int = 50, smoothing: float = 0.01, centre_sweeps: int = 20,
+         variant: str = "released") -> Any:
+    """S5VH (AAAI 2025): bidirectional-Mamba masked autoencoder + DCL of two views + cross-entropy to k-means pseudo-labels.
+
+    Keys (defaults = the paper's "small" model, FCVID): depth 6, width 256 (encoder blocks); decoder_depth 1,
+    decoder_width 192; d_state 16 (Mamba); drop_path 0.5 (top rate of each stack); mask_ratio 0.75
+    (others 0.5); alpha 2.5 (contrastive weight; ActivityNet 0.2, UCF101/HMDB51 1.0); temperature 0.5;
+    tau_plus 0.1 (ActivityNet/HMDB51 0.05); a_cluster 0.01 (cluster weight; ActivityNet 0.001, UCF101/HMDB51
+    0.1); temperature_cluster 0.5; clusters 450 (ActivityNet/HMDB51 100, UCF101 101); pca_dim 512 (HMDB51
+    1024); warm_up_epoch 50 (one-hot labels, then smoothed by smoothing 0.01); centre_sweeps 20 (hash-centre
+    refinement sweeps of fit, 0 = the Hadamard start); variant "released" (shared Mamba per block, centres
+    unused) or "paper" (two Mambas, classifier initialised from the centres). bits a power of 2."""
+    from hashbench.contract import choice, integer, number, positive_int
+
+    if positive_int("method.bits", bits) & (bits - 1):
+        raise ValueError(f"method.bits: S5VH's Hadamard hash centres need a power of 2, got {bits}")
+    keys = {k: positive_int(f"method.{k}", v) for k, v in (
+        ("depth", depth), ("width", width), ("decoder_depth", decoder_depth), ("decoder_width", decoder_width),
+        ("d_state", d_state), ("clusters", clusters), ("pca_dim", pca_dim))}
+    keys.update({k: number(f"method.{k}", v, 0) for k, v in (("alpha", alpha), ("a_cluster", a_cluster))})
+    keys.update({k: number(f"method.{k}", v, 0, low_open=True) for k, v in (
+        ("temperature", temperature), ("temperature_cluster", temperature_cluster))})
+    keys.update({k: number(f"method.{k}", v, 0, 1, high_open=True) for k, v in (
+        ("drop_path", drop_path), ("mask_ratio", mask_ratio), ("tau_plus", tau_plus))})
+    keys.update({"smoothing": number("method.smoothing", smoothing, 0, 1),
+                 "warm_up_epoch": integer("method.warm_up_epoch", warm_up_epoch, 0),
+                 "centre_sweeps": integer("method.centre_sweeps", centre_sweeps, 0),
+                 "variant": choice("method.variant", variant, ("released", "paper"))})
+    from .s5vh import S5VH
+
+    return S5VH(bits, feature_dim, num_frames, seed, num_train, **keys)
+
+
+FACTORIES["s5vh"] = s5vh

@@ -28,6 +28,7 @@ reference's stays in its optimiser, unused).
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -76,27 +77,31 @@ class Mamba(nn.Module):
         return self.out_proj(y.transpose(1, 2))
 
 
-def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
-    """Stochastic depth: zero whole samples with probability ``rate`` and scale the rest by 1/(1-rate)."""
+def drop_path(x: torch.Tensor, rate: float, training: bool, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    """Stochastic depth: zero whole samples with probability ``rate`` and scale the rest by 1/(1-rate)
+    (draws from ``generator`` when given, else the global generator)."""
     if rate == 0.0 or not training:
         return x
-    keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1.0 - rate)
+    keep = x.new_empty((x.shape[0],) + (1,) * (x.dim() - 1)).bernoulli_(1.0 - rate, generator=generator)
     return x * keep / (1.0 - rate)
 
 
 class BiMambaBlock(nn.Module):
     """S5VH's block ``(B, L, dim) -> (B, L, dim)``; ``tied`` True (default: the released code) shares one
-    Mamba between the two directions; ``drop_path`` the stochastic-depth rate (S5VH: 0.5 at the top)."""
+    Mamba between the two directions; ``drop_path`` the stochastic-depth rate (S5VH: 0.5 at the top);
+    ``norm_eps`` the LayerNorms' eps (S5VH's models pass 1e-6)."""
 
-    def __init__(self, dim: int, tied: bool = True, drop_path: float = 0.0, d_state: int = 16, scan: str = "fused"):
+    def __init__(self, dim: int, tied: bool = True, drop_path: float = 0.0, d_state: int = 16, scan: str = "fused",
+                 norm_eps: float = 1e-5):
         super().__init__()
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.norm1, self.norm2 = nn.LayerNorm(dim, eps=norm_eps), nn.LayerNorm(dim, eps=norm_eps)
         self.mamba1 = Mamba(dim, d_state=d_state, scan=scan)
         self.mamba2 = None if tied else Mamba(dim, d_state=d_state, scan=scan)
         self.drop_rate = drop_path
+        self.generator: Optional[torch.Generator] = None  # drop_path's draws (a method sets its own)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         backward = self.mamba1 if self.mamba2 is None else self.mamba2
         up = self.mamba1(self.norm1(x))
         down = torch.flip(backward(self.norm2(torch.flip(x, dims=[1]))), dims=[1])
-        return x + drop_path(up + down, self.drop_rate, self.training)
+        return x + drop_path(up + down, self.drop_rate, self.training, self.generator)
