@@ -48,6 +48,23 @@ def load_module_state(module: torch.nn.Module, saved: dict[str, Any], where: str
         load_state_strict(loss, saved.get("loss", {}), f"{where} (loss)")
 
 
+def rng_state() -> dict[str, Any]:
+    """torch's global generator states (CPU, and every CUDA device once CUDA is initialised): what dropout
+    and other global draws of the next epoch depend on, checkpointed so ``--resume`` draws the same."""
+    state: dict[str, Any] = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(saved: dict[str, Any]) -> None:
+    """Set what :func:`rng_state` saved (a checkpoint without it, from before, leaves the generators)."""
+    if "torch" in saved:
+        torch.set_rng_state(saved["torch"])
+    if "cuda" in saved and torch.cuda.is_available() and len(saved["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(saved["cuda"])
+
+
 @dataclass
 class TrainState:
     """Optimizer, scheduler and precision, plus where training resumes and the best epoch so far."""
@@ -68,6 +85,7 @@ class TrainState:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else {},
             "scaler": self.precision.scaler.state_dict() if self.precision.scaler is not None else {},
             "epoch": epoch, "best_value": float(self.best.value), "best_epoch": int(self.best.epoch),
+            "rng": rng_state(),
         }
 
     def restore(self, model: torch.nn.Module, saved: dict[str, Any], path: Path, loss: Any = None) -> None:
@@ -84,5 +102,6 @@ class TrainState:
             raise CheckpointError(f"{path}: the optimizer or scheduler state does not fit this experiment"
                                   f" ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''});"
                                   " start a new run without --resume") from exc
+        restore_rng_state(saved.get("rng") or {})
         self.start_epoch = int(saved["epoch"]) + 1
         self.best = Best(float(saved.get("best_value", -np.inf)), int(saved.get("best_epoch", 0)))

@@ -110,8 +110,9 @@ class Trained(HashMethod):
     consumes = ("frame_features",)
     stop_at: int | None = None
 
-    def __init__(self, bits: int, seed: int = 0, feature_dim: int = 0) -> None:
+    def __init__(self, bits: int, seed: int = 0, feature_dim: int = 0, dropout: float = 0.0) -> None:
         super().__init__(bits, seed)
+        self.drop = torch.nn.Dropout(dropout)  # draws from torch's global generator while training
         self.proj = torch.nn.Linear(feature_dim, bits)
         self.register_buffer("centre", torch.zeros(feature_dim))
 
@@ -127,7 +128,7 @@ class Trained(HashMethod):
         return (1 - codes.abs()).mean() + codes.mean(dim=0).pow(2).mean()
 
     def encode(self, inputs):
-        return self.proj(inputs.float().mean(dim=1) - self.centre)
+        return self.proj(self.drop(inputs.float().mean(dim=1) - self.centre))
 
 
 def _trained_registry():
@@ -136,9 +137,10 @@ def _trained_registry():
     return registry
 
 
-def test_a_trained_method_resumes_exactly(tmp_path, features_registered):
+@pytest.mark.parametrize("dropout", [0.0, 0.5], ids=["deterministic", "dropout"])
+def test_a_trained_method_resumes_exactly(tmp_path, features_registered, dropout):
     doc = {"name": "trained", "seed": 1, "device": "cpu", "dataset": FEATURES,
-           "method": {"name": "trained", "bits": 8},
+           "method": {"name": "trained", "bits": 8, "dropout": dropout},
            "train": {"epochs": 3, "batch_size": 16, "optimizer": {"name": "adam", "lr": 0.01}, "eval_every": 3,
                      "amp": False},
            "eval": {"metrics": ["map"]}}
