@@ -92,3 +92,42 @@ def s5vh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, num_train:
 
 
 FACTORIES["s5vh"] = s5vh
+
+
+def _masked_transformer(prefix: str, depth: int, width: int, heads: int, decoder_depth: int, decoder_width: int,
+                        decoder_heads: int, mask_ratio: float, a: float, temperature: float,
+                        tau_plus: float) -> dict[str, Any]:
+    """The validated keys of ConMH's masked transformer (shared by conmh and autossvh), as keyword arguments."""
+    from hashbench.contract import number, positive_int
+
+    for key, value, per in (("width", width, heads), ("decoder_width", decoder_width, decoder_heads)):
+        positive_int(f"{prefix}.{key}", value)
+        if positive_int(f"{prefix}.{key.replace('width', 'heads')}", per) > value:
+            raise ValueError(f"{prefix}.{key.replace('width', 'heads')}: at most {key} ({value}) heads, got {per}")
+    return {"depth": positive_int(f"{prefix}.depth", depth), "width": width, "heads": heads,
+            "decoder_depth": positive_int(f"{prefix}.decoder_depth", decoder_depth),
+            "decoder_width": decoder_width, "decoder_heads": decoder_heads,
+            "mask_ratio": number(f"{prefix}.mask_ratio", mask_ratio, 0, 1, low_open=True, high_open=True),
+            "a": number(f"{prefix}.a", a, 0), "temperature": number(f"{prefix}.temperature", temperature, 0,
+                                                                    low_open=True),
+            "tau_plus": number(f"{prefix}.tau_plus", tau_plus, 0, 1, high_open=True)}
+
+
+@conformance_example({"depth": 1, "width": 16, "heads": 2, "decoder_width": 8, "decoder_heads": 2})
+def conmh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, depth: int = 12, width: int = 256,
+          heads: int = 6, decoder_depth: int = 2, decoder_width: int = 192, decoder_heads: int = 3,
+          mask_ratio: float = 0.75, a: float = 1.0, temperature: float = 0.5, tau_plus: float = 0.1) -> Any:
+    """ConMH (AAAI 2023): masked-frame transformer autoencoder + debiased contrastive loss of two views.
+
+    Keys (defaults = the paper's "small" model, FCVID): depth 12, width 256, heads 6 (encoder blocks);
+    decoder_depth 2, decoder_width 192, decoder_heads 3; mask_ratio 0.75 (each view masks int(ratio T)
+    frames; ActivityNet 0.5); a 1.0 (contrastive weight; ActivityNet 0.2); temperature 0.5; tau_plus 0.1
+    (DCL class prior; ActivityNet 0.05). Frame features only."""
+    from .conmh import ConMH
+
+    keys = _masked_transformer("method", depth, width, heads, decoder_depth, decoder_width, decoder_heads,
+                               mask_ratio, a, temperature, tau_plus)
+    return ConMH(bits, feature_dim, num_frames, seed, **keys)
+
+
+FACTORIES["conmh"] = conmh
