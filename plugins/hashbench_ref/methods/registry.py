@@ -118,4 +118,10 @@ def _self_supervised() -> dict[str, Callable[..., Any]]:
     return SELF_SUPERVISED
 
 
-FACTORIES = {"deep_hashing": deep_hashing, **_available(), **_self_supervised()}
+def _unsupervised() -> dict[str, Callable[..., Any]]:
+    from .unsupervised import FACTORIES as UNSUPERVISED
+
+    return UNSUPERVISED
+
+
+FACTORIES = {"deep_hashing": deep_hashing, **_available(), **_self_supervised(), **_unsupervised()}

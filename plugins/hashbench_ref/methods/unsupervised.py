@@ -1,0 +1,46 @@
+"""FIRe's deep unsupervised hashing methods (bi-half, CIBHash, TBH, SSDH, GreedyHash-unsupervised, UH-BDNN)
+as registered methods on frame features or vectors: torch-free factory functions whose keys (with FIRe's
+settings as defaults) and docstrings are what ``hashbench plugins show NAME`` prints; each imports its
+method's module when it builds.
+
+The methods themselves live one per module beside this one (``methods/<name>.py``). ``bits``, ``seed``
+and ``feature_dim`` come from the experiment (``[method] bits``, the top-level seed, the dataset).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from hashbench.contract import conformance_example
+
+__all__ = ["FACTORIES"]
+
+#: method name -> factory; each method's engineer adds its entry below its factory.
+FACTORIES: dict[str, Callable[..., Any]] = {}
+
+
+def _pooled_keys(hidden: int, standardise: bool) -> dict[str, Any]:
+    """The validated keys of the pooled-feature methods' hash MLP and standardisation, as keyword arguments."""
+    from hashbench.contract import integer
+
+    if not isinstance(standardise, bool):
+        raise ValueError(f"method.standardise: must be true or false, got {standardise!r}")
+    return {"hidden": integer("method.hidden", hidden, 0), "standardise": standardise}
+
+
+@conformance_example({"hidden": 8})
+def greedyhash_u(bits: int, feature_dim: int, seed: int = 0, alpha: float = 1.0, pow: int = 3, hidden: int = 0,
+                 standardise: bool = True) -> Any:
+    """GreedyHash, unsupervised (NeurIPS 2018): sign (identity gradient) of a linear hash layer keeps the features' cosines.
+
+    Keys (defaults = FIRe's template): alpha 1.0 (weight of the cubic quantisation term; FIRe's CIFAR-10 0.1);
+    pow 3 (its exponent, a positive integer); hidden 0 (FIRe's single linear layer; > 0: an MLP with one
+    ReLU hidden layer of that width); standardise true (fit standardises the frame-mean features)."""
+    from hashbench.contract import number, positive_int
+
+    from .greedyhash_u import GreedyHashUnsupervised
+
+    return GreedyHashUnsupervised(bits, feature_dim, seed, alpha=number("method.alpha", alpha, 0),
+                                  pow=positive_int("method.pow", pow), **_pooled_keys(hidden, standardise))
+
+
+FACTORIES["greedyhash_u"] = greedyhash_u
