@@ -131,3 +131,50 @@ def conmh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, depth: in
 
 
 FACTORIES["conmh"] = conmh
+
+
+def _bth_keys(prefix: str, hidden: int, layers: int, heads: int, dropout: float, select: float, anchors: int,
+              pretrain_epochs: int, pretrain_batch: int, pretrain_lr: float, variant: str) -> dict[str, Any]:
+    """The validated keys of BTH's encoder and preprocessing stages (shared by bth and dkph)."""
+    from hashbench.contract import choice, number, positive_int
+
+    if positive_int(f"{prefix}.hidden", hidden) % 2 or hidden % positive_int(f"{prefix}.heads", heads):
+        raise ValueError(f"{prefix}.hidden: must be even and divide by heads ({heads}), got {hidden}")
+    if positive_int(f"{prefix}.anchors", anchors) < 5:
+        raise ValueError(f"{prefix}.anchors: the anchor graph needs at least 5 anchors, got {anchors}")
+    return {"hidden": hidden, "layers": positive_int(f"{prefix}.layers", layers), "heads": heads,
+            "dropout": number(f"{prefix}.dropout", dropout, 0, 1, high_open=True),
+            "select": number(f"{prefix}.select", select, 0, 1), "anchors": anchors,
+            "pretrain_epochs": positive_int(f"{prefix}.pretrain_epochs", pretrain_epochs),
+            "pretrain_batch": positive_int(f"{prefix}.pretrain_batch", pretrain_batch),
+            "pretrain_lr": number(f"{prefix}.pretrain_lr", pretrain_lr, 0, low_open=True),
+            "variant": choice(f"{prefix}.variant", variant, ("released", "paper"))}
+
+
+#: Small settings the conformance kit checks bth and dkph with (32 items of 4 frames x 16 values).
+_BTH_EXAMPLE = {"hidden": 16, "anchors": 8, "pretrain_epochs": 1, "pretrain_batch": 16}
+
+
+@conformance_example(_BTH_EXAMPLE)
+def bth(bits: int, feature_dim: int, seed: int = 0, hidden: int = 256, layers: int = 1, heads: int = 1,
+        dropout: float = 0.1, select: float = 0.15, anchors: int = 2000, w_mask: float = 0.92, w_nei: float = 0.08,
+        w_mu: float = 0.8, pretrain_epochs: int = 56, pretrain_batch: int = 256, pretrain_lr: float = 3e-4,
+        variant: str = "released") -> Any:
+    """BTH (CVPR 2021): one-layer BERT over frames; masked-frame reconstruction + anchor-graph pairs + centre regression.
+
+    Keys (defaults = the released code, Lily1994/BTH c97db40): hidden 256, layers 1, heads 1 (FFN 4 hidden),
+    dropout 0.1; select 0.15 (frames BERT-corrupted: 80% zeroed, 10% swapped, 10% kept); anchors 2000
+    (k-means over pre-trained latents); w_mask 0.92, w_nei 0.08, w_mu 0.8 (loss weights); pretrain_epochs
+    56, pretrain_batch 256, pretrain_lr 3e-4 (the mask-only pre-training of fit, Adam); variant "released"
+    (reconstructs the corrupted input, as the released code does) or "paper" (the original frames)."""
+    from hashbench.contract import number
+
+    from .bth import BTH
+
+    keys = _bth_keys("method", hidden, layers, heads, dropout, select, anchors, pretrain_epochs, pretrain_batch,
+                     pretrain_lr, variant)
+    weights = {k: number(f"method.{k}", v, 0) for k, v in (("w_mask", w_mask), ("w_nei", w_nei), ("w_mu", w_mu))}
+    return BTH(bits, feature_dim, seed, **keys, **weights)
+
+
+FACTORIES["bth"] = bth
