@@ -178,3 +178,30 @@ def bth(bits: int, feature_dim: int, seed: int = 0, hidden: int = 256, layers: i
 
 
 FACTORIES["bth"] = bth
+
+
+@conformance_example(_BTH_EXAMPLE)
+def dkph(bits: int, feature_dim: int, num_frames: int, seed: int = 0, hidden: int = 256, layers: int = 1,
+         heads: int = 1, dropout: float = 0.1, select: float = 0.15, anchors: int = 2000, w_recon: float = 1.0,
+         w_tsim: float = 0.9, w_triplet: float = 0.1, w_bsim: float = 0.11, margin: float = 0.5,
+         pretrain_epochs: int = 56, pretrain_batch: int = 256, pretrain_lr: float = 3e-4,
+         variant: str = "released") -> Any:
+    """DKPH (ECCV 2022): BTH's encoder + a hash stream over the flattened sequence; reconstruction + centre + triplet + pair terms.
+
+    Keys (defaults = the released code, IMCCretrieval/DKPH 66fa2c0): BTH's encoder and preprocessing keys
+    (hidden 256, layers 1, heads 1, dropout 0.1, select 0.15, anchors 2000, pretrain_epochs 56,
+    pretrain_batch 256, pretrain_lr 3e-4, variant "released" / "paper": see bth); w_recon 1.0, w_tsim 0.9
+    (centre regression + triplet), w_triplet 0.1 (inside tsim), w_bsim 0.11 (pair term), margin 0.5
+    (TripletMarginLoss). Frame features with the dataset's num_frames (the released code: 25)."""
+    from hashbench.contract import number
+
+    from .dkph import DKPH
+
+    keys = _bth_keys("method", hidden, layers, heads, dropout, select, anchors, pretrain_epochs, pretrain_batch,
+                     pretrain_lr, variant)
+    weights = {k: number(f"method.{k}", v, 0) for k, v in (("w_recon", w_recon), ("w_tsim", w_tsim),
+                                                           ("w_triplet", w_triplet), ("w_bsim", w_bsim))}
+    return DKPH(bits, feature_dim, num_frames, seed, margin=number("method.margin", margin, 0), **weights, **keys)
+
+
+FACTORIES["dkph"] = dkph

@@ -116,7 +116,7 @@ def test_fit_is_deterministic_and_the_state_dict_round_trips(monkeypatch):
     assert torch.equal(a.encode(x), fresh.encode(x))
 
 
-def _epoch(method, optimizer, x, epoch):
+def run_epoch(method, optimizer, x, epoch):
     method.train()
     method.on_epoch_start(epoch, 2)
     order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(epoch))
@@ -133,17 +133,17 @@ def test_resume_continues_exactly(monkeypatch, tmp_path):
     monkeypatch.setenv("HASHBENCH_FIT_CACHE", "off")
     straight, x = fitted(dropout=0.1)
     opt = torch.optim.Adam(straight.parameters(), lr=1e-3)
-    losses = [_epoch(straight, opt, x, e) for e in (1, 2)]
+    losses = [run_epoch(straight, opt, x, e) for e in (1, 2)]
     first, _ = fitted(dropout=0.1)
     opt1 = torch.optim.Adam(first.parameters(), lr=1e-3)
-    _epoch(first, opt1, x, 1)
+    run_epoch(first, opt1, x, 1)
     torch.save({"model": first.state_dict(), "optimizer": opt1.state_dict()}, tmp_path / "ckpt.pt")
     saved = torch.load(tmp_path / "ckpt.pt")
     resumed = bth(**{**SMALL, "dropout": 0.1})
     resumed.load_state_dict(saved["model"])
     opt2 = torch.optim.Adam(resumed.parameters(), lr=1e-3)
     opt2.load_state_dict(saved["optimizer"])
-    assert _epoch(resumed, opt2, x, 2) == losses[1]
+    assert run_epoch(resumed, opt2, x, 2) == losses[1]
     for key, value in straight.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
 
