@@ -14,7 +14,9 @@ from hashbench.run.preflight import check_points
 
 ZOO = ROOT / "experiments" / "zoo"
 HEADS = {"triplet": "tanh", "csq": "linear", "dpsh": "linear", "hashnet": "scaled_tanh", "dsh": "linear",
-         "greedyhash": "linear", "orthohash": "bn", "dpn": "linear", "cross_entropy": "tanh"}
+         "greedyhash": "linear", "orthohash": "bn", "dpn": "linear", "cross_entropy": "tanh", "dtsh": "linear",
+         "orthoarc": "bn", "dfh": "linear", "sdh_c": "tanh", "dbdh": "linear", "jmlh": "linear", "adsh": "tanh",
+         "video_retrieval": "tanh"}
 
 
 @pytest.fixture(scope="module")

@@ -93,12 +93,13 @@ def dfh_centres_update(centres, y, b_codes, vul):
             centres[i, bit] = math.copysign(1.0, value) if value != 0 else 0.0
 
 
-def dfh_loss(u, y, ind, U, Y, centres, mu, vul, m, eta):
+def dfh_loss(u, y, ind, U, Y, centres, mu, vul, m, eta, weighting="mean"):
     """FIRe's DFHLoss for one batch; updates the banks ``U`` (N, bits), ``Y`` (N, C) and ``centres``
     (C, bits) in place, in FIRe's order: write the batch into the banks, b = sign(mu * centres[y] + u)
     with the centres before this batch, update the centres from b, then the margin likelihood over
     batch x bank (theta = u . U_j / 2 clamped to [-100, 50]; similar pairs log(1 + exp(m - theta)),
-    dissimilar log(1 + exp(m + theta)), mean over all pairs) + eta * mean((b - u)^2)."""
+    dissimilar log(1 + exp(m + theta)), mean over all pairs, or with ``weighting = "balanced"`` the mean
+    over similar pairs plus the mean over dissimilar ones) + eta * mean((b - u)^2)."""
     b, bits = u.shape
     for row, i in enumerate(ind.tolist()):
         U[i] = u[row].detach()
@@ -109,15 +110,17 @@ def dfh_loss(u, y, ind, U, Y, centres, mu, vul, m, eta):
             pull = mu * sum(float(y[i, c]) * float(centres[c, k]) for c in range(centres.shape[0]))
             b_codes[i, k] = torch.sign(pull + u[i, k].detach())
     dfh_centres_update(centres, y, b_codes, vul)
-    metric = 0.0
+    sums, counts = [0.0, 0.0], [0, 0]  # dissimilar, similar
     for i in range(b):
         for j in range(U.shape[0]):
             theta = torch.clamp(0.5 * (u[i] @ U[j]), min=-100.0, max=50.0)
-            if _shares(y[i], Y[j]):
-                metric = metric + torch.log(1.0 + torch.exp(m - theta))
-            else:
-                metric = metric + torch.log(1.0 + torch.exp(m + theta))
-    metric = metric / (b * U.shape[0])
+            shared = int(_shares(y[i], Y[j]))
+            sums[shared] = sums[shared] + torch.log(1.0 + torch.exp((m - theta) if shared else (m + theta)))
+            counts[shared] += 1
+    if weighting == "balanced":
+        metric = sum(total / n for total, n in zip(sums, counts) if n)
+    else:
+        metric = (sums[0] + sums[1]) / (b * U.shape[0])
     quant = sum((b_codes[i, k] - u[i, k]) ** 2 for i in range(b) for k in range(bits)) / (b * bits)
     return metric + eta * quant
 

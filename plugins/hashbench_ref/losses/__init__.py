@@ -220,8 +220,8 @@ def orthoarc(s: float = 8.0, m: float = 0.2, quan: float = 0.0, quan_type: str =
                         bool(learn_codebook), number("loss.lr_multiplier", lr_multiplier, 0, low_open=True), seed)
 
 
-def dfh(mu: float = 1.0, vul: float = 1.0, m: float = 1.0, eta: float = 0.5, bits: int = 64, num_classes: int = 2,
-        multi_label: bool = False, num_train: int = 0) -> Any:
+def dfh(mu: float = 1.0, vul: float = 1.0, m: float = 1.0, eta: float = 0.5, weighting: str = "mean", bits: int = 64,
+        num_classes: int = 2, multi_label: bool = False, num_train: int = 0) -> Any:
     """DFH (Li et al., BMVC 2019): a margin pairwise likelihood over a memory bank + quantisation towards
     codes pulled to discrete class centres.
 
@@ -232,12 +232,15 @@ def dfh(mu: float = 1.0, vul: float = 1.0, m: float = 1.0, eta: float = 0.5, bit
     ``linear`` head.
 
     - ``m`` margin (1), ``eta`` quantisation weight (0.5), ``mu`` pull to the centres (1), ``vul`` (1).
+    - ``weighting``: ``"mean"`` (default, FIRe's) over all pairs, or ``"balanced"`` (similar and
+      dissimilar pairs averaged apart, as HashNet; for many classes).
     Reference followed: FIRe ``functions/loss/dfh.py`` (= DeepHash-pytorch ``DFH.py``), its template.
     """
     from .dfh import DFHLoss
+    from .pairwise import PAIR_WEIGHTINGS
 
     return DFHLoss(bits, num_classes, multi_label, num_train, number("loss.mu", mu, 0), number("loss.vul", vul, 0),
-                   number("loss.m", m, 0), number("loss.eta", eta, 0))
+                   number("loss.m", m, 0), number("loss.eta", eta, 0), choice("loss.weighting", weighting, PAIR_WEIGHTINGS))
 
 
 def sdh_c(lmbd0: float = 0.001, lmbd1: float = 0.001, alpha: float = 1.0, lr_multiplier: float = 1.0,
@@ -288,10 +291,13 @@ FACTORIES: dict = {"batch_all_triplet": batch_all_triplet, "csq": csq, "dpsh": d
                    "dsh": dsh, "greedyhash": greedyhash, "orthohash": orthohash, "dpn": dpn,
                    "cross_entropy": cross_entropy}
 FACTORIES.update({"dtsh": dtsh})
+FACTORIES.update({"orthoarc": orthoarc})
+FACTORIES.update({"dfh": dfh})
+FACTORIES.update({"sdh_c": sdh_c})
 
 
-def dbdh(alpha: float = 0.1, power: int = 2, memory: str = "bank", bits: int = 64, num_classes: int = 2,
-         multi_label: bool = False, num_train: int = 0) -> Any:
+def dbdh(alpha: float = 0.1, power: int = 2, memory: str = "bank", weighting: str = "mean", bits: int = 64,
+         num_classes: int = 2, multi_label: bool = False, num_train: int = 0) -> Any:
     """Deep Balanced Discrete Hashing (Zheng et al., 2020): pairwise likelihood + a bit-balance term.
 
     u = clamp(codes, -1, 1); with theta = u U^T / 2 over batch x bank and s = share a label:
@@ -300,16 +306,19 @@ def dbdh(alpha: float = 0.1, power: int = 2, memory: str = "bank", bits: int = 6
     - ``alpha``: weight of the balance term (default 0.1, FIRe's template); ``power``: 2 (default) or 1 (abs).
     - ``memory``: ``"bank"`` (default; FIRe's ``keep_train_size``: pairs with every training clip's latest
       code) or ``"batch"`` (pairs within the batch).
+    - ``weighting``: ``"mean"`` (default, FIRe's plain mean over pairs) or ``"balanced"`` (similar and
+      dissimilar pairs weighted as HashNet does, as for ``dpsh``; for many classes).
     Reference followed: FIRe ``functions/loss/dbdh.py``.
     """
     from .dbdh import DBDH_POWERS, DBDHLoss
+    from .pairwise import PAIR_WEIGHTINGS
 
     return DBDHLoss(bits, num_classes, multi_label, num_train, number("loss.alpha", alpha, 0),
-                    choice("loss.power", power, DBDH_POWERS), choice("loss.memory", memory, MEMORIES))
+                    choice("loss.power", power, DBDH_POWERS), choice("loss.memory", memory, MEMORIES),
+                    choice("loss.weighting", weighting, PAIR_WEIGHTINGS))
 
 
 FACTORIES.update({"dbdh": dbdh})
-FACTORIES.update({"orthoarc": orthoarc})
 
 
 def jmlh(lmbd: float = 0.1, stochastic: bool = True, lr_multiplier: float = 1.0, bits: int = 64,
@@ -333,7 +342,6 @@ def jmlh(lmbd: float = 0.1, stochastic: bool = True, lr_multiplier: float = 1.0,
 
 
 FACTORIES.update({"jmlh": jmlh})
-FACTORIES.update({"dfh": dfh})
 
 
 def video_retrieval(margin: float = 0.3, triplet: float = 1.0, ce: float = 0.1, ap: float = 0.1,
@@ -360,7 +368,6 @@ def video_retrieval(margin: float = 0.3, triplet: float = 1.0, ce: float = 0.1, 
 
 
 FACTORIES.update({"video_retrieval": video_retrieval})
-FACTORIES.update({"sdh_c": sdh_c})
 
 
 def adsh(gamma: float = 200.0, every: int = 1, bits: int = 64, num_classes: int = 2, multi_label: bool = False,
@@ -386,53 +393,3 @@ def adsh(gamma: float = 200.0, every: int = 1, bits: int = 64, num_classes: int 
 
 
 FACTORIES.update({"adsh": adsh})
-
-
-def dbdh(alpha: float = 0.1, power: int = 2, memory: str = "bank", weighting: str = "mean", bits: int = 64,
-         num_classes: int = 2, multi_label: bool = False, num_train: int = 0) -> Any:
-    """Deep Balanced Discrete Hashing (Zheng et al., 2020): pairwise likelihood + a bit-balance term.
-
-    u = clamp(codes, -1, 1); with theta = u U^T / 2 over batch x bank and s = share a label:
-    mean(log(1 + exp(theta)) - s * theta) + ``alpha`` * mean_i (mean_k u_ik)^``power``. Use the ``linear`` head.
-
-    - ``alpha``: weight of the balance term (default 0.1, FIRe's template); ``power``: 2 (default) or 1 (abs).
-    - ``memory``: ``"bank"`` (default; FIRe's ``keep_train_size``: pairs with every training clip's latest
-      code) or ``"batch"`` (pairs within the batch).
-    - ``weighting``: ``"mean"`` (default, FIRe's plain mean over pairs) or ``"balanced"`` (similar and
-      dissimilar pairs weighted as HashNet does, as for ``dpsh``; for many classes).
-    Reference followed: FIRe ``functions/loss/dbdh.py``.
-    """
-    from .dbdh import DBDH_POWERS, DBDHLoss
-    from .pairwise import PAIR_WEIGHTINGS
-
-    return DBDHLoss(bits, num_classes, multi_label, num_train, number("loss.alpha", alpha, 0),
-                    choice("loss.power", power, DBDH_POWERS), choice("loss.memory", memory, MEMORIES),
-                    choice("loss.weighting", weighting, PAIR_WEIGHTINGS))
-
-
-FACTORIES.update({"dbdh": dbdh})
-
-
-def dbdh(alpha: float = 0.1, power: int = 2, memory: str = "bank", weighting: str = "mean", bits: int = 64,
-         num_classes: int = 2, multi_label: bool = False, num_train: int = 0) -> Any:
-    """Deep Balanced Discrete Hashing (Zheng et al., 2020): pairwise likelihood + a bit-balance term.
-
-    u = clamp(codes, -1, 1); with theta = u U^T / 2 over batch x bank and s = share a label:
-    mean(log(1 + exp(theta)) - s * theta) + ``alpha`` * mean_i (mean_k u_ik)^``power``. Use the ``linear`` head.
-
-    - ``alpha``: weight of the balance term (default 0.1, FIRe's template); ``power``: 2 (default) or 1 (abs).
-    - ``memory``: ``"bank"`` (default; FIRe's ``keep_train_size``: pairs with every training clip's latest
-      code) or ``"batch"`` (pairs within the batch).
-    - ``weighting``: ``"mean"`` (default, FIRe's plain mean over pairs) or ``"balanced"`` (similar and
-      dissimilar pairs weighted as HashNet does, as for ``dpsh``; for many classes).
-    Reference followed: FIRe ``functions/loss/dbdh.py``.
-    """
-    from .dbdh import DBDH_POWERS, DBDHLoss
-    from .pairwise import PAIR_WEIGHTINGS
-
-    return DBDHLoss(bits, num_classes, multi_label, num_train, number("loss.alpha", alpha, 0),
-                    choice("loss.power", power, DBDH_POWERS), choice("loss.memory", memory, MEMORIES),
-                    choice("loss.weighting", weighting, PAIR_WEIGHTINGS))
-
-
-FACTORIES.update({"dbdh": dbdh})

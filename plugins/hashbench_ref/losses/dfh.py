@@ -24,8 +24,10 @@ One batch, in FIRe's order, with ``y_i`` the label rows and ``u_i`` the codes::
 
 ``s_ij`` = share a class (unseen bank rows are negatives with theta = 0, as in FIRe). ``sign(0) = 0``
 is kept, as in FIRe. FIRe's ``nta`` and its gradient-based centre update (``center_gradient``) are
-unused in its training path and are left out. No deliberate difference; log(1 + exp(.)) is a stable
-softplus.
+unused in its training path and are left out. log(1 + exp(.)) is a stable softplus. One addition:
+``weighting = "balanced"`` (not FIRe's, which takes the plain mean, the default) averages the similar
+and the dissimilar pairs' terms separately and adds them, as HashNet weights pairs (``dpsh``/``dbdh``
+offer the same): on many classes the plain mean is dominated by dissimilar pairs.
 
 Head: ``linear``.
 """
@@ -37,7 +39,7 @@ import torch.nn.functional as F
 from hashbench.contract import HashLoss, LossBatch, MemoryBank
 
 from .dtsh import SCORE_CLAMP
-from .pairwise import bank_on_device
+from .pairwise import bank_on_device, pair_mean
 
 __all__ = ["DFHLoss"]
 
@@ -49,16 +51,17 @@ class DFHLoss(HashLoss):
     needs_indices = True
 
     def __init__(self, bits: int, num_classes: int, multi_label: bool, num_train: int, mu: float = 1.0,
-                 vul: float = 1.0, m: float = 1.0, eta: float = 0.5) -> None:
+                 vul: float = 1.0, m: float = 1.0, eta: float = 0.5, weighting: str = "mean") -> None:
         super().__init__(num_classes, multi_label)
         self.bits = int(bits)
         self.mu, self.vul, self.m, self.eta = float(mu), float(vul), float(m), float(eta)
+        self.weighting = weighting
         self.bank = MemoryBank(int(num_train), self.bits, self.num_classes)
         self.register_buffer("centres", torch.zeros(self.num_classes, self.bits))
 
     def extra_repr(self) -> str:
         return (f"bits={self.bits}, mu={self.mu}, vul={self.vul}, m={self.m}, eta={self.eta},"
-                f" num_train={self.bank.size}")
+                f" num_train={self.bank.size}, weighting={self.weighting!r}")
 
     @torch.no_grad()
     def update_centres(self, onehot: torch.Tensor, targets: torch.Tensor) -> None:
@@ -82,5 +85,6 @@ class DFHLoss(HashLoss):
         self.update_centres(onehot, targets)
         theta = (0.5 * u @ bank.codes.T).clamp(*SCORE_CLAMP)  # (B, N)
         similar = bank.similarity(onehot).to(theta.dtype)
-        metric = (similar * F.softplus(self.m - theta) + (1.0 - similar) * F.softplus(self.m + theta)).mean()
+        errors = similar * F.softplus(self.m - theta) + (1.0 - similar) * F.softplus(self.m + theta)
+        metric = pair_mean(errors, similar > 0, self.weighting)
         return metric + self.eta * ((targets - u) ** 2).mean()

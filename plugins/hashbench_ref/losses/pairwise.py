@@ -63,9 +63,17 @@ def balanced_pair_loss(dot: torch.Tensor, similar: torch.Tensor) -> torch.Tensor
     weighted by S / S1 and each dissimilar one's by S / S0, and the sum is divided by S (so it is the
     mean over similar pairs plus the mean over dissimilar ones). An empty group contributes nothing.
     """
-    errors = F.softplus(dot) - similar.to(dot.dtype) * dot
+    return pair_mean(F.softplus(dot) - similar.to(dot.dtype) * dot, similar, "balanced")
+
+
+def pair_mean(errors: torch.Tensor, similar: torch.Tensor, weighting: str = "mean") -> torch.Tensor:
+    """The mean of per-pair ``errors`` (B, M): over all pairs (``"mean"``), or ``"balanced"``: each similar
+    pair weighted by S / S1 and each dissimilar one by S / S0, the sum divided by S (the mean over similar
+    pairs plus the mean over dissimilar ones; an empty group contributes nothing)."""
+    if weighting != "balanced":
+        return errors.mean()
     total = float(similar.numel())
-    positives = similar.sum().to(dot.dtype)
+    positives = similar.sum().to(errors.dtype)
     negatives = total - positives
     weights = torch.where(similar, total / positives.clamp(min=1), total / negatives.clamp(min=1))
     return (errors * weights).sum() / max(total, 1.0)

@@ -40,7 +40,8 @@ def step_parity(loss, labels, ind, x, U, Y, C, keys):
 
 
 @pytest.mark.parametrize("multi_label", [False, True], ids=["single", "multi"])
-@pytest.mark.parametrize("keys", [KEYS, {"mu": 0.5, "vul": 2.0, "m": 0.5, "eta": 1.0}], ids=["fire", "other"])
+@pytest.mark.parametrize("keys", [KEYS, {"mu": 0.5, "vul": 2.0, "m": 0.5, "eta": 1.0},
+                                  {**KEYS, "weighting": "balanced"}], ids=["fire", "other", "balanced"])
 def test_multi_batch_sequence_equals_the_reference_with_its_bank_and_centres(multi_label, keys):
     labels = train_labels(multi_label, seed=5)
     loss = build(multi_label, **keys)
