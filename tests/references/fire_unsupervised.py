@@ -68,3 +68,25 @@ def standardised(x: torch.Tensor) -> torch.Tensor:
         std = torch.sqrt(((col - mean) ** 2).sum() / col.numel())
         cols.append((col - mean) / std)
     return torch.stack(cols, dim=1)
+
+
+def bihalf_codes(h: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Bi-half codes of h (B, bits), column by column: +1 above the column's lower middle value, else -1;
+    the gradient is the identity plus ``gamma / (B bits) * (h - b)``. Returns the codes, the codes with that
+    identity gradient, and the term whose gradient is the pull (its value is 0)."""
+    rows, bits = h.shape
+    b = torch.zeros(rows, bits, dtype=torch.float64)
+    for k in range(bits):
+        column = sorted(float(v) for v in h[:, k].detach())
+        middle = column[(rows - 1) // 2]
+        for i in range(rows):
+            b[i, k] = 1.0 if float(h[i, k].detach()) > middle else -1.0
+    pull = 0.5 * gamma / (rows * bits) * ((h - b) ** 2).sum()
+    return b, h + (b - h).detach(), pull - pull.detach()
+
+
+def bihalf_terms(x: torch.Tensor, p: dict, gamma: float = 6.0) -> dict:
+    """BiHalfLoss on standardised features x (B, D): ``similarity`` (the gradient pull rides on it)."""
+    h = linear(x, p["hash_fc.weight"], p["hash_fc.bias"])
+    codes, b, pull = bihalf_codes(h, gamma)
+    return {"similarity": pair_similarity(x, b) + pull, "b": codes, "h": h}

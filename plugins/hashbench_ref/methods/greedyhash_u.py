@@ -50,9 +50,12 @@ def hash_mlp(feature_dim: int, bits: int, hidden: int = 0) -> nn.Module:
 
 def half_cosine_mse(x: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """``MSE(cos(b[:n/2], b[n/2:n]), cos(x[:n/2], x[n/2:n]).detach())``, n the even part of the batch; x (B, D),
-    b (B, bits). FIRe's similarity term of GreedyHash-unsupervised and bi-half."""
+    b (B, bits). FIRe's similarity term of GreedyHash-unsupervised and bi-half; a batch of one item has no
+    pair and gives 0 (with a gradient path; FIRe's training loader drops the last incomplete batch)."""
     n = x.shape[0] - x.shape[0] % 2
     half = n // 2
+    if half == 0:
+        return (b * 0.0).sum()
     target = F.cosine_similarity(x[:half], x[half:n]).detach()
     return F.mse_loss(F.cosine_similarity(b[:half], b[half:n]), target)
 

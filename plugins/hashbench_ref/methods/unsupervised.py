@@ -44,3 +44,23 @@ def greedyhash_u(bits: int, feature_dim: int, seed: int = 0, alpha: float = 1.0,
 
 
 FACTORIES["greedyhash_u"] = greedyhash_u
+
+
+@conformance_example({"hidden": 8})
+def bihalf(bits: int, feature_dim: int, seed: int = 0, gamma: float = 6.0, hidden: int = 0,
+           standardise: bool = True) -> Any:
+    """Bi-half (AAAI 2021): each bit split half +1 / half -1 over the batch (optimal transport), keeping the features' cosines.
+
+    Keys (defaults = FIRe's template): gamma 6 (the backward's pull of the real codes to the bi-half codes,
+    scaled by 1 / (batch x bits)); hidden 0 (FIRe's single linear layer; > 0: an MLP with one ReLU hidden
+    layer of that width); standardise true (fit standardises the frame-mean features)."""
+    from hashbench.contract import number
+
+    from .bihalf import BiHalf
+
+    return BiHalf(bits, feature_dim, seed, gamma=number("method.gamma", gamma, 0),
+                  **_pooled_keys(hidden, standardise))
+
+
+FACTORIES["bihalf"] = bihalf
+
