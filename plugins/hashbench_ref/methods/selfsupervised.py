@@ -94,6 +94,40 @@ def s5vh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, num_train:
 FACTORIES["s5vh"] = s5vh
 
 
+@conformance_example({"hidden": 16, "clusters": 6})
+def mcmsh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, num_train: int = 0, hidden: int = 256,
+          expansion: int = 2, dropout: float = 0.5, r_max: int = 16, r_min: int = 4, clusters: int = 2000,
+          select: float = 0.15, w_cluster: float = 0.8, w_sim: float = 0.1, w_quant: float = 0.01,
+          w_quad: float = 0.01, variant: str = "released") -> Any:
+    """MCMSH (ACM MM 2022): MLP-Mixer with long/middle/short-range gates; cluster + similarity + quantisation + quadruplet terms.
+
+    Keys (defaults = the released code, haoyanbin918/MCMSH a483446): hidden 256, expansion 2, dropout 0.5
+    (the mixer MLPs); r_max 16 (channel gates' reduction; hidden must divide by it), r_min 4 (token gates';
+    needs num_frames >= r_min); clusters 2000 (k-means of frame-mean features: pseudo-labels, anchor
+    graph); select 0.15 (frames BERT-corrupted); w_cluster 0.8, w_sim 0.1, w_quant 0.01, w_quad 0.01;
+    variant "released" (codes with alpha 1, as eval.py) or "paper" (the last epoch's alpha). Frame
+    features only."""
+    from hashbench.contract import choice, number, positive_int
+
+    keys = {k: positive_int(f"method.{k}", v) for k, v in (
+        ("hidden", hidden), ("expansion", expansion), ("r_max", r_max), ("r_min", r_min), ("clusters", clusters))}
+    if hidden % r_max:
+        raise ValueError(f"method.hidden: must divide by r_max ({r_max}), got {hidden}")
+    if num_frames < r_min:
+        raise ValueError(f"method.r_min: at most the frames per clip ({num_frames}), got {r_min}")
+    keys.update({k: number(f"method.{k}", v, 0) for k, v in (
+        ("w_cluster", w_cluster), ("w_sim", w_sim), ("w_quant", w_quant), ("w_quad", w_quad))})
+    keys.update({"dropout": number("method.dropout", dropout, 0, 1, high_open=True),
+                 "select": number("method.select", select, 0, 1),
+                 "variant": choice("method.variant", variant, ("released", "paper"))})
+    from .mcmsh import MCMSH
+
+    return MCMSH(bits, feature_dim, num_frames, seed, num_train, **keys)
+
+
+FACTORIES["mcmsh"] = mcmsh
+
+
 def _masked_transformer(prefix: str, depth: int, width: int, heads: int, decoder_depth: int, decoder_width: int,
                         decoder_heads: int, mask_ratio: float, a: float, temperature: float,
                         tau_plus: float) -> dict[str, Any]:
