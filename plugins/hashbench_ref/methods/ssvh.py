@@ -161,11 +161,13 @@ def similarity_lists(pooled: np.ndarray, knn: int = 10, shared: int = 5) -> dict
     neighbours = np.concatenate([_top_stable(unit[s:s + 1024] @ unit.T, k1) for s in range(0, n, 1024)])
     member = sparse.csr_matrix((np.ones(n * k1), neighbours.ravel(), np.arange(0, n * k1 + 1, k1)), shape=(n, n))
     counts = (member @ member.T).tocsr()
-    rows, cols = [], []
+    rows, cols, k2 = [], [], min(shared, n)
     for i in range(n):
-        row = np.zeros(n)
-        row[counts.indices[counts.indptr[i]:counts.indptr[i + 1]]] = counts.data[counts.indptr[i]:counts.indptr[i + 1]]
-        union = np.unique(neighbours[_top_stable(row[None], min(shared, n))[0]])
+        found = counts.indices[counts.indptr[i]:counts.indptr[i + 1]]
+        top = found[np.lexsort((found, -counts.data[counts.indptr[i]:counts.indptr[i + 1]]))[:k2]]
+        if top.size < k2:  # then the videos sharing no neighbour, lowest index first
+            top = np.concatenate([top, np.setdiff1d(np.arange(found.size + k2), found)[:k2 - top.size]])
+        union = np.unique(neighbours[top])
         rows.append(np.full(union.size, i))
         cols.append(union)
     r, c = np.concatenate(rows), np.concatenate(cols)

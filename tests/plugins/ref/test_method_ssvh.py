@@ -37,7 +37,7 @@ def dense_sim(method: SSVH) -> np.ndarray:
 
 def test_similarity_stage_equals_the_release_loops():
     feats = data().numpy()
-    for k1, k2 in ((3, 2), (2, 4), (10, 5)):
+    for k1, k2 in ((3, 2), (2, 4), (1, 8), (10, 5)):  # (1, 8): fewer sharers than k2
         arrays = similarity_lists(feats.mean(axis=1), k1, k2)
         dense = np.zeros((N, N), dtype=bool)
         for i in range(N):
