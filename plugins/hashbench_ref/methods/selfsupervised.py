@@ -22,8 +22,8 @@ def ssvh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, hidden: in
          pairwise_weight: float = 0.999, quantisation_weight: float = 0.2, backward_weight: float = 1 / 3,
          forward_weight: float = 1 / 3, mean_weight: float = 1 / 3, knn: int = 10, shared: int = 5,
          bn_momentum: float = 0.99, variant: str = "released") -> Any:
-    """SSVH (TIP 2018): hierarchical binary LSTM autoencoder; neighbourhood pairwise loss against a shared-
-    neighbour kNN similarity of frame-mean features + backward/forward/mean frame reconstruction.
+    """SSVH (TIP 2018): hierarchical binary LSTM autoencoder; neighbourhood pairwise loss against a
+    shared-neighbour kNN similarity of frame-mean features + backward/forward/mean frame reconstruction.
 
     Keys (defaults = the released Theano code, FCVID): hidden 256 (level-1 and frame-decoder LSTM width;
     the code LSTMs are ``bits`` wide; the release has both = 256); pairwise_weight 0.999 (the rest weights
