@@ -239,3 +239,41 @@ def dkph(bits: int, feature_dim: int, num_frames: int, seed: int = 0, hidden: in
 
 
 FACTORIES["dkph"] = dkph
+
+
+@conformance_example({"depth": 1, "width": 16, "heads": 2, "decoder_width": 8, "decoder_heads": 2,
+                      "clusters": [3, 4], "warmup_epoch": 1})
+def autossvh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, num_train: int = 0, depth: int = 12,
+             width: int = 256, heads: int = 6, decoder_depth: int = 2, decoder_width: int = 192,
+             decoder_heads: int = 3, mask_ratio: float = 0.75, a: float = 1.0, b: float = 0.01,
+             temperature: float = 0.5, tau_plus: float = 0.1, clusters: tuple = (250, 500, 1000),
+             warmup_epoch: int = 100, kmeans_temperature: float = 0.2, variant: str = "released") -> Any:
+    """AutoSSVH (CVPR 2025): ConMH's masked transformer + a ProtoNCE term over k-means of the hash codes.
+
+    Keys (defaults = the released FCVID config): the conmh keys (depth 12, width 256, heads 6,
+    decoder_depth 2, decoder_width 192, decoder_heads 3, mask_ratio 0.75, a 1.0, temperature 0.5,
+    tau_plus 0.1); b 0.01 (prototype weight; UCF101/HMDB51 0.2); clusters [250, 500, 1000] (k of each
+    clustering, at most the training videos; others [250, 400, 600]); warmup_epoch 100 (epochs before
+    the first clustering; UCF101/HMDB51 50); kmeans_temperature 0.2 (mean cluster density); variant
+    "released" (random masks; the paper's adversarial sampler is not on the released training path)."""
+    from hashbench.contract import number, positive_int
+
+    keys = _masked_transformer("method", depth, width, heads, decoder_depth, decoder_width, decoder_heads,
+                               mask_ratio, a, temperature, tau_plus)
+    if isinstance(clusters, (str, bytes)) or not isinstance(clusters, (list, tuple)) or not clusters:
+        raise ValueError(f"method.clusters: expected a list of cluster counts, got {clusters!r}")
+    for k in clusters:
+        if positive_int("method.clusters", k) > num_train:
+            raise ValueError(f"method.clusters: {k} clusters but only {num_train} training videos; use at most"
+                             f" {num_train}")
+    if warmup_epoch != int(warmup_epoch) or warmup_epoch < 0:
+        raise ValueError(f"method.warmup_epoch: must be an integer >= 0, got {warmup_epoch!r}")
+    from .autossvh import AutoSSVH
+
+    return AutoSSVH(bits, feature_dim, num_frames, seed, num_train, clusters=tuple(clusters),
+                    b=number("method.b", b, 0), warmup_epoch=int(warmup_epoch),
+                    kmeans_temperature=number("method.kmeans_temperature", kmeans_temperature, 0, low_open=True),
+                    variant=variant, **keys)  # AutoSSVH says why "paper" is refused
+
+
+FACTORIES["autossvh"] = autossvh
