@@ -109,7 +109,7 @@ def test_training_loss_writes_the_batch_codes_into_the_bank():
     codes = method.terms_given(x, idx, method.bank)["codes"].detach()
     loss = method.training_loss(MethodBatch(x, idx))
     assert torch.equal(method.bank[idx], codes)
-    assert float(loss) > 0 and torch.equal(method.bank[0], torch.zeros(BITS))
+    assert float(loss.detach()) > 0 and torch.equal(method.bank[0], torch.zeros(BITS))
 
 
 def test_fit_is_deterministic_and_the_state_round_trips():
