@@ -27,14 +27,14 @@ __all__ = [
     "SAMPLERS", "LOSS_SCOPES", "LAUNCHER_KEYS",
 ]
 
-#: The tables of an experiment built from parts (the built-in method ``backbone_head_loss``).
+#: The tables of an experiment built from parts (the built-in method ``deep_hashing``).
 COMPONENTS = ("dataset", "backbone", "head", "loss")
 #: The tables of an experiment that names a method plugin (``[method] name = "itq"``).
 METHOD_COMPONENTS = ("dataset", "method")
 #: Every table that names a plugin, in either kind of experiment.
 COMPONENT_TABLES = COMPONENTS + ("method",)
 #: The method name of an experiment built from the backbone/head/loss triple.
-BUILTIN_METHOD = "backbone_head_loss"
+BUILTIN_METHOD = "deep_hashing"
 #: ``[eval] metrics`` when an experiment does not list any.
 DEFAULT_METRICS = ("map", "map@100", "map_tie", "precision@100")
 #: The one metric scored or shown when none is named: ``hashbench.score``, ``hashbench score``, the
@@ -263,9 +263,15 @@ class Experiment:
         ``"<backbone>+<head>+<loss>"`` plugin names."""
         if self.label:
             return self.label
-        if self.method_table is not None:
+        if self.method_table is not None and self.method_name != BUILTIN_METHOD:
             return str(self.method_table["name"])
-        return "+".join(str(getattr(self, kind)["name"]) for kind in ("backbone", "head", "loss"))
+        return "+".join(str(self.part(kind).get("name", "")) for kind in ("backbone", "head", "loss"))
+
+    def part(self, kind: str) -> dict[str, Any]:
+        """The ``backbone``/``head``/``loss`` table of the experiment, from the top level or from inside
+        ``[method]`` (``deep_hashing``'s parts, a frozen baseline's ``backbone``); {} when it has none."""
+        inner = (self.method_table or {}).get(kind)
+        return dict(inner) if isinstance(inner, dict) else dict(getattr(self, kind) or {})
 
     @property
     def method_name(self) -> str:

@@ -37,14 +37,16 @@ def git_commit() -> str:
 def results_row(experiment: Experiment, built: BuiltExperiment, info: Mapping[str, str], *, run_id: str, selection: str,
                 config_hash: str, identity: str, device: str) -> dict[str, Any]:
     """The results row of a run (every column but ``metric``/``value``; ``time`` and ``epoch`` are set
-    when it finishes). A ``[method]`` run leaves ``backbone``/``head``/``loss`` empty; ``method`` names it."""
+    when it finishes). ``backbone``/``head``/``loss`` name the parts of the triple, also when a ``[method]``
+    table holds them (``deep_hashing``; a baseline's frozen ``backbone``), else they are empty."""
     from .. import __version__
 
     return {
         "run_id": run_id, "time": "", "experiment": experiment.name, "method": experiment.method,
         "dataset": str(experiment.dataset["name"]), "split": info.get("split", ""),
-        "data_checksum": info.get("data_checksum", ""), "backbone": str(experiment.backbone.get("name", "")),
-        "head": str(experiment.head.get("name", "")), "loss": str(experiment.loss.get("name", "")), "bits": built.bits,
+        "data_checksum": info.get("data_checksum", ""), "backbone": str(experiment.part("backbone").get("name", "")),
+        "head": str(experiment.part("head").get("name", "")), "loss": str(experiment.part("loss").get("name", "")),
+        "bits": built.bits,
         "frames": int(getattr(built.dataset, "num_frames", 0) or 0), "epoch": 0, "selection": selection,
         "seed": experiment.seed, "config_hash": config_hash, "hashbench_version": __version__,
         "torch_version": torch.__version__, "git_commit": git_commit(), "device": device,

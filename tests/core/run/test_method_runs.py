@@ -165,3 +165,27 @@ def test_a_trained_method_resumes_exactly(tmp_path, features_registered, dropout
     assert set(a) == set(b) and all(torch.equal(a[k], b[k]) for k in a)
     record = json.loads((stopped / "record.json").read_text())
     assert [e["epoch"] for e in record["epochs"]] == [1, 2, 3] and record["resumed"][-1]["from_epoch"] == 2
+
+
+def test_the_triple_inside_method_deep_hashing_is_the_same_run(tmp_path):
+    """``[method] name = "deep_hashing"`` holding the backbone/head/loss tables trains exactly what the
+    top-level triple trains (same map on CPU), under the same method label and part columns."""
+    base = {"seed": 0, "device": "cpu",
+            "dataset": {"name": "moving_digits", "size": 16, "num_frames": 4, "clips_per_class": 4,
+                        "queries_per_class": 2},
+            "train": {"epochs": 1, "batch_size": 8, "optimizer": {"name": "adam", "lr": 1e-3}, "eval_every": 1},
+            "eval": {"metrics": ["map"]}}
+    parts = {"backbone": {"name": "r3d18", "width": 4}, "head": {"name": "tanh"},
+             "loss": {"name": "batch_all_triplet", "margin": 4}}
+    triple = experiment_from_dict({**base, "name": "triple", **parts, "head": {"name": "tanh", "bits": 8}})
+    method = experiment_from_dict({**base, "name": "inside", "method": {"name": "deep_hashing", "bits": 8, **parts}})
+    assert method.method == triple.method == "r3d18+tanh+batch_all_triplet"
+    assert method.part("backbone") == {"name": "r3d18", "width": 4} and method.method_name == "deep_hashing"
+    results = tmp_path / "results.csv"
+    a = run_experiment(triple, hashbench.registry(), runs_dir=tmp_path / "runs", results_path=results)
+    b = run_experiment(method, hashbench.registry(), runs_dir=tmp_path / "runs", results_path=results)
+    assert a.metrics == b.metrics and 0 < a.metrics["map"] <= 1
+    with open(results, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {(r["method"], r["backbone"], r["head"], r["loss"]) for r in rows} == {
+        ("r3d18+tanh+batch_all_triplet", "r3d18", "tanh", "batch_all_triplet")}
