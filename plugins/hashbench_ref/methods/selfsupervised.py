@@ -60,7 +60,7 @@ def s5vh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, num_train:
          tau_plus: float = 0.1, a_cluster: float = 0.01, temperature_cluster: float = 0.5, clusters: int = 450,
          pca_dim: int = 512, warm_up_epoch: int = 50, smoothing: float = 0.01, centre_sweeps: int = 20,
          variant: str = "released") -> Any:
-    """S5VH (AAAI 2025): bidirectional-Mamba masked autoencoder + DCL of two views + cross-entropy to k-means pseudo-labels.
+    """S5VH (AAAI 2025): bidirectional-Mamba masked autoencoder + DCL of two views + CE to k-means pseudo-labels.
 
     Keys (defaults = the paper's "small" model, FCVID): depth 6, width 256 (encoder blocks); decoder_depth 1,
     decoder_width 192; d_state 16 (Mamba); drop_path 0.5 (top rate of each stack); mask_ratio 0.75
@@ -99,7 +99,7 @@ def mcmsh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, num_train
           expansion: int = 2, dropout: float = 0.5, r_max: int = 16, r_min: int = 4, clusters: int = 2000,
           select: float = 0.15, w_cluster: float = 0.8, w_sim: float = 0.1, w_quant: float = 0.01,
           w_quad: float = 0.01, variant: str = "released") -> Any:
-    """MCMSH (ACM MM 2022): MLP-Mixer with long/middle/short-range gates; cluster + similarity + quantisation + quadruplet terms.
+    """MCMSH (ACM MM 2022): MLP-Mixer with multi-range gates; cluster + similarity + quantisation + quadruplet terms.
 
     Keys (defaults = the released code, haoyanbin918/MCMSH a483446): hidden 256, expansion 2, dropout 0.5
     (the mixer MLPs); r_max 16 (channel gates' reduction; hidden must divide by it), r_min 4 (token gates';

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from hashbench.contract import MethodBatch
 from hashbench_ref.methods.selfsupervised import FACTORIES
 from hashbench_ref.methods.ssl.centres import hadamard_start
 from references import ssvh_s5vh as ref

@@ -77,7 +77,8 @@ class Mamba(nn.Module):
         return self.out_proj(y.transpose(1, 2))
 
 
-def drop_path(x: torch.Tensor, rate: float, training: bool, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+def drop_path(x: torch.Tensor, rate: float, training: bool,
+              generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """Stochastic depth: zero whole samples with probability ``rate`` and scale the rest by 1/(1-rate)
     (draws from ``generator`` when given, else the global generator)."""
     if rate == 0.0 or not training:
