@@ -90,3 +90,28 @@ def bihalf_terms(x: torch.Tensor, p: dict, gamma: float = 6.0) -> dict:
     h = linear(x, p["hash_fc.weight"], p["hash_fc.bias"])
     codes, b, pull = bihalf_codes(h, gamma)
     return {"similarity": pair_similarity(x, b) + pull, "b": codes, "h": h}
+
+
+def sigmoid(z: torch.Tensor) -> torch.Tensor:
+    return 1.0 / (1.0 + torch.exp(-z))
+
+
+def uhbdnn_terms(x: torch.Tensor, targets: torch.Tensor, p: dict, layers: int) -> dict:
+    """UHBDNNLoss on standardised features x (B, D) and their ITQ targets (B, bits): the four unweighted
+    terms; ``p`` holds ``hash_fc.{0,2,..}`` (``layers`` sigmoid layers, then the code layer) and ``rec_fc``."""
+    a = x
+    for i in range(layers):
+        a = sigmoid(linear(a, p[f"hash_fc.{2 * i}.weight"], p[f"hash_fc.{2 * i}.bias"]))
+    h = linear(a, p[f"hash_fc.{2 * layers}.weight"], p[f"hash_fc.{2 * layers}.bias"])
+    r = linear(h, p["rec_fc.weight"], p["rec_fc.bias"])
+    rows, bits = h.shape
+    reconstruction = sum((r[i, j] - x[i, j]) ** 2 for i in range(rows) for j in range(x.shape[1])) / x.numel()
+    quantisation = sum((h[i, k] - targets[i, k]) ** 2 for i in range(rows) for k in range(bits)) / h.numel()
+    independence = torch.zeros((), dtype=torch.float64)
+    for k in range(bits):
+        for m in range(bits):
+            inner = sum(h[i, k] * h[i, m] for i in range(rows)) / rows
+            independence = independence + (inner - (1.0 if k == m else 0.0)) ** 2
+    balance = sum(sum(h[i, k] for i in range(rows)) ** 2 for k in range(bits)) / bits
+    return {"reconstruction": reconstruction, "quantisation": quantisation, "independence": independence,
+            "balance": balance, "h": h}

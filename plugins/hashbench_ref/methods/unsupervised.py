@@ -64,3 +64,35 @@ def bihalf(bits: int, feature_dim: int, seed: int = 0, gamma: float = 6.0, hidde
 
 FACTORIES["bihalf"] = bihalf
 
+
+@conformance_example({"hidden": [8, 8], "itq_iterations": 3})
+def uhbdnn(bits: int, feature_dim: int, seed: int = 0, quan: float = 1.0, independence: float = 1.0,
+           balance: float = 1.0, hidden: list = [1024, 512], itq_iterations: int = 50, binary_targets: bool = False,
+           standardise: bool = True) -> Any:
+    """UH-BDNN (ECCV 2016): sigmoid MLP codes that reconstruct the features, stay near ITQ targets, balanced and independent.
+
+    Keys (defaults: FIRe has no template; its only stated weights, the architecture's self-test): quan 1.0
+    (weight of the MSE to the ITQ targets), independence 1.0 (of ||h^T h / B - I||^2), balance 1.0 (of the
+    mean squared bit sums); hidden [1024, 512] (the sigmoid layers' widths); itq_iterations 50 (of fit's
+    ITQ); binary_targets false (FIRe: ITQ's real projections; true: their signs, as the paper);
+    standardise true (fit standardises the frame-mean features). bits at most feature_dim (ITQ's PCA)."""
+    from hashbench.contract import integer, number, positive_int
+
+    if positive_int("method.bits", bits) > feature_dim:
+        raise ValueError(f"method.bits: UH-BDNN's ITQ targets need bits <= the features' {feature_dim} dimensions,"
+                         f" got {bits}")
+    if not isinstance(hidden, (list, tuple)) or not hidden:
+        raise ValueError(f"method.hidden: must be a non-empty list of layer widths, got {hidden!r}")
+    if not isinstance(binary_targets, bool):
+        raise ValueError(f"method.binary_targets: must be true or false, got {binary_targets!r}")
+    from .uhbdnn import UHBDNN
+
+    return UHBDNN(bits, feature_dim, seed, quan=number("method.quan", quan, 0),
+                  independence=number("method.independence", independence, 0),
+                  balance=number("method.balance", balance, 0),
+                  hidden=[positive_int("method.hidden", w) for w in hidden],
+                  itq_iterations=integer("method.itq_iterations", itq_iterations, 0),
+                  standardise=_pooled_keys(0, standardise)["standardise"], binary_targets=binary_targets)
+
+
+FACTORIES["uhbdnn"] = uhbdnn
