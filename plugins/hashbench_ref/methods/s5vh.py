@@ -68,7 +68,7 @@ from hashbench.data import data_digest, memo
 from hashbench.errors import ContractError, DataError
 
 from .classic import as_matrix, pca_fit, project
-from .conmh import ConMH, _xavier
+from .conmh import ConMH
 from .ssl.binary import binary_tanh_unit, frame_mean
 from .ssl.centres import hadamard_start, optimise_centres
 from .ssl.clustering import kmeans
@@ -114,7 +114,11 @@ class S5VH(ConMH):
         rates = [float(r) for r in torch.linspace(0, drop_path, depth)]
         stack = nn.Sequential(*[BiMambaBlock(dim, self.variant == "released", r, d_state, scan, 1e-6)
                                for r in rates])
-        _xavier(stack)
+        for m in stack.modules():  # the reference's _init_weights over its encoder and decoder
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
         for block in stack:
             block.generator = self.generator
         return stack
