@@ -261,8 +261,7 @@ class BTH(HashMethod):
         x1 = batch.inputs.float()
         partner, target = self.partners(batch.indices)
         x2 = x1[partner]
-        c1, _ = bert_corruption(x1, self.gen, self.select)
-        c2, _ = bert_corruption(x2, self.gen, self.select)
+        c1, c2 = (bert_corruption(x.cpu(), self.gen, self.select)[0].to(x.device) for x in (x1, x2))  # CPU draws
         y1, y2 = (c1, c2) if self.variant == "released" else (x1, x2)
         return {"partner": partner, "target": target, "c1": c1, "c2": c2, "y1": y1, "y2": y2}
 
