@@ -12,6 +12,15 @@ from __future__ import annotations
 import torch
 
 
+#: The float32 tolerance the parity tests reach against these float64 loops (relative, absolute).
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def assert_close(method_value: torch.Tensor, reference: torch.Tensor) -> None:
+    """A float32 value of a method equals a float64 reference within :data:`RTOL` / :data:`ATOL`."""
+    torch.testing.assert_close(method_value.detach().double(), reference.detach(), rtol=RTOL, atol=ATOL)
+
+
 def as_float64(state: dict) -> dict:
     """The state dict's tensors as float64 leaves that require grad (buffers too; they get no gradient)."""
     return {k: v.detach().double().clone().requires_grad_(v.is_floating_point()) for k, v in state.items()}

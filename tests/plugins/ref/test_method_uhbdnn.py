@@ -21,10 +21,6 @@ def build(seed: int = 0, **keys):
     return FACTORIES["uhbdnn"](bits=BITS, feature_dim=D, seed=seed, **{"hidden": [7, 5], **WEIGHTS, **keys})
 
 
-def _close(a: torch.Tensor, b: torch.Tensor) -> None:
-    torch.testing.assert_close(a.double(), b.detach(), rtol=1e-5, atol=1e-6)
-
-
 def data(seed: int = 1) -> torch.Tensor:
     return torch.randn(N, T, D, generator=torch.Generator().manual_seed(seed)) * 2 + 0.5
 
@@ -45,15 +41,15 @@ def test_terms_and_gradients_equal_the_re_derivation():
     x = ref.standardised(train.mean(dim=1))[rows]
     expected = ref.uhbdnn_terms(x, p["targets"].detach()[rows], p, layers=2)
     for key in ("reconstruction", "quantisation", "independence", "balance"):
-        _close(terms[key], expected[key])
+        ref.assert_close(terms[key], expected[key])
         assert float(terms[key].detach()) > 0, key
-    _close(total, _weighted(expected))
+    ref.assert_close(total, _weighted(expected))
     _weighted(expected).backward()
     for name, param in method.named_parameters():
         assert param.grad is not None and float(param.grad.abs().sum()) > 0, name
-        _close(param.grad, p[name].grad)
+        ref.assert_close(param.grad, p[name].grad)
     with torch.no_grad():
-        _close(method.encode(train[rows]), expected["h"])
+        ref.assert_close(method.encode(train[rows]), expected["h"])
 
 
 def test_a_sequence_of_steps_follows_the_re_derivation():
@@ -73,7 +69,7 @@ def test_a_sequence_of_steps_follows_the_re_derivation():
         opt.step()
         ref_opt.step()
     for name, param in method.named_parameters():
-        _close(param, p[name])
+        ref.assert_close(param, p[name])
     assert not torch.equal(method.rec_fc.weight, build().rec_fc.weight)
 
 
@@ -88,7 +84,7 @@ def test_fit_sets_the_itq_targets_of_the_standardised_features(binary):
     expected = itq.encode(x.numpy()).double()
     expected = expected.sign() if binary else expected
     assert method.targets.shape == (N, BITS)
-    _close(method.targets, expected)
+    ref.assert_close(method.targets, expected)
     if binary:
         assert set(method.targets.unique().tolist()) == {-1.0, 1.0}
 
