@@ -194,7 +194,7 @@ def bth(bits: int, feature_dim: int, seed: int = 0, hidden: int = 256, layers: i
         dropout: float = 0.1, select: float = 0.15, anchors: int = 2000, w_mask: float = 0.92, w_nei: float = 0.08,
         w_mu: float = 0.8, pretrain_epochs: int = 56, pretrain_batch: int = 256, pretrain_lr: float = 3e-4,
         variant: str = "released") -> Any:
-    """BTH (CVPR 2021): one-layer BERT over frames; masked-frame reconstruction + anchor-graph pairs + centre regression.
+    """BTH (CVPR 2021): one-layer BERT over frames; masked-frame reconstruction + anchor-graph pairs + centres.
 
     Keys (defaults = the released code, Lily1994/BTH c97db40): hidden 256, layers 1, heads 1 (FFN 4 hidden),
     dropout 0.1; select 0.15 (frames BERT-corrupted: 80% zeroed, 10% swapped, 10% kept); anchors 2000
@@ -220,7 +220,7 @@ def dkph(bits: int, feature_dim: int, num_frames: int, seed: int = 0, hidden: in
          w_tsim: float = 0.9, w_triplet: float = 0.1, w_bsim: float = 0.11, margin: float = 0.5,
          pretrain_epochs: int = 56, pretrain_batch: int = 256, pretrain_lr: float = 3e-4,
          variant: str = "released") -> Any:
-    """DKPH (ECCV 2022): BTH's encoder + a hash stream over the flattened sequence; reconstruction + centre + triplet + pair terms.
+    """DKPH (ECCV 2022): BTH's encoder + a hash stream over the whole sequence; recon + centre + triplet + pairs.
 
     Keys (defaults = the released code, IMCCretrieval/DKPH 66fa2c0): BTH's encoder and preprocessing keys
     (hidden 256, layers 1, heads 1, dropout 0.1, select 0.15, anchors 2000, pretrain_epochs 56,
