@@ -12,13 +12,13 @@ Every problem is a DataError of one line naming the file, the key and what to do
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from ..errors import DataError
 
-__all__ = ["read_labels", "normalize_labels", "HDF5_SIGNATURE"]
+__all__ = ["read_labels", "read_label_files", "normalize_labels", "HDF5_SIGNATURE"]
 
 #: The first 8 bytes of every HDF5 file (a MATLAB v7.3 .mat file is one after a 512-byte header).
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -74,6 +74,23 @@ def _from_npy(path: Path) -> np.ndarray:
         return np.load(str(path), allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read as a .npy label array ({exc})") from None
+
+
+def read_label_files(paths: Sequence[Path | str], key: str = "labels", rows: Optional[int] = None) -> np.ndarray:
+    """The labels of one split stacked from one or more files in order (YFCC's database labels come
+    in two): each read by :func:`read_labels`; ``rows`` checks the stacked count (DataError naming the
+    files)."""
+    if len(paths) == 1:
+        return read_labels(paths[0], key, rows)
+    parts = [read_labels(path, key) for path in paths]
+    if len({part.ndim for part in parts}) > 1 or len({part.shape[1:] for part in parts}) > 1:
+        raise DataError(f"{', '.join(map(str, paths))}: the label files have different shapes "
+                        f"{[part.shape for part in parts]}; stack files of one form and class count")
+    labels = np.concatenate(parts)
+    if rows is not None and labels.shape[0] != rows:
+        raise DataError(f"{' + '.join(map(str, paths))}[{key}]: {labels.shape[0]} label rows for {rows} feature"
+                        " rows; the label files must have one row per video, in the order of the features")
+    return labels
 
 
 def read_labels(path: Path | str, key: str = "labels", rows: Optional[int] = None) -> np.ndarray:

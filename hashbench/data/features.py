@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping, Optional, Sequence
 import numpy as np
 
 from ..errors import DataError
-from .feature_labels import read_labels
+from .feature_labels import read_label_files
 from .feature_store import FeatureStore
 
 __all__ = ["FrameFeatureDataset", "FeatureSplit", "FRAME_FEATURES", "UNLABELLED", "VIDEO_IDS_KEY", "FEATURE_SPLITS",
@@ -145,7 +145,8 @@ def _file_ids(store: FeatureStore) -> list[str]:
 class FrameFeatureDataset:
     """The dataset contract over frame-feature files (see the module docstring).
 
-    ``files``: ``{split: [paths]}`` for train/query/database; ``label_files``: ``{split: path or None}``;
+    ``files``: ``{split: [paths]}`` for train/query/database; ``label_files``: ``{split: path, [paths]
+    stacked in order, or None}``;
     ``label_keys``: ``{split: key}``; ``feature_key``: the HDF5 dataset (default ``feats``);
     ``class_names``: names by class index (default ``"0"`` .. ``"C-1"``); ``name``: for messages;
     ``data_origin``: ``custom`` (default) or ``generated``; ``provenance``: extra ``info()`` items.
@@ -153,7 +154,7 @@ class FrameFeatureDataset:
 
     item_kind = FRAME_FEATURES
 
-    def __init__(self, *, files: Mapping[str, Sequence[Path]], label_files: Mapping[str, Optional[Path]],
+    def __init__(self, *, files: Mapping[str, Sequence[Path]], label_files: Mapping[str, Any],
                  label_keys: Mapping[str, str], feature_key: str = "feats",
                  class_names: Optional[Sequence[str]] = None, name: str = "frame_features",
                  data_origin: str = "custom", provenance: Optional[Mapping[str, str]] = None) -> None:
@@ -186,7 +187,7 @@ class FrameFeatureDataset:
             raise DataError(f"{name}: {len(self.class_names)} class names for {self.num_classes} classes in the labels")
         self._ids: dict[str, list[str]] = {}
 
-    def _read_labels(self, label_files: Mapping[str, Optional[Path]],
+    def _read_labels(self, label_files: Mapping[str, Any],
                      label_keys: Mapping[str, str]) -> dict[str, Optional[np.ndarray]]:
         labels: dict[str, Optional[np.ndarray]] = {}
         for split in FEATURE_SPLITS:
@@ -197,7 +198,8 @@ class FrameFeatureDataset:
                                     "to score retrieval (a .mat, .npy or HDF5 file row-aligned with the features)")
                 labels[split] = None
                 continue
-            labels[split] = read_labels(path, label_keys[split], rows=self.stores[split].num_rows)
+            paths = [path] if isinstance(path, (str, Path)) else list(path)
+            labels[split] = read_label_files(paths, label_keys[split], rows=self.stores[split].num_rows)
         return labels
 
     def _classes(self) -> tuple[bool, int]:
@@ -275,6 +277,8 @@ class FrameFeatureDataset:
             "feature_key": self.feature_key,
             "train_labels": "yes" if self.labels["train"] is not None else "no",
         }
+        if self.name != "frame_features":
+            info["benchmark"] = self.name  # the dataset column of its results rows
         info.update(self.provenance)
         return info
 

@@ -43,7 +43,7 @@ def results_row(experiment: Experiment, built: BuiltExperiment, info: Mapping[st
 
     return {
         "run_id": run_id, "time": "", "experiment": experiment.name, "method": experiment.method,
-        "dataset": str(experiment.dataset["name"]), "split": info.get("split", ""),
+        "dataset": info.get("benchmark") or str(experiment.dataset["name"]), "split": info.get("split", ""),
         "data_checksum": info.get("data_checksum", ""), "backbone": str(experiment.part("backbone").get("name", "")),
         "head": str(experiment.part("head").get("name", "")), "loss": str(experiment.part("loss").get("name", "")),
         "bits": built.bits,

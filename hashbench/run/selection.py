@@ -11,9 +11,9 @@ import numpy as np
 from torch.utils.data import Dataset, Subset
 
 from ..config import EvalConfig, Experiment
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
-__all__ = ["SELECTIONS", "selection_metric", "selection_label", "validation_size", "training_size",
+__all__ = ["SELECTIONS", "selection_metric", "selection_label", "validation_size", "training_size", "check_selectable",
            "carve_validation", "Splits", "Best", "reported_epoch"]
 
 #: What ``eval.select`` may say.
@@ -40,6 +40,16 @@ def training_size(n: int, config: EvalConfig) -> int:
     return n - validation_size(n, config.val_fraction) if config.select == "val" else n
 
 
+def check_selectable(dataset: Any, experiment: Experiment) -> None:
+    """ConfigError when ``select = "val"`` cannot be scored: the dataset says its training split has no
+    labels (``has_labels("train")`` false, e.g. ActivityNet's and YFCC's released features), so a slice
+    held out of it has no relevance to rank by."""
+    has_labels = getattr(dataset, "has_labels", None)
+    if experiment.eval.select == "val" and callable(has_labels) and not has_labels("train"):
+        raise ConfigError(f"eval.select = \"val\": dataset {experiment.dataset['name']!r} has no training labels, so"
+                          " a slice held out of train cannot be scored; give train_labels or use select = \"last\"")
+
+
 def carve_validation(train: Dataset, fraction: float, seed: int) -> tuple[Dataset, Dataset]:
     """Split training items into (remaining train = validation database, validation queries)."""
     n = len(train)  # type: ignore[arg-type]
@@ -62,6 +72,7 @@ class Splits:
 
     @classmethod
     def load(cls, dataset: Any, experiment: Experiment) -> "Splits":
+        check_selectable(dataset, experiment)
         train = dataset.split("train")
         query, database = dataset.split("query"), dataset.split("database")
         if experiment.eval.select == "val":

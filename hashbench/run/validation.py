@@ -39,7 +39,8 @@ def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str,
     return {
         "dataset": f"{experiment.dataset['name']}: {sizes['train']} train / {sizes['query']} query / "
                    f"{sizes['database']} database clips, {dataset.num_classes} classes, "
-                   f"clip {tuple(clips.shape[1:])} uint8",
+                   f"{'clip' if clips.dtype == torch.uint8 else 'item'} {tuple(clips.shape[1:])}"
+                   f" {str(clips.dtype)[6:]}",
         "model": f"{experiment.backbone['name']} + {experiment.head['name']}: "
                  f"{sum(p.numel() for p in built.model.parameters()):,} parameters, features "
                  f"{report.features[1:]}, codes {report.codes[1:]}",
@@ -53,8 +54,10 @@ def _method_summary(experiment: Experiment, built: Any) -> dict[str, Any]:
     """What `hashbench validate` reports of a ``[method]`` experiment: the splits and what the method
     consumes and runs (its stages need the whole training split, so nothing is fitted here)."""
     from ..contract.methods import fits, item_kind_of, trains
+    from .selection import check_selectable
 
     dataset, method = built.dataset, built.method
+    check_selectable(dataset, experiment)
     with explaining(built.components, "while loading the data"):
         sizes = {name: len(dataset.split(name)) for name in ("train", "query", "database")}
     stages = [s for s, has in (("fit", fits(method)), ("training_loss", trains(method))) if has]

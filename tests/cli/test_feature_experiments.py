@@ -56,4 +56,4 @@ def test_the_released_layouts_run_end_to_end_and_write_map_over_k_rows(tmp_path,
     values = rows.set_index("metric")["value"]
     assert sorted(values.index) == sorted(f"map_over_k@{k}" for k in SSVH_K)
     assert ((values > 0) & (values <= 1)).all()
-    assert set(rows["bits"]) == {8}
+    assert set(rows["bits"]) == {8} and set(rows["dataset"]) == {layout}  # dataset.benchmark names the rows

@@ -8,11 +8,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, List, Optional, Union
 
 from hashbench.contract import choice, conformance_example, identity_keys, positive_int
+
+_BENCHMARK = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+def check_name(key: str, value: Any) -> str:
+    """``value`` as a dataset name for results rows: lower-case letters, digits, ``_ . -`` (ValueError)."""
+    if not isinstance(value, str) or not _BENCHMARK.fullmatch(value):
+        raise ValueError(f"{key}: {value!r} is not a dataset name; use lower-case letters, digits, '_', '.' or"
+                         " '-' (e.g. \"fcvid\")")
+    return value
 
 Files = Union[str, List[str]]
 _PATH_KEYS = ("train", "query", "database", "train_labels", "query_labels", "database_labels")
@@ -29,22 +40,26 @@ def _fcvid_example(folder: Path) -> dict:
 
 @identity_keys(ignore=("root",), basename=_PATH_KEYS)
 @conformance_example(_fcvid_example)
-def frame_features(train: Files, query: Files, database: Files, train_labels: Optional[str] = None,
-                   query_labels: Optional[str] = None, database_labels: Optional[str] = None,
+def frame_features(train: Files, query: Files, database: Files, train_labels: Optional[Files] = None,
+                   query_labels: Optional[Files] = None, database_labels: Optional[Files] = None,
                    feature_key: str = "feats", label_key: str = "labels", train_label_key: Optional[str] = None,
                    query_label_key: Optional[str] = None, database_label_key: Optional[str] = None,
-                   class_names: Optional[List[str]] = None, root: Optional[str] = None) -> Any:
+                   class_names: Optional[List[str]] = None, benchmark: Optional[str] = None,
+                   root: Optional[str] = None) -> Any:
     """Precomputed per-frame features ``(videos, frames, dim)`` in HDF5, as the SSVH-family papers ship them.
 
     - train, query, database: an HDF5 file, or a list of shards read in order (YFCC's nine training
       shards); ``database`` may be the same file as ``query`` (FCVID's all-vs-all protocol).
     - train_labels, query_labels, database_labels: row-aligned labels, MATLAB ``.mat`` (v5 or v7.3),
-      ``.npy`` or HDF5, multi-hot ``(N, C)`` or class ids ``(N,)``. Train labels are optional.
+      ``.npy`` or HDF5, multi-hot ``(N, C)`` or class ids ``(N,)``; a list of files is stacked in order
+      (YFCC's two database label files). Train labels are optional.
     - feature_key: the HDF5 dataset holding the features (default ``feats``).
     - label_key: the key in the label files (default ``labels``); ``train_label_key``,
       ``query_label_key``, ``database_label_key`` override it per split (ActivityNet: ``q_label``
       for the queries, ``re_label`` for the database).
     - class_names: names by class index (default "0".."C-1").
+    - benchmark: the dataset name results rows and the leaderboard give these files (e.g. "fcvid", so
+      hashbench's rows sit beside the published FCVID rows); default "frame_features".
     - root: folder that relative paths resolve under (and may not leave); default the working folder.
     Items are ``(float32 (T, D), label)`` read from disk row by row; nothing holds a whole split.
     """
@@ -54,12 +69,12 @@ def frame_features(train: Files, query: Files, database: Files, train_labels: Op
     given = {"train": train, "query": query, "database": database}
     files = {split: feature_files(value, base, split) for split, value in given.items()}
     labels = {"train": train_labels, "query": query_labels, "database": database_labels}
-    label_files = {s: None if v is None else feature_files(v, base, f"{s}_labels", single=True)[0]
-                   for s, v in labels.items()}
+    label_files = {s: None if v is None else feature_files(v, base, f"{s}_labels") for s, v in labels.items()}
     keys = {"train": train_label_key, "query": query_label_key, "database": database_label_key}
     return FrameFeatureDataset(files=files, label_files=label_files,
                                label_keys={s: k or label_key for s, k in keys.items()},
-                               feature_key=feature_key, class_names=class_names)
+                               feature_key=feature_key, class_names=class_names,
+                               name=check_name("dataset.benchmark", benchmark) if benchmark else "frame_features")
 
 
 def _default_cache() -> Path:

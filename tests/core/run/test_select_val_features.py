@@ -15,7 +15,7 @@ from hashbench.contract import Component, HashMethod, MethodBatch, load_registry
 from hashbench.run import run_experiment
 
 FEATURES = {"name": "moving_digits_features", "num_frames": 6, "dim": 16, "clips_per_class": 10,
-            "queries_per_class": 3}
+            "queries_per_class": 3, "layout": "fcvid"}  # FCVID's layout ships training labels
 TRAIN_ROWS = 8 * 10  # 8 basic motions x clips_per_class
 
 
@@ -63,6 +63,7 @@ def test_a_trained_method_selects_its_epoch_on_held_out_training_features(tmp_pa
     evaluations = record["evaluations"]
     assert [e["split"] for e in evaluations] == ["validation"] * 3  # every epoch scored on the held-out slice
     scores = [e["metrics"]["map"] for e in evaluations]
+    assert all(0 < score < 1 for score in scores)  # ranked by the training labels, not all relevant
     best = 1 + max(range(3), key=lambda i: (scores[i], -i))
     assert result.epoch == best
     with open(tmp_path / "results.csv", newline="") as handle:
@@ -82,3 +83,14 @@ def test_a_fit_only_method_with_select_val_reports_last(tmp_path, features_regis
         (row,) = list(csv.DictReader(handle))
     assert (result.epoch, row["epoch"], row["selection"]) == (0, "0", "last")
     assert 0 < float(row["value"]) <= 1
+
+
+def test_select_val_without_training_labels_is_one_clear_error(tmp_path, features_registered):
+    """ActivityNet's layout has no training labels: a held-out slice of train cannot be scored."""
+    from hashbench.errors import ConfigError
+
+    doc = {"name": "val_unlabelled", "seed": 0, "device": "cpu", "dataset": {**FEATURES, "layout": "activitynet"},
+           "method": {"name": "itq", "bits": 8, "iterations": 5}, "eval": {"metrics": ["map"], "select": "val"}}
+    with pytest.raises(ConfigError, match=r'eval.select = "val": dataset .moving_digits_features. has no training'
+                                          r' labels.*use select = "last"'):
+        run_experiment(experiment_from_dict(doc), load_registry(), runs_dir=tmp_path / "runs", results_path=None)

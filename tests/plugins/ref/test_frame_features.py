@@ -9,7 +9,7 @@ import pytest
 from support import run_cli
 
 import hashbench
-from hashbench.errors import DataError
+from hashbench.errors import ConfigError, DataError
 from hashbench_ref.datasets.moving_digits_features import (generate_features, write_activitynet_layout,
                                                            write_fcvid_layout)
 
@@ -52,6 +52,22 @@ def test_the_activitynet_layout_reads_back_with_its_label_keys(tmp_path, data, m
     assert len(ds.split("query")) == 16 and len(ds.split("database")) == 24
     assert ds.split("query").labels_tensor().argmax(1).tolist() == data.labels["query"].tolist()
     assert ds.split("train")[0][1] == -1
+
+
+def test_label_files_given_as_a_list_are_stacked_in_order_and_counted(tmp_path, data):
+    """YFCC ships its database labels in two files: a list is read in order; a wrong total is one line."""
+    table = write_activitynet_layout(tmp_path, data)
+    onehot = np.eye(8, dtype=np.float32)[data.labels["database"]]
+    np.save(tmp_path / "db_1.npy", onehot[:10])
+    np.save(tmp_path / "db_2.npy", onehot[10:])
+    ds = build({**table, "database_labels": [str(tmp_path / "db_1.npy"), str(tmp_path / "db_2.npy")],
+                "benchmark": "yfcc"})
+    assert ds.split("database").labels_tensor().argmax(1).tolist() == data.labels["database"].tolist()
+    assert ds.info()["benchmark"] == "yfcc"
+    with pytest.raises(DataError, match=r"db_1.npy \+ .*db_1.npy\[re_label\]: 20 label rows for 24 feature rows"):
+        build({**table, "database_labels": [str(tmp_path / "db_1.npy")] * 2})
+    with pytest.raises(ConfigError, match="dataset.benchmark: .FCVID!. is not a dataset name"):
+        build({**table, "benchmark": "FCVID!"})
 
 
 def test_a_label_key_left_at_its_default_names_the_keys_present(tmp_path, data):
