@@ -18,7 +18,7 @@ The clusterings are recomputed before every epoch after ``warmup_epoch`` (0-base
 warmup_epoch`` in the reference = 1-based ``epoch > warmup_epoch``) over every training video's
 normalised frame-mean code (all frames visible: the reference's ``get_features``). Density of a cluster
 with more than one member: ``mean(||x - c||) / log(members + 10)``; others get the largest; clipped to
-its 10th-90th percentile and scaled to mean ``kmeans_temperature``.
+its 10th-90th percentile and scaled to mean ``kmeans_temperature`` (all equal to it when every distance is 0).
 
 Defaults = FCVID's: ConMH "small", ``mask_ratio`` 0.75, ``a`` 1.0, ``b`` 0.01, ``tau_plus`` 0.1,
 ``clusters`` [250, 500, 1000], ``warmup_epoch`` 100, ``kmeans_temperature`` 0.2 (ActivityNet 0.5, 0.2,
@@ -70,6 +70,8 @@ def cluster_density(features: np.ndarray, centroids: np.ndarray, labels: np.ndar
     density = np.where(counts > 1, sums / np.maximum(counts, 1) / np.log(counts + 10), 0.0)
     density = np.where(counts > 1, density, density.max())
     density = density.clip(np.percentile(density, 10), np.percentile(density, 90))
+    if density.mean() <= 0:  # every code identical (an untrained bank): no spread to scale, all equal
+        return np.full(k, float(temperature))
     return temperature * density / density.mean()
 
 

@@ -82,6 +82,8 @@ def test_cluster_density_equals_the_released_loops():
     got = cluster_density(features, centroids, labels, 0.2)
     np.testing.assert_allclose(got, ref.density(features, centroids, labels, 0.2), rtol=1e-12)
     assert abs(got.mean() - 0.2) < 1e-12
+    same = cluster_density(np.zeros((6, 3)), np.zeros((2, 3)), np.array([0, 0, 0, 1, 1, 1]), 0.2)
+    assert np.array_equal(same, np.full(2, 0.2))  # identical codes: no NaN from 0 / 0
 
 
 def test_clustering_starts_after_the_warm_up_and_is_deterministic():
