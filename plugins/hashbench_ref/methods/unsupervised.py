@@ -96,3 +96,26 @@ def uhbdnn(bits: int, feature_dim: int, seed: int = 0, quan: float = 1.0, indepe
 
 
 FACTORIES["uhbdnn"] = uhbdnn
+
+
+@conformance_example({"hidden": 8})
+def cibhash(bits: int, feature_dim: int, seed: int = 0, temperature: float = 0.3, beta: float = 0.001,
+            hidden: int = 1024, mask_ratio: float = 0.5, standardise: bool = True) -> Any:
+    """CIBHash (IJCAI 2021): NT-Xent between the sign codes of two frame samplings + beta x their bits' symmetric KL.
+
+    Keys (defaults = FIRe's template and architecture): temperature 0.3 (of NT-Xent, > 0); beta 0.001
+    (weight of the KL bottleneck); hidden 1024 (the encoder's ReLU layer; 0: one linear layer);
+    mask_ratio 0.5 (share of the frames each view masks, in [0, 1); on vectors: of the dimensions
+    dropped); standardise true (fit standardises the frame-mean features)."""
+    from hashbench.contract import number
+
+    from .cibhash import CIBHash
+
+    return CIBHash(bits, feature_dim, seed, temperature=number("method.temperature", temperature, 0, low_open=True),
+                   beta=number("method.beta", beta, 0),
+                   mask_ratio=number("method.mask_ratio", mask_ratio, 0, 1, high_open=True),
+                   **_pooled_keys(hidden, standardise))
+
+
+FACTORIES["cibhash"] = cibhash
+
