@@ -19,13 +19,14 @@ Injected by parameter name when a factory declares them (a table cannot set them
 own kind defines: the head's ``bits``, the dataset's ``num_frames``): ``bits``, ``feature_dim``,
 ``num_classes``, ``multi_label``, ``num_frames``, ``num_train``, ``device``, ``seed``
 (:data:`hashbench.contract.CONTEXT_NAMES`). ``bits``: the code length (``head.bits``, or ``method.bits``: one key per experiment);
-``feature_dim``: the backbone's output width (for a method: the dataset's ``feature_dim``, D); ``num_classes``/``multi_label``: the dataset's;
+``feature_dim``: the backbone's output width (for a method, or a backbone that does not consume clips: the dataset's ``feature_dim``); ``num_classes``/``multi_label``: the dataset's;
 ``num_frames``: T, frames per clip (``dataset.num_frames``); ``num_train``: clips the run trains on;
 ``device``: ``cpu`` or ``cuda:<i>``; ``seed``: the experiment's seed.
 
 Component shapes and dtypes (duck-typed; B = batch, T = frames, D = ``feature_dim``, C = ``num_classes``)
 ----------------------------------------------------------------------------------------------------
-backbone  ``factory(**table, **context) -> nn.Module``: float clips ``(B, 3, T, H, W)`` -> float
+backbone  ``factory(**table, **context) -> nn.Module``: float clips ``(B, 3, T, H, W)`` (or, when it
+          consumes them, float frame features ``(B, T, D_in)`` / vectors ``(B, D_in)``) -> float
           features ``(B, D)``, said ``(B, feature_dim)`` in error messages.
 head      ``factory(feature_dim, bits, **table) -> nn.Module``: features ``(B, D)`` -> real-valued
           float codes ``(B, bits)``, of any range (``tanh`` gives (-1, 1), ``linear`` any real value,
@@ -61,7 +62,7 @@ method    ``factory(**table, **context) -> HashMethod`` (:class:`hashbench.contr
           their ``sign``) of frame features ``(B, T, D)``, vectors ``(B, D)``, or uint8 clips
           ``(B, 3, T, H, W)`` for a method that consumes clips.
           The backbone + head + loss triple is the built-in method ``deep_hashing``
-          (:class:`hashbench.train.deep_method.DeepHashing`, consumes clips): a TOML with
+          (:class:`hashbench.train.deep_method.DeepHashing`, consumes what its backbone consumes): a TOML with
           ``[backbone]``/``[head]``/``[loss]`` runs as it, through the same epoch loop.
 metric    ``factory(**params) -> callable(query_codes, query_labels, db_codes, db_labels) -> float``
           on packed codes (``hashbench.codes.PackedCodes``), higher is better; subclass
@@ -71,9 +72,13 @@ metric    ``factory(**params) -> callable(query_codes, query_labels, db_codes, d
 
 What each kind may declare
 --------------------------
-backbone  ``feature_dim: int`` (required: its output width); ``input_mean``/``input_std`` (required,
-          no fallback): 3 numbers each in 0-255 pixel units (RGB), the normalisation its weights
+backbone  ``feature_dim: int`` (required: its output width); ``input_mean``/``input_std`` (required
+          when it consumes clips, no fallback): 3 numbers each in 0-255 pixel units (RGB), the normalisation its weights
           expect, which the engine applies to uint8 clips on the device (std > 0).
+          ``consumes``, an attribute of the factory: the item kinds it takes (default ``("clips",)``;
+          e.g. ``factory.consumes = ("frame_features",)``). One that does not consume clips declares
+          no normalisation and gets the dataset's width D_in as its ``feature_dim`` context value; a
+          dataset of another ``item_kind`` is refused at ``hashbench validate`` time, naming both.
 loss      ``needs_indices``: the engine passes ``indices`` ``(B,)`` int64, each clip's position in
           the training split (0 .. ``num_train`` - 1), for memory banks (keep them in
           :class:`~hashbench.contract.MemoryBank` buffers so checkpoints and ``--resume`` keep them);

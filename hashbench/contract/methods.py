@@ -20,7 +20,7 @@ from ..errors import ContractError, DataError
 from .names import ITEM_KINDS
 
 __all__ = ["HashMethod", "MethodBatch", "fits", "trains", "item_kind_of", "iter_inputs", "pooled_inputs",
-           "consumption_problem"]
+           "consumption_problem", "backbone_consumes", "CLIPS"]
 
 
 @dataclass
@@ -83,18 +83,36 @@ def item_kind_of(dataset: Any) -> str:
     return str(getattr(dataset, "item_kind", "clips"))
 
 
-def consumption_problem(method: Any, method_name: str, dataset: Any, dataset_name: str) -> Optional[str]:
-    """One line when ``method`` does not consume what ``dataset`` yields (naming both), else None."""
+def consumption_problem(method: Any, method_name: str, dataset: Any, dataset_name: str,
+                        component: str = "method") -> Optional[str]:
+    """One line when ``method`` (a ``component``: a method, or a backbone of the triple) does not consume
+    what ``dataset`` yields (naming both), else None."""
     kind = item_kind_of(dataset)
     consumes = tuple(getattr(method, "consumes", ()))
     unknown = [c for c in consumes if c not in ITEM_KINDS]
     if unknown or not consumes:
-        return (f"method {method_name!r} declares consumes = {consumes!r}; each must be one of"
+        return (f"{component} {method_name!r} declares consumes = {consumes!r}; each must be one of"
                 f" {', '.join(ITEM_KINDS)}")
     if kind not in consumes:
-        return (f"method {method_name!r} consumes {', '.join(consumes)}, but dataset {dataset_name!r} yields"
-                f" {kind}; choose a {' or '.join(consumes)} dataset or another method")
+        return (f"{component} {method_name!r} consumes {', '.join(consumes)}, but dataset {dataset_name!r} yields"
+                f" {kind}; choose a {' or '.join(consumes)} dataset or another {component}")
     return None
+
+
+#: What a backbone consumes when its factory declares nothing.
+CLIPS = ("clips",)
+
+
+def backbone_consumes(factory: Any, where: str = "the backbone") -> tuple[str, ...]:
+    """The item kinds a backbone factory declares it consumes (``factory.consumes``, default ``("clips",)``);
+    ContractError when the declaration is empty or names an unknown kind."""
+    declared = getattr(factory, "consumes", CLIPS)
+    consumes = (declared,) if isinstance(declared, str) else tuple(declared)
+    unknown = [c for c in consumes if c not in ITEM_KINDS]
+    if unknown or not consumes:
+        raise ContractError(f"{where} declares consumes = {declared!r}; each must be one of"
+                            f" {', '.join(ITEM_KINDS)}")
+    return consumes
 
 
 def iter_inputs(train: Any, batch_size: int = 256) -> Iterator[tuple[torch.Tensor, Optional[torch.Tensor]]]:

@@ -13,7 +13,7 @@ from ..contract import Registry
 from ..contract.checks import check_batch
 from ..errors import ConfigError, ContractError, DataError
 from ..failures import ComponentRef, component_refs, plugin_refs
-from ..train.deep_method import DeepHashing, build_deep_hashing
+from ..train.deep_method import DeepHashing, build_deep_hashing, check_backbone_consumes
 from ..train.model import HashModel
 from .selection import training_size
 
@@ -116,8 +116,11 @@ def _build_components(experiment: Experiment, registry: Registry, device: torch.
     dataset = registry.build("dataset", experiment.dataset, where="dataset",
                              **component_context(experiment, device, bits))
     context = component_context(experiment, device, bits, dataset, num_train_for(experiment, registry, dataset))
+    if getattr(dataset, "feature_dim", None) is not None:
+        context["feature_dim"] = int(dataset.feature_dim)  # a method's, or a frame-feature backbone's, input width
     if experiment.method_table is not None:
         return _build_method(experiment, registry, device, dataset, context)
+    check_backbone_consumes(registry, experiment.backbone, dataset, str(experiment.dataset["name"]))
     method = build_deep_hashing(registry, experiment.backbone, experiment.head, experiment.loss, **context)
     model, loss = method.model, method.loss
     init_from = load_init_from(model.backbone, experiment.backbone.get("init_from"))
@@ -137,8 +140,6 @@ def _build_method(experiment: Experiment, registry: Registry, device: torch.devi
     refused (one line naming both) when it does not consume what the dataset yields."""
     from ..contract.methods import consumption_problem
 
-    if getattr(dataset, "feature_dim", None) is not None:
-        context["feature_dim"] = int(dataset.feature_dim)
     table = experiment.method_table or {}
     method = registry.build("method", table, where="method", **context)
     problem = consumption_problem(method, str(table["name"]), dataset, str(experiment.dataset["name"]))
@@ -217,7 +218,7 @@ def check_query_batch(built: BuiltExperiment, query: Sequence[Any]) -> None:
     items = [query[i] for i in (0, 1)]
     clips = torch.stack([torch.as_tensor(c) for c, _ in items]).to(built.device)
     labels = torch.stack([torch.as_tensor(label) for _, label in items]).to(built.device)
-    if clips.dtype != torch.uint8 or clips.dim() != 5 or clips.shape[1] != 3:
+    if "clips" in built.deep.consumes and (clips.dtype != torch.uint8 or clips.dim() != 5 or clips.shape[1] != 3):
         raise ContractError(f"{built.components[0].describe()} gave clips {tuple(clips.shape[1:])}"
                             f" {clips.dtype}; the contract is uint8 (3, T, H, W)")
     import copy

@@ -66,9 +66,9 @@ def _check(experiment: Experiment, registry: Registry, cache: dict[str, Any]) ->
     dataset = _cached(cache, _key("dataset", experiment.dataset, seed),
                       lambda: registry.build("dataset", experiment.dataset, where="dataset", **context))
     context = component_context(experiment, "cpu", bits, dataset, num_train_for(experiment, registry, dataset))
+    if getattr(dataset, "feature_dim", None) is not None:
+        context["feature_dim"] = int(dataset.feature_dim)  # a method's, or a frame-feature backbone's, input width
     if experiment.method_table is not None:
-        if getattr(dataset, "feature_dim", None) is not None:
-            context["feature_dim"] = int(dataset.feature_dim)
         _cached(cache, _key("method", experiment.method_table, context),
                 lambda: registry.build("method", experiment.method_table, where="method", **context))
         return _check_metrics(experiment, registry, cache)

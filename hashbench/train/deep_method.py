@@ -5,8 +5,10 @@ A TOML with ``[backbone]``, ``[head]`` and ``[loss]`` tables runs as this method
 results row are those of the triple); ``hashbench.registry().build("method", {"name": "deep_hashing",
 "backbone": {...}, "head": {...}, "loss": {...}}, bits=..., seed=...)`` builds one in Python.
 
-It consumes uint8 clips ``(B, 3, T, H, W)``: :meth:`DeepHashing.encode` gives the relaxed codes of the
-normalised clips, :meth:`DeepHashing.training_loss` the loss of one batch (normalise, forward, the
+It consumes what its backbone consumes (:func:`~hashbench.train.model.backbone_consumes`): uint8 clips
+``(B, 3, T, H, W)``, normalised with the backbone's ``input_mean``/``input_std``, or float frame features
+``(B, T, D)`` / vectors ``(B, D)``, taken as they are. :meth:`DeepHashing.encode` gives the relaxed codes
+of the inputs, :meth:`DeepHashing.training_loss` the loss of one batch (normalise, forward, the
 backbone's features for a loss that ``needs_features``, all-gathered over the processes of a distributed
 run when the batch says so, then :func:`~hashbench.contract.call_loss`). Its state is ``model.*``
 (backbone and head) and ``loss.*`` (memory banks, the loss's own parameters); checkpoints keep them
@@ -15,18 +17,19 @@ apart as ``"model"`` and ``"loss"`` (:mod:`hashbench.run.state`), the file forma
 from __future__ import annotations
 
 import contextlib
+from types import SimpleNamespace
 from typing import Any, Mapping, Optional
 
 import torch
 
 from ..contract import Registry
 from ..contract.losses import call_loss, wants
-from ..contract.methods import HashMethod, MethodBatch
+from ..contract.methods import HashMethod, MethodBatch, backbone_consumes, consumption_problem
 from ..errors import ConfigError
 from .distributed import gather_batch
 from .model import HashModel, build_hash_model
 
-__all__ = ["DeepHashing", "build_deep_hashing", "start_epoch"]
+__all__ = ["DeepHashing", "build_deep_hashing", "start_epoch", "check_backbone_consumes"]
 
 
 def start_epoch(model: torch.nn.Module, loss_fn: Any, epoch: int, epochs: int) -> None:
@@ -51,6 +54,7 @@ class DeepHashing(HashMethod):
         super().__init__(bits, seed)
         self.model = model
         self.loss = loss
+        self.consumes = model.consumes  # what the backbone consumes
         self.channels_last = False
         object.__setattr__(self, "_net", None)  # a wrapper of model: kept out of the module tree and state
 
@@ -70,7 +74,7 @@ class DeepHashing(HashMethod):
         return no_sync() if no_sync is not None else contextlib.nullcontext()
 
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
-        """uint8 clips ``(B, 3, T, H, W)`` -> relaxed codes ``(B, bits)`` float32."""
+        """uint8 clips ``(B, 3, T, H, W)`` (or float features) -> relaxed codes ``(B, bits)`` float32."""
         return self.model(self.model.normalize(inputs)).float()
 
     def encode_with_features(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,11 +83,11 @@ class DeepHashing(HashMethod):
         return features, codes.float()
 
     def training_loss(self, batch: MethodBatch) -> torch.Tensor:
-        """The loss of one batch of uint8 clips (runs in the caller's autocast; the loss in float32).
+        """The loss of one batch of inputs (runs in the caller's autocast; the loss in float32).
         With ``batch.sizes`` the codes, labels, indices and features of every process are all-gathered
         first, so every process computes the loss of the global batch."""
         inputs = self.model.normalize(batch.inputs)
-        if self.channels_last:
+        if self.channels_last and inputs.dim() == 5:
             inputs = inputs.contiguous(memory_format=torch.channels_last_3d)
         features = None
         if wants(self.loss, "features"):
@@ -115,11 +119,24 @@ def build_deep_hashing(registry: Registry, backbone: Mapping[str, Any], head: Ma
                        loss: Mapping[str, Any], **context: Any) -> DeepHashing:
     """Backbone, then head (``feature_dim`` from the backbone), then loss (with the backbone's
     ``feature_dim`` in its context), as a :class:`DeepHashing` of ``context["bits"]`` bits (the head's
-    ``bits``, which the head table may leave out)."""
-    context = {k: v for k, v in context.items() if k != "feature_dim"}
+    ``bits``, which the head table may leave out). ``context["feature_dim"]``, when given, is the
+    dataset's D, the input width of a backbone for frame features (see
+    :func:`~hashbench.train.model.build_hash_model`)."""
     bits = int(context["bits"])
     if head.get("bits", bits) != bits:
         raise ConfigError(f"head.bits = {head['bits']!r} differs from the method's bits = {bits}; leave it out")
     model = build_hash_model(registry, backbone, {**head, "bits": bits}, **context)
+    context = {k: v for k, v in context.items() if k != "feature_dim"}
     loss_fn = registry.build("loss", loss, where="loss", feature_dim=int(model.backbone.feature_dim), **context)
     return DeepHashing(model, loss_fn, bits, int(context.get("seed", 0)))
+
+
+def check_backbone_consumes(registry: Registry, backbone: Mapping[str, Any], dataset: Any, dataset_name: str) -> None:
+    """ConfigError, in one line naming both, when the backbone does not consume the dataset's item kind
+    (a clip backbone on frame features, a frame-feature backbone on clips)."""
+    component = registry.get("backbone", str(backbone.get("name")))
+    declared = backbone_consumes(component.factory, f"backbone {component.name!r}")
+    problem = consumption_problem(SimpleNamespace(consumes=declared), component.name, dataset, dataset_name,
+                                  "backbone")
+    if problem:
+        raise ConfigError(problem)

@@ -1,8 +1,12 @@
-"""Conformance of a backbone, on a tiny uint8 clip: what :mod:`hashbench.contract.hookspecs` asks of one.
+"""Conformance of a backbone, on tiny inputs of the kind it consumes: what :mod:`hashbench.contract.hookspecs`
+asks of one.
 
-Checks, in order: ``builds`` (an ``nn.Module``), ``feature_dim`` and ``normalisation`` (declared as the
-contract says), ``forward`` (finite ``(B, feature_dim)`` features from clips normalised with its own
-``input_mean``/``input_std``), ``backward`` (every parameter that requires grad gets a finite
+Checks, in order: ``consumes`` (its factory's declaration names known item kinds; default clips),
+``builds`` (an ``nn.Module``; a backbone for frame features or vectors gets the kit's ``feature_dim``
+as its input width), ``feature_dim`` and ``normalisation`` (declared as the contract says; no
+normalisation for a backbone that does not consume clips), ``forward`` (finite ``(B, feature_dim)``
+features from clips normalised with its own ``input_mean``/``input_std``, or from random float frame
+features ``(B, T, D)`` / vectors ``(B, D)``), ``backward`` (every parameter that requires grad gets a finite
 gradient), ``trains`` (one SGD step moves the parameters and keeps the features finite) and
 ``eval_forward``.
 """
@@ -13,23 +17,51 @@ from typing import Any, Callable, List, Mapping, Optional, Union
 
 from .. import rules
 from ..registry import Component
-from .kit import (CheckResult, Checks, CheckSkipped, build_module, call_epoch, clip_of, missing_grads,
-                  nonfinite_grads, expect, require, run_kind)
+from .kit import (KIT_CONTEXT, CheckFailed, CheckResult, Checks, CheckSkipped, build_module, call_epoch, clip_of,
+                  missing_grads, nonfinite_grads, expect, require, run_kind)
 
 __all__ = ["check_backbone"]
 
 
 def check_backbone(component: Union[Component, Callable[..., Any]], table: Optional[Mapping[str, Any]] = None, *,
                    device: str = "cpu", workdir: Optional[Path] = None) -> List[CheckResult]:
-    """Every check of a backbone (registered component or bare factory) on a tiny uint8 clip."""
-    return run_kind("backbone", component, table, device=device, workdir=workdir, builds=build_module, body=_checks)
+    """Every check of a backbone (registered component or bare factory) on tiny inputs of its kind."""
+    return run_kind("backbone", component, table, device=device, workdir=workdir, builds=_builds, body=_checks)
+
+
+def _consumes(component: Component) -> tuple:
+    """The factory's declared item kinds (CheckFailed naming the bad declaration)."""
+    from ..methods import backbone_consumes
+    from ...errors import ContractError
+
+    try:
+        return backbone_consumes(component.factory, "the factory")
+    except ContractError as exc:
+        raise CheckFailed(str(exc)) from None
+
+
+def _builds(component: Component, table: Mapping[str, Any], device: str) -> tuple:
+    """``build_module``; a backbone that does not consume clips gets the kit's ``feature_dim`` (its input width)."""
+    consumes = _consumes(component)
+    if "clips" in consumes:
+        return build_module(component, table, device)
+    summary, module = build_module(component, table, device, feature_dim=KIT_CONTEXT["feature_dim"])
+    return f"{summary}; consumes {', '.join(consumes)}", module
 
 
 def _checks(checks: Checks, model: Any, component: Component, table: Mapping[str, Any], device: str) -> None:
     dim_ok = checks.run("feature_dim", feature_dim, model)
+    kind = _consumes(component)[0]
+    if kind != "clips":
+        if dim_ok:
+            _trained_checks(checks, model, feature_inputs(kind, clip_of(component), device))
+        return
     if not (checks.run("normalisation", normalisation, model) and dim_ok):
         return
-    inputs = clip_inputs(model, clip_of(component), device)
+    _trained_checks(checks, model, clip_inputs(model, clip_of(component), device))
+
+
+def _trained_checks(checks: Checks, model: Any, inputs: Any) -> None:
     if checks.run("forward", forward, model, inputs) and checks.run("backward", backward, model, inputs):
         checks.run("trains", trains, model, inputs)
     checks.run("eval_forward", eval_forward, model, inputs)
@@ -46,6 +78,16 @@ def normalisation(model: Any) -> str:
     mean, std = getattr(model, "input_mean", None), getattr(model, "input_std", None)
     require(rules.normalisation(mean, std))
     return f"mean {tuple(round(float(v), 2) for v in mean)}, std {tuple(round(float(v), 2) for v in std)}"
+
+
+def feature_inputs(kind: str, clip: tuple, device: str) -> Any:
+    """Random float frame features ``(B, T, D)`` or vectors ``(B, D)`` (D: the kit's ``feature_dim``), on
+    ``device``."""
+    import torch
+
+    batch, frames, dim = clip[0], clip[1], KIT_CONTEXT["feature_dim"]
+    shape = (batch, frames, dim) if kind == "frame_features" else (batch, dim)
+    return torch.randn(shape, generator=torch.Generator().manual_seed(0)).to(device)
 
 
 def clip_inputs(model: Any, clip: tuple, device: str) -> Any:
