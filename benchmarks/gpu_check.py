@@ -231,6 +231,15 @@ def ranking() -> str:
     return f"10,000 x 1,000,000 64-bit codes (AP + top-100) in {seconds:.1f} s ({type(stats).__name__})"
 
 
+def ssvh_epochs(work: Path) -> str:
+    """One epoch each of ConMH and S5VH (paper sizes, 64 bits) on 45,585 synthetic 25 x 4096 videos drawn
+    on the GPU (FCVID's training split): videos/s and peak memory (benchmarks/bench_method_steps.py)."""
+    out = sh([sys.executable, str(Path(__file__).with_name("bench_method_steps.py")), "--methods", "conmh,s5vh",
+              "--device", "cuda", "--batch", "256", "--steps", "3", "--epoch-videos", "45585"], work, timeout=420)
+    rows = [line for line in out.splitlines() if line.startswith("| conmh") or line.startswith("| s5vh")]
+    return "; ".join(" ".join(row.split()) for row in rows) or out.strip().splitlines()[-1]
+
+
 def ddp_two_gpus(work: Path) -> str:
     import torch
 
@@ -266,6 +275,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         check("cuda: pytest -m gpu", cuda_tests)
         training(args.work, args.steps, args.batch, args.workers)
         check("cuda: ranking on the GPU", ranking)
+        check("cuda: one epoch of ConMH and S5VH, FCVID-size", lambda: ssvh_epochs(args.work))
         check("cuda: 2-process DDP (NCCL)", lambda: ddp_two_gpus(args.work))
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA device: GPU parts skipped"
     print(f"\nhashbench GPU check: {device}; torch {torch.__version__}; {time.perf_counter() - started:.0f} s")
