@@ -65,6 +65,8 @@ class PooledHashMethod(HashMethod):
     then standardised with the buffers ``fit`` sets (``feature_mean``, ``feature_std``, (D,))."""
 
     consumes = ("frame_features", "vector")
+    #: buffers whose size ``fit`` sets (e.g. (N, bits)): ``load_state_dict`` gives them the saved shape
+    fit_sized: tuple[str, ...] = ()
 
     def __init__(self, bits: int, feature_dim: int, seed: int = 0, standardise: bool = True) -> None:
         super().__init__(bits, seed)
@@ -81,6 +83,13 @@ class PooledHashMethod(HashMethod):
         std = x.std(dim=0, unbiased=False)
         self.feature_mean = x.mean(dim=0).float().to(self.feature_mean.device)
         self.feature_std = torch.where(std > 0, std, torch.ones_like(std)).float().to(self.feature_std.device)
+
+    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
+        for name in self.fit_sized:
+            saved = state_dict.get(prefix + name)
+            if saved is not None:
+                setattr(self, name, torch.empty_like(saved, device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def features(self, inputs: torch.Tensor) -> torch.Tensor:
         """Inputs (B, T, D) or (B, D) -> standardised pooled features x (B, D)."""

@@ -48,6 +48,8 @@ __all__ = ["UHBDNN"]
 class UHBDNN(PooledHashMethod):
     """UH-BDNN (module docstring): ``encode`` -> h (B, bits); ``loss_terms`` / ``training_loss``."""
 
+    fit_sized = ("targets",)
+
     def __init__(self, bits: int, feature_dim: int, seed: int = 0, quan: float = 1.0, independence: float = 1.0,
                  balance: float = 1.0, hidden: Sequence[int] = (1024, 512), itq_iterations: int = 50,
                  binary_targets: bool = False, standardise: bool = True) -> None:
@@ -75,12 +77,6 @@ class UHBDNN(PooledHashMethod):
         itq.fit(x)
         targets = itq.encode(x)
         self.targets = (targets.sign() if self.binary_targets else targets).to(self.targets.device)
-
-    def _load_from_state_dict(self, state_dict: Any, prefix: str, *args: Any) -> None:
-        saved = state_dict.get(prefix + "targets")
-        if saved is not None:  # the fit-sized buffer takes the saved shape
-            self.targets = torch.empty_like(saved, device=self.targets.device)
-        super()._load_from_state_dict(state_dict, prefix, *args)
 
     def encode(self, inputs: torch.Tensor) -> torch.Tensor:
         """Real codes h (B, bits); the binary code is sign(h)."""

@@ -119,3 +119,23 @@ def cibhash(bits: int, feature_dim: int, seed: int = 0, temperature: float = 0.3
 
 FACTORIES["cibhash"] = cibhash
 
+
+
+@conformance_example({"hidden": 8})
+def ssdh(bits: int, feature_dim: int, seed: int = 0, alpha: float = 2.0, beta: float = 2.0, hidden: int = 0,
+         standardise: bool = True) -> Any:
+    """SSDH (IJCAI 2018): tanh codes regress +1/-1 pseudo-similarities from the tails of the features' cosine distances.
+
+    Keys (defaults = FIRe's template): alpha 2 (a pair is similar below mu_l - alpha sigma_l of the
+    distance distribution's left Gaussian), beta 2 (dissimilar above mu_r + beta sigma_r of the right);
+    hidden 0 (FIRe's single linear layer; > 0: an MLP with one ReLU hidden layer of that width);
+    standardise true (fit standardises the frame-mean features). fit keeps an N x N int8 matrix."""
+    from hashbench.contract import number
+
+    from .ssdh import SSDH
+
+    return SSDH(bits, feature_dim, seed, alpha=number("method.alpha", alpha, 0),
+                beta=number("method.beta", beta, 0), **_pooled_keys(hidden, standardise))
+
+
+FACTORIES["ssdh"] = ssdh
