@@ -9,7 +9,7 @@ IJCAI 2018. FIRe followed: CISiPLab/cisip-FIRe at e8826c4 (``functions/loss/ssdh
 beta 2, ``hash_layer = tanh``, arch ``norm-unsupervised``: one linear hash layer on the frozen backbone's
 feature). FIRe states it follows the authors' code (yangerkun/IJCAI2018_SSDH), whose thresholds it keeps.
 
-``fit`` (the similarity structure, cached with :func:`hashbench.data.fit_cache.memo`), on the N training
+``fit`` (the similarity structure, cached with :func:`hashbench.data.memo`), on the N training
 features x (N, D): the cosine distance matrix d (N, N, zero diagonal); a histogram of d over 100 bins of
 0.01 from -1e-8; m = the left edge of the first fullest bin; left = d[d <= m], right = d[d > m] (every
 entry of the N x N matrix); each side mirrored about its scaled mode (``alpha m - right``, ``beta m -
@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from hashbench.contract import MethodBatch, pooled_inputs
-from hashbench.data.fit_cache import data_digest, memo
+from hashbench.data import data_digest, memo
 
 from .greedyhash_u import PooledHashMethod, hash_mlp
 
