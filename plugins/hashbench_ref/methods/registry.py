@@ -102,13 +102,13 @@ def _available() -> dict[str, Callable[..., Any]]:
                       "loss": {"name": "batch_all_triplet", "margin": 2}})
 def deep_hashing(backbone: dict, head: dict, loss: dict, bits: int, seed: int = 0, device: str = "cpu",
                  num_classes: int | None = None, multi_label: bool = False, num_frames: int | None = None,
-                 num_train: int | None = None) -> Any:
+                 num_train: int | None = None, feature_dim: int | None = None) -> Any:
     """Backbone + head + loss as one method (what a [backbone]/[head]/[loss] TOML runs); each table as in a
     TOML, built by hashbench.build_deep_hashing with these context values."""
     import hashbench
 
     context = {"bits": bits, "seed": seed, "device": device, "multi_label": multi_label, "num_classes": num_classes,
-               "num_frames": num_frames, "num_train": num_train}
+               "num_frames": num_frames, "num_train": num_train, "feature_dim": feature_dim}
     return hashbench.build_deep_hashing(backbone, head, loss, **{k: v for k, v in context.items() if v is not None})
 
 

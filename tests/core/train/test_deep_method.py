@@ -84,3 +84,16 @@ def test_on_epoch_start_reaches_every_submodule_hook_once():
                        Counting(), bits=4)
     deep.on_epoch_start(1, 3)
     assert deep.loss.calls == [(1, 3)]
+
+
+def test_deep_hashing_built_in_python_takes_a_frame_feature_backbone():
+    """``feature_dim`` (the dataset's) reaches a backbone that consumes frame features."""
+    import torch
+
+    import hashbench
+
+    method = hashbench.registry().build("method", {"name": "deep_hashing", "backbone": {"name": "frame_mlp"},
+                                                   "head": {"name": "tanh"}, "loss": {"name": "csq"}},
+                                        bits=16, seed=0, feature_dim=24, num_frames=5, num_classes=3)
+    assert "frame_features" in method.consumes and "clips" not in method.consumes
+    assert method.encode(torch.randn(2, 5, 24)).shape == (2, 16)
