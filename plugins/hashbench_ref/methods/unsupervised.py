@@ -139,3 +139,26 @@ def ssdh(bits: int, feature_dim: int, seed: int = 0, alpha: float = 2.0, beta: f
 
 
 FACTORIES["ssdh"] = ssdh
+
+
+@conformance_example({"hidden": 8, "continuous": 6})
+def tbh(bits: int, feature_dim: int, seed: int = 0, adv: float = 1.0, rec_method: str = "element", hidden: int = 1024,
+        continuous: int = 512, standardise: bool = True) -> Any:
+    """TBH (CVPR 2020): the codes' Hamming graph convolves a continuous bottleneck that reconstructs the features.
+
+    Keys (defaults = FIRe's architecture and template): adv 1 (weight of the two discriminators' adversarial
+    terms; the discriminators get the critic's gradient, the rest the actor's); rec_method element (the
+    reconstruction sum / 1; batch: / B; all: / (B D)); hidden 1024 (encoder and decoder ReLU width);
+    continuous 512 (the continuous bottleneck's width); standardise true (fit standardises the frame-mean
+    features)."""
+    from hashbench.contract import choice, number, positive_int
+
+    from .tbh import REC_METHODS, TBH
+
+    return TBH(bits, feature_dim, seed, adv=number("method.adv", adv, 0),
+               rec_method=choice("method.rec_method", rec_method, REC_METHODS),
+               hidden=positive_int("method.hidden", hidden), continuous=positive_int("method.continuous", continuous),
+               standardise=_pooled_keys(0, standardise)["standardise"])
+
+
+FACTORIES["tbh"] = tbh
