@@ -16,11 +16,12 @@ SMALL = dict(num_frames=6, feature_dim=16, clips_per_class=6, queries_per_class=
 def test_every_shipped_feature_experiment_is_listed_here():
     assert sorted(p.name for p in FEATURES.glob("*.toml")) == [
         "activitynet_itq.toml", "baselines.toml", "fcvid_itq.toml", "moving_digits_features_itq.toml",
-        "supervised_csq_frames.toml", "ucf101_frames_csq.toml", "ucf101_frames_itq.toml"]
+        "supervised_csq_frames.toml", "ucf101_frames_csq.toml", "ucf101_frames_itq.toml", "zoo.toml"]
 
 
 @pytest.mark.parametrize("experiment, name", [("moving_digits_features_itq.toml", "features-itq"),
-                                              ("baselines.toml", "baselines@")])
+                                              ("baselines.toml", "baselines@"),
+                                              ("zoo.toml", "unsupervised-zoo@")])
 def test_the_embedded_feature_experiments_validate(tmp_path, experiment, name):
     proc = run_cli("validate", str(FEATURES / experiment), cwd=tmp_path,
                    env={"HASHBENCH_CACHE": str(tmp_path / "cache")})
@@ -58,3 +59,27 @@ def test_the_released_layouts_run_end_to_end_and_write_map_over_k_rows(tmp_path,
     assert sorted(values.index) == sorted(f"map_over_k@{k}" for k in SSVH_K)
     assert ((values > 0) & (values <= 1)).all()
     assert set(rows["bits"]) == {8} and set(rows["dataset"]) == {layout}  # dataset.benchmark names the rows
+
+
+def test_the_unsupervised_zoo_holds_every_label_free_method_of_the_reference_set():
+    """experiments/features/zoo.toml: one variant per registered label-free method (the classic baselines,
+    the self-supervised video methods and FIRe's deep unsupervised families), each at the settings of its
+    own zoo file, 3 seeds."""
+    import tomllib
+
+    import hashbench
+    from hashbench.config import expand_sweep, load_experiment
+
+    points = expand_sweep(load_experiment(FEATURES / "zoo.toml"))
+    names = {p.method_table["name"] for p in points}
+    from hashbench.contract import REFERENCE_DIST
+
+    registered = {c.name for c in hashbench.registry().all() if c.kind == "method" and c.dist == REFERENCE_DIST}
+    registered -= {"deep_hashing"}
+    assert names == registered and len(points) == 3 * len(registered)
+    for point in points:
+        own = ROOT / "experiments" / "ssvh" / "zoo" / f"{point.method_table['name']}.toml"
+        own = own if own.exists() else FEATURES / "zoo" / own.name
+        if own.exists():
+            table = tomllib.loads(own.read_text())["method"]
+            assert {k: v for k, v in point.method_table.items() if k in table} == table
