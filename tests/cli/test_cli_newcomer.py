@@ -71,9 +71,11 @@ def test_published_rows_ship_with_the_package_and_a_local_file_adds_rows(tmp_pat
     from hashbench.results.published import published_rows, shipped_published
 
     shipped = shipped_published()
-    assert len(published_rows([ROOT / "hashbench" / "results" / "published.csv"])) == len(shipped)  # no doubles
-    assert {"Video-Retrieval-C3D", "CSQ", "3D ResNet-50 (Hara)"} <= set(shipped["method"])
-    assert 'hashbench = ["results/published.csv"]' in (ROOT / "pyproject.toml").read_text()  # in the wheel
+    files = [ROOT / "hashbench" / "results" / name for name in ("published.csv", "published_ssvh.csv")]
+    assert len(published_rows(files)) == len(shipped)  # no doubles
+    assert {"Video-Retrieval-C3D", "CSQ", "3D ResNet-50 (Hara)", "ConMH"} <= set(shipped["method"])
+    assert 'hashbench = ["results/published.csv", "results/published_ssvh.csv"]' in \
+        (ROOT / "pyproject.toml").read_text()  # in the wheel
 
     proc = run_cli("leaderboard", "-m", "top1", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

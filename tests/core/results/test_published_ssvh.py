@@ -1,6 +1,6 @@
 """The shipped SSVH published rows (hashbench/results/published_ssvh.csv): they load through the same API as
 the supervised ones, each names its source and revision, the numbers are the ones the repositories publish
-(../shared/ssvh-reference.md section 6) and exactly the test-selected papers (S5VH, AutoSSVH) are flagged."""
+(the SSVH reference notes, section 6: each README and results file at the revision its url names) and exactly the test-selected papers (S5VH, AutoSSVH) are flagged."""
 from __future__ import annotations
 
 import pytest
