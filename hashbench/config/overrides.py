@@ -119,6 +119,19 @@ def unset_path(document: dict[str, Any], keys: Sequence[str], origin: str) -> No
 
 
 def normalize_shorthands(document: dict[str, Any]) -> None:
+    """Shorthands written into their long form, in place: ``train.optimizer = "adam"`` (also ``scheduler``,
+    ``sampler``) becomes ``{name = "adam"}``; a top-level ``bits`` (the code length, whatever the kind
+    of experiment: ``bits = 32``, ``--set bits=16``, ``[sweep] bits = [16, 32]``) becomes ``method.bits``
+    in an experiment with a ``[method]`` table, else ``head.bits``, replacing the value there."""
+    if "bits" in document:
+        bits = document.pop("bits")
+        target = "method" if isinstance(document.get("method"), dict) else "head"
+        table = document.get(target)
+        if table is None:
+            table = document[target] = {}
+        if not isinstance(table, dict):
+            raise ConfigError(f"bits: cannot set {target}.bits: {target} is {table!r}, not a table")
+        table["bits"] = bits
     train = document.get("train")
     if isinstance(train, dict):
         for key in ("optimizer", "scheduler", "sampler"):

@@ -348,7 +348,7 @@ def _validate_variants(ctx: ErrorContext, values: Any, allowed: tuple[str, ...])
 
 def _validate_sweep(ctx: ErrorContext, table: dict[str, Any]) -> dict[str, list[Any]]:
     sweep = _flatten_sweep({k: v for k, v in table.items() if k != VARIANT})
-    allowed = tuple(k for k in TOP_SCALARS + TOP_TABLES if k not in ("name", "sweep", "launcher"))
+    allowed = tuple(k for k in TOP_SCALARS + TOP_TABLES if k not in ("name", "sweep", "launcher")) + ("bits",)
     keys = list(sweep)
     variants = _validate_variants(ctx, table[VARIANT], allowed) if VARIANT in table else None
     for dotted, values in sweep.items():

@@ -41,10 +41,10 @@ def validate_experiment(experiment: Experiment, registry: Registry) -> dict[str,
                    f"{sizes['database']} database clips, {dataset.num_classes} classes, "
                    f"{'clip' if clips.dtype == torch.uint8 else 'item'} {tuple(clips.shape[1:])}"
                    f" {str(clips.dtype)[6:]}",
-        "model": f"{experiment.backbone['name']} + {experiment.head['name']}: "
+        "model": f"{experiment.part('backbone')['name']} + {experiment.part('head')['name']}: "
                  f"{sum(p.numel() for p in built.model.parameters()):,} parameters, features "
                  f"{report.features[1:]}, codes {report.codes[1:]}",
-        "loss": f"{experiment.loss['name']} = {report.loss:.4f} on {len(items)} clips, gradient norm "
+        "loss": f"{experiment.part('loss')['name']} = {report.loss:.4f} on {len(items)} clips, gradient norm "
                 f"{report.grad_norm:.3g}",
         "metrics": ", ".join(label for label, _ in built.metrics),
     }

@@ -232,3 +232,28 @@ def test_variants_are_one_axis_setting_several_keys(tmp_path):
 ])
 def test_bad_variants_are_named(tmp_path, sweep, message):
     assert re.search(message, sweep_error(tmp_path, sweep)), sweep_error(tmp_path, sweep)
+
+
+METHOD_BASE = """\
+name = "feat"
+[dataset]
+name = "moving_digits_features"
+[method]
+name = "itq"
+bits = 32
+"""
+
+
+@pytest.mark.parametrize("base, table", [(BASE, "head"), (METHOD_BASE, "method")], ids=["triple", "method"])
+def test_one_top_level_bits_key_sets_the_code_length_of_either_kind(tmp_path, base, table):
+    """``bits`` (file, --set or [sweep]) is the code length of a triple (head.bits) or a [method] (method.bits):
+    the same experiment, the same config hash, as spelling the table's key."""
+    spelled = load(tmp_path, f'"{table}.bits" = [16, 24]', base=base)
+    short = load(tmp_path, "bits = [16, 24]", base=base)
+    assert [p.table(table)["bits"] for p in expand_sweep(short)] == [16, 24]
+    assert [p.config_hash() for p in expand_sweep(short)] == [p.config_hash() for p in expand_sweep(spelled)]
+    overridden = load(tmp_path, "seed = [0]", overrides=["bits=12"], base=base)
+    assert overridden.table(table)["bits"] == 12 and "bits" not in overridden.to_dict()
+    in_file = tmp_path / "in_file.toml"
+    in_file.write_text(base.replace('name = "', 'bits = 8\nname = "', 1), encoding="utf-8")
+    assert load_experiment(in_file).table(table)["bits"] == 8

@@ -189,3 +189,16 @@ def test_the_triple_inside_method_deep_hashing_is_the_same_run(tmp_path):
         rows = list(csv.DictReader(handle))
     assert {(r["method"], r["backbone"], r["head"], r["loss"]) for r in rows} == {
         ("r3d18+tanh+batch_all_triplet", "r3d18", "tanh", "batch_all_triplet")}
+
+
+def test_validate_reports_the_triple_inside_method_deep_hashing(tmp_path):
+    from hashbench.run import validate_experiment
+
+    doc = {"name": "inside", "seed": 0, "device": "cpu",
+           "dataset": {"name": "moving_digits", "size": 16, "num_frames": 4, "clips_per_class": 2,
+                       "queries_per_class": 1},
+           "method": {"name": "deep_hashing", "bits": 8, "backbone": {"name": "r3d18", "width": 4},
+                      "head": {"name": "tanh"}, "loss": {"name": "batch_all_triplet", "margin": 4}}}
+    report = validate_experiment(experiment_from_dict(doc), hashbench.registry())
+    assert report["model"].startswith("r3d18 + tanh:") and report["model"].endswith("codes (8,)")
+    assert report["loss"].startswith("batch_all_triplet = ")
