@@ -7,7 +7,7 @@ loads it and, when it does not fit, lists the missing, unexpected and mis-shaped
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NoReturn, Sequence
 
 from ..errors import CheckpointError
 from ..weights.store import missing_file_message
@@ -71,15 +71,24 @@ def load_state_dict_strict(module: Any, state: Any, where: str, *, ignore_missin
     expected = module.state_dict()
     missing = [k for k in expected if k not in state and not k.endswith(tuple(ignore_missing))]
     unexpected = [k for k in state if k not in expected]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
-                  for k in state if k in expected and hasattr(state[k], "shape")
-                  and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or mismatched:
-        raise CheckpointError(f"{where}: does not fit this model; " + "; ".join(
-            key_listing(label, keys) for label, keys in (
-                ("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
-            if keys))
+    if missing or unexpected:
+        _refuse(where, missing, unexpected, _mismatched(state, expected))
     full = dict(state)
     for key in expected:  # allowed missing keys keep the module's own value
         full.setdefault(key, expected[key])
-    module.load_state_dict(full, strict=True)
+    try:  # a module may size a buffer from the saved one (a method's fitted stage outputs) while it loads
+        module.load_state_dict(full, strict=True)
+    except RuntimeError:
+        _refuse(where, [], [], _mismatched(state, module.state_dict()) or ["(see the model)"])
+
+
+def _mismatched(state: Mapping[str, Any], expected: Mapping[str, Any]) -> list[str]:
+    return [f"{k} {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}" for k in state
+            if k in expected and hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(expected[k].shape)]
+
+
+def _refuse(where: str, missing: Sequence[str], unexpected: Sequence[str], mismatched: Sequence[str]) -> NoReturn:
+    raise CheckpointError(f"{where}: does not fit this model; " + "; ".join(
+        key_listing(label, keys) for label, keys in (
+            ("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
+        if keys))
