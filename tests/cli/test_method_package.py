@@ -149,7 +149,7 @@ def test_the_installed_package_passes_every_method_check_of_the_kit(site):
     checks = {r["check"]: r for r in report["results"]}
     assert {r["component"] for r in report["results"]} == {"method:binary_autoencoder"}
     assert list(checks) == ["example", "builds", "consumes", "fit", "encode", "training_loss", "state_dict",
-                            "on_epoch_start"]
+                            "resume", "on_epoch_start"]
     assert not any(r["skipped"] for r in report["results"])  # every stage is exercised, none "not defined"
     assert all(r["passed"] and r["dist"] == EXAMPLE_DIST for r in report["results"])
     assert "gradients reach every parameter" in checks["training_loss"]["message"]
