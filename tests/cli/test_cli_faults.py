@@ -360,7 +360,14 @@ def _start(ws: Workspace, toml: Path, env: Optional[dict] = None) -> subprocess.
     full = dict(os.environ, COLUMNS="200", NO_COLOR="1", PYTHONUNBUFFERED="1", **ws.env, **(env or {}))
     full.pop("HASHBENCH_RESULTS", None)
     return subprocess.Popen([*HASHBENCH, "run", str(toml), "--runs-dir", str(ws.runs), "--results", str(ws.results),
-                             "-q"], cwd=ws.root, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "-q"], cwd=ws.root, env=full, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    """The child starts with SIGINT's default disposition (Python then turns it into KeyboardInterrupt), as
+    from a terminal, even when this test session inherited it ignored (a suite launched in the background)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.mark.parametrize("how", ["SIGINT", "SIGTERM"])
