@@ -47,9 +47,12 @@ def write_layout(folder: Path, dataset: str) -> None:
     elif dataset == "yfcc":  # nine training shards, two database shards, 1,000 queries
         for k, part in enumerate(np.array_split(data.feats["train"], 9), start=1):
             write_feats(folder / f"yfcc_train_feats_{k}.h5", part)
-        for k, part in enumerate(np.array_split(data.feats["database"], 2), start=1):
+        database = data.multi_hot("database")
+        for k, (part, labels) in enumerate(zip(np.array_split(data.feats["database"], 2),
+                                               np.array_split(database, 2)), start=1):
             write_feats(folder / f"yfcc_test_feats_{k}.h5", part)
-        write_mat(folder / "yfcc_test_labels.mat", "labels", data.multi_hot("database"))
+            write_mat(folder / f"yfcc_test_labels_{k}.mat", "labels", labels)  # released: one per shard
+        write_mat(folder / "yfcc_test_labels.mat", "labels", database)  # the two stacked into one file
         write_feats(folder / "query1000_feats.h5", data.feats["query"])
         write_mat(folder / "query1000_labels.mat", "labels", data.multi_hot("query"))
     else:  # UCF101 / HMDB-51 (S5VH's and AutoSSVH's configs): train is also the database, test the queries
