@@ -1,7 +1,9 @@
 """The typer application objects; command modules attach themselves to these."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
 
 import typer
 from rich.console import Console
@@ -53,3 +55,30 @@ app.add_typer(features_app, name="features")
 
 console = Console()
 err_console = Console(stderr=True)
+
+
+def say(text: str) -> None:
+    """Print ``text`` to stdout as it is: no rich markup, no highlighting, no wrapping."""
+    console.print(text, highlight=False, soft_wrap=True, markup=False)
+
+
+def parse_sets(options: Sequence[str]) -> dict[str, Any]:
+    """``--set key=value`` options (TOML value syntax) -> ``{"key": value}`` (nested keys joined by dots)."""
+    from ..config import parse_override
+
+    parsed: dict[str, Any] = {}
+    for text in options:
+        keys, value = parse_override(text)
+        parsed[".".join(keys)] = value
+    return parsed
+
+
+@contextmanager
+def resumable(where: Path) -> Iterator[None]:
+    """Around a resumable step writing to ``where``: Ctrl-C prints one line saying to run the same
+    command again to continue, and exits 130 (no traceback)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        say(f"interrupted; run the same command again to continue ({where})")
+        raise typer.Exit(130) from None

@@ -6,7 +6,7 @@ from typing import Any, List, Optional
 
 import typer
 
-from ._app import console, data_app
+from ._app import console, data_app, parse_sets, resumable, say
 
 ROOT_HELP = "Dataset folder as distributed (the one holding the class folders)."
 CACHE_HELP = "Clip cache folder (default: $HASHBENCH_CACHE/<root>-<hash> or <root>/.hashbench-cache)."
@@ -14,22 +14,13 @@ LISTS_HELP = "Folder with your own copy of the split lists (default: the officia
 SET_HELP = "Another key of the dataset table, e.g. --set protocol=\"official\" (TOML value syntax). Repeatable."
 
 
-def _say(text: str) -> None:
-    console.print(text, highlight=False, soft_wrap=True, markup=False)
-
-
 def _build(dataset: str, root: Path, cache: Optional[Path], frames: int, size: str, lists: Optional[Path],
            options: List[str], features: bool = False) -> Any:
     from .. import registry
-    from ..config import parse_override
     from ..data import media_dataset
 
-    parsed: dict[str, Any] = {}
-    for text in options:
-        keys, value = parse_override(text)
-        parsed[".".join(keys)] = value
     return media_dataset(registry(), dataset, root, num_frames=frames, size=size, cache=cache, lists=lists,
-                         options=parsed, features=features)
+                         options=parse_sets(options), features=features)
 
 
 @data_app.command("prepare")
@@ -53,10 +44,10 @@ def prepare(
 
     ds = _build(dataset, root, cache, frames, size, lists, set_)
     n_workers = decode_workers() if workers is None else workers
-    _say(f"{dataset}: {len(ds.all_videos)} listed videos -> {ds.cache_dir} "
+    say(f"{dataset}: {len(ds.all_videos)} listed videos -> {ds.cache_dir} "
                   f"({frames} frames at {ds.resize[0]}x{ds.resize[1]}, {n_workers} workers)")
     if "sampled_lists" in ds.provenance:
-        _say(f"sampled lists: {ds.provenance['sampled_lists']}")
+        say(f"sampled lists: {ds.provenance['sampled_lists']}")
     if quiet:
         report = _prepare(ds, n_workers, None)
     else:
@@ -74,23 +65,20 @@ def prepare(
             report = _prepare(ds, n_workers, update)
     missing = sum(p.what == "missing" for p in report.problems)
     refused = sum(p.what == "refused" for p in report.problems)
-    _say(f"cached {report.cached} of {len(ds.all_videos)} listed videos "
+    say(f"cached {report.cached} of {len(ds.all_videos)} listed videos "
                   f"(decoded {report.decoded} now at {report.videos_per_s:.1f} videos/s, reused {report.reused}); "
                   f"bad {len(report.bad)}, missing {missing}, refused {refused}")
     for problem in (report.bad + report.problems)[:10]:
-        _say(f"  {problem.line()}")
+        say(f"  {problem.line()}")
     if len(report.bad) + len(report.problems) > 10:
-        _say(f"  ... {len(report.bad) + len(report.problems) - 10} more")
+        say(f"  ... {len(report.bad) + len(report.problems) - 10} more")
     if report.bad or report.problems:
-        _say(f"full list: {report.report_file}")
+        say(f"full list: {report.report_file}")
 
 
 def _prepare(ds: Any, workers: int, progress: Any) -> Any:
-    try:
+    with resumable(ds.cache_dir):
         return ds.prepare(workers=workers, progress=progress)
-    except KeyboardInterrupt:
-        _say(f"interrupted; run the same command again to continue ({ds.cache_dir})")
-        raise typer.Exit(130) from None
 
 
 @data_app.command("check")
@@ -118,8 +106,8 @@ def check(
         mark = "[green]ok[/]  " if line.ok else "[red]FAIL[/]"
         console.print(f"{mark} {escape(line.text)}", highlight=False, soft_wrap=True)
     for problem in report.problems[:show]:
-        _say(f"  {problem.line()}")
+        say(f"  {problem.line()}")
     if len(report.problems) > show:
-        _say(f"  ... {len(report.problems) - show} more")
+        say(f"  ... {len(report.problems) - show} more")
     if not report.ok:
         raise typer.Exit(1)

@@ -6,36 +6,23 @@ from typing import Any, List, Optional
 
 import typer
 
-from ._app import console, features_app
+from ._app import console, features_app, parse_sets, resumable, say
 
 SET_HELP = "Another key of the dataset table, e.g. --set split=2 (TOML value syntax). Repeatable."
 BACKBONE_SET_HELP = ("A key of the backbone table, e.g. -b model=\"vgg16\" -b pretrained=\"tv_vgg16.imagenet1k_v1\". "
                      "Repeatable.")
 
 
-def _say(text: str) -> None:
-    console.print(text, highlight=False, soft_wrap=True, markup=False)
-
-
 def _table(name: str, options: List[str]) -> dict[str, Any]:
-    from ..config import parse_override
-
-    table: dict[str, Any] = {"name": name}
-    for text in options:
-        keys, value = parse_override(text)
-        table[".".join(keys)] = value
-    return table
+    return {"name": name, **parse_sets(options)}
 
 
 def _extract(request: Any, out: Path, progress: Any) -> Any:
     from .. import registry
     from ..data.extract import extract_features
 
-    try:
+    with resumable(out):
         return extract_features(registry(), request, out, progress=progress)
-    except KeyboardInterrupt:
-        _say(f"interrupted; run the same command again to continue ({out})")
-        raise typer.Exit(130) from None
 
 
 @features_app.command("extract")
@@ -88,8 +75,8 @@ def extract(
     for item in report.files:
         state = "complete already" if not item.extracted else \
             f"{item.extracted} rows now" + (f" (resumed at row {item.resumed_from})" if item.resumed_from else "")
-        _say(f"{item.path}: {', '.join(item.splits)}; {item.rows} x {report.frames} x {report.feature_dim}; {state}")
+        say(f"{item.path}: {', '.join(item.splits)}; {item.rows} x {report.frames} x {report.feature_dim}; {state}")
     if report.clips_per_s():
-        _say(f"{report.clips_per_s():.1f} clips/s on {report.device}")
-    _say("frame_features table reading these files (paste into an experiments/features TOML):")
-    _say(toml_snippet(feature_table(report)))
+        say(f"{report.clips_per_s():.1f} clips/s on {report.device}")
+    say("frame_features table reading these files (paste into an experiments/features TOML):")
+    say(toml_snippet(feature_table(report)))
