@@ -86,7 +86,11 @@ loss      ``needs_indices``: the engine passes ``indices`` ``(B,)`` int64, each 
           ``supports_multi_label = False``: refuses multi-hot labels with a clear message; own
           parameters (a classifier, a codebook), optimised at ``lr * lr_multiplier`` and
           checkpointed; ``classify(codes, features)`` -> class logits ``(B, C)`` (hashbench then
-          reports ``top1``/``top5``).
+          reports ``top1``/``top5``); ``weight_penalty(weight)`` -> a scalar term on the head's
+          ``hash_weight`` ``(bits, D)``, or None (the default), that ``deep_hashing`` adds once per
+          step (SDH-C's J3); a loss that overrides it needs a head that declares ``hash_weight``.
+head      ``hash_weight``: the weight ``(bits, D)`` of the Linear that makes the codes (a parameter of
+          the head), for losses with a ``weight_penalty``; every reference head declares it.
 method    ``consumes``: the item kinds it accepts (default ``("frame_features", "vector")``); a
           dataset of another ``item_kind`` is refused at ``hashbench validate`` time, naming both;
           ``needs_labels = True``: ``training_loss`` gets the training labels (a dataset without

@@ -11,9 +11,9 @@ and checks that the result is a finite-shaped scalar::
             return ((inner - (2 * batch.similarity.float() - 1)) ** 2).mean()
 
 What a loss may declare (``needs_indices``, ``needs_features``, ``supports_multi_label``, own
-parameters at ``lr * lr_multiplier``, ``classify``, ``on_epoch_start``) and the shapes it gets are
-stated in :mod:`hashbench.contract.hookspecs`; the attributes below are their defaults. Relevance is
-"same class" or "share a class", as for the metrics.
+parameters at ``lr * lr_multiplier``, ``classify``, ``on_epoch_start``, ``weight_penalty``) and the
+shapes it gets are stated in :mod:`hashbench.contract.hookspecs`; the attributes below are their
+defaults. Relevance is "same class" or "share a class", as for the metrics.
 """
 from __future__ import annotations
 
@@ -25,7 +25,8 @@ from torch import nn
 
 from ..errors import ContractError
 
-__all__ = ["HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "wants", "call_loss", "classifies"]
+__all__ = ["HashLoss", "LossBatch", "MemoryBank", "one_hot_labels", "wants", "call_loss", "classifies",
+           "penalises_weights", "head_weight_penalty"]
 
 
 def classifies(loss_fn: object) -> bool:
@@ -33,6 +34,32 @@ def classifies(loss_fn: object) -> bool:
     HashLoss, has a ``classify`` method)."""
     method = getattr(type(loss_fn), "classify", None)
     return callable(method) and method is not HashLoss.classify
+
+
+def penalises_weights(loss_fn: object) -> bool:
+    """Whether the loss overrides :meth:`HashLoss.weight_penalty` (so the head must expose ``hash_weight``)."""
+    method = getattr(type(loss_fn), "weight_penalty", None)
+    return callable(method) and method is not HashLoss.weight_penalty
+
+
+def head_weight_penalty(loss_fn: object, head: nn.Module) -> Optional[torch.Tensor]:
+    """``loss_fn.weight_penalty(head.hash_weight)`` for a loss that overrides it, else None.
+
+    ContractError, in one line naming both, when the head exposes no ``hash_weight`` tensor, or when
+    the penalty is not a scalar tensor."""
+    if not penalises_weights(loss_fn):
+        return None
+    weight = getattr(head, "hash_weight", None)
+    loss_name, head_name = type(loss_fn).__name__, type(head).__name__
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 2:
+        raise ContractError(f"{loss_name} penalises the hash layer's weight (weight_penalty), but the head"
+                            f" {head_name} exposes no `hash_weight` (bits, D) tensor: pick a head that does"
+                            " (the reference heads all do)")
+    value = loss_fn.weight_penalty(weight)  # type: ignore[attr-defined]
+    if value is not None and (not isinstance(value, torch.Tensor) or value.numel() != 1):
+        raise ContractError(f"{loss_name}.weight_penalty returned {type(value).__name__}; it must return a"
+                            " scalar tensor or None")
+    return None if value is None else value.reshape(())
 
 
 def wants(loss_fn: object, what: str) -> bool:
@@ -172,6 +199,17 @@ class HashLoss(nn.Module):
 
     def classify(self, codes: torch.Tensor, features: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
         """Class logits ``(B, C)`` if this loss trains a classifier, else None (the default)."""
+        return None
+
+    def weight_penalty(self, weight: torch.Tensor) -> Optional[torch.Tensor]:
+        """A scalar term on the head's hash-layer weight ``(bits, D)``, added to every batch's loss; None
+        (the default): no term. For losses that regularise the projection itself (SDH-C's J3).
+
+        The loss gets that one weight tensor (the head's documented ``hash_weight``), not the head
+        module, so it depends on no head's layout; the method that owns head and loss
+        (``deep_hashing``) adds the term once per step, outside :meth:`compute_loss`, whose input
+        stays the batch of codes. Override it only when needed: a loss that does needs a head that
+        exposes ``hash_weight``."""
         return None
 
 

@@ -10,7 +10,9 @@ It consumes what its backbone consumes (:func:`~hashbench.train.model.backbone_c
 ``(B, T, D)`` / vectors ``(B, D)``, taken as they are. :meth:`DeepHashing.encode` gives the relaxed codes
 of the inputs, :meth:`DeepHashing.training_loss` the loss of one batch (normalise, forward, the
 backbone's features for a loss that ``needs_features``, all-gathered over the processes of a distributed
-run when the batch says so, then :func:`~hashbench.contract.call_loss`). Its state is ``model.*``
+run when the batch says so, then :func:`~hashbench.contract.call_loss`, plus the loss's
+:meth:`~hashbench.contract.HashLoss.weight_penalty` on the head's ``hash_weight`` when the loss
+overrides it: once per step, as the term does not depend on the batch). Its state is ``model.*``
 (backbone and head) and ``loss.*`` (memory banks, the loss's own parameters); checkpoints keep them
 apart as ``"model"`` and ``"loss"`` (:mod:`hashbench.run.state`), the file format that predates methods.
 """
@@ -23,7 +25,7 @@ from typing import Any, Mapping, Optional
 import torch
 
 from ..contract import Registry
-from ..contract.losses import call_loss, wants
+from ..contract.losses import call_loss, head_weight_penalty, wants
 from ..contract.methods import HashMethod, MethodBatch, backbone_consumes, consumption_problem
 from ..errors import ConfigError
 from .distributed import gather_batch
@@ -101,7 +103,9 @@ class DeepHashing(HashMethod):
                 codes, labels = gather_batch(codes, batch.sizes), gather_batch(labels, batch.sizes)
                 indices = gather_batch(indices, batch.sizes) if indices is not None else None
                 features = gather_batch(features, batch.sizes) if features is not None else None
-            return call_loss(self.loss, codes, labels, indices, features)
+            value = call_loss(self.loss, codes, labels, indices, features)
+            penalty = head_weight_penalty(self.loss, self.model.head)
+            return value if penalty is None else value + penalty
 
     def on_epoch_start(self, epoch: int, epochs: int) -> None:
         """``on_epoch_start`` of every submodule of the model that defines it, then of the loss."""
@@ -128,6 +132,8 @@ def build_deep_hashing(registry: Registry, backbone: Mapping[str, Any], head: Ma
     model = build_hash_model(registry, backbone, {**head, "bits": bits}, **context)
     context = {k: v for k, v in context.items() if k != "feature_dim"}
     loss_fn = registry.build("loss", loss, where="loss", feature_dim=int(model.backbone.feature_dim), **context)
+    with torch.no_grad():
+        head_weight_penalty(loss_fn, model.head)  # a head without the hash_weight the loss needs fails here
     return DeepHashing(model, loss_fn, bits, int(context.get("seed", 0)))
 
 

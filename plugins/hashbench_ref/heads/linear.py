@@ -38,6 +38,11 @@ class LinearHead(nn.Module):
         super().__init__()
         self.fc = nn.Linear(feature_dim, bits, bias=bias)
 
+    @property
+    def hash_weight(self) -> nn.Parameter:
+        """The hash layer's weight ``(bits, D)`` (``fc.weight``), for a loss's ``weight_penalty``."""
+        return self.fc.weight
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.fc(features)
 
@@ -57,6 +62,11 @@ class BatchNormHead(nn.Module):
         self.fc = nn.Linear(feature_dim, bits, bias=False)
         self.bn = nn.BatchNorm1d(bits, momentum=momentum)
         nn.init.normal_(self.fc.weight, std=init_std)
+
+    @property
+    def hash_weight(self) -> nn.Parameter:
+        """The hash layer's weight ``(bits, D)`` (``fc.weight``, before the BatchNorm)."""
+        return self.fc.weight
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.bn(self.fc(features))

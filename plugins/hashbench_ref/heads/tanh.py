@@ -15,5 +15,11 @@ class TanhHead(nn.Module):
         # Same module layout (and so state-dict names) as the original HashLayer.
         self.hashcoder = nn.Sequential(nn.Linear(feature_dim, bits), nn.Tanh())
 
+    @property
+    def hash_weight(self) -> nn.Parameter:
+        """The hash layer's weight ``(bits, feature_dim)`` (``hashcoder.0.weight``), for a loss's
+        ``weight_penalty``."""
+        return self.hashcoder[0].weight
+
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         return self.hashcoder(features)
