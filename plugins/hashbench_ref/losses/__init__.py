@@ -243,23 +243,24 @@ def dfh(mu: float = 1.0, vul: float = 1.0, m: float = 1.0, eta: float = 0.5, wei
                    number("loss.m", m, 0), number("loss.eta", eta, 0), choice("loss.weighting", weighting, PAIR_WEIGHTINGS))
 
 
-def sdh_c(lmbd0: float = 0.001, lmbd1: float = 0.001, alpha: float = 1.0, lr_multiplier: float = 1.0,
-          bits: int = 64, num_classes: int = 2, multi_label: bool = False) -> Any:
-    """SDH-C (FIRe's classification form of SDH, Liong et al., CVPR 2015): quantisation, code variance and
-    the cross entropy of a linear classifier on the codes.
+def sdh_c(lmbd0: float = 0.001, lmbd1: float = 0.001, alpha: float = 1.0, lmbd2: float = 0.001,
+          lr_multiplier: float = 1.0, bits: int = 64, num_classes: int = 2, multi_label: bool = False) -> Any:
+    """SDH-C (FIRe's classification form of SDH, Liong et al., CVPR 2015): quantisation, code variance,
+    the cross entropy of a linear classifier on the codes and the hash layer's weight term J3.
 
-    ``lmbd0`` * mean((u - sign u)^2) - ``lmbd1`` * sum(u^2) / bits / 2 + ``alpha`` * CE(Linear(bits, C)(u)).
+    ``lmbd0`` * mean((u - sign u)^2) - ``lmbd1`` * sum(u^2) / bits / 2 + ``alpha`` * CE(Linear(bits, C)(u))
+    + ``lmbd2`` * mean((P P^T - 1)^2), P the head's ``hash_weight`` (bits, D).
     The classifier (with bias) is the loss's own parameter (at ``lr * lr_multiplier``, checkpointed; runs
-    report top1/top5). Single-label data only. FIRe's weight-orthogonality term J3 is left out (a loss
-    does not see the head's weights). Use the ``tanh`` head (the variance term needs bounded codes).
+    report top1/top5). Single-label data only. Use the ``tanh`` head (the variance term needs bounded codes).
 
-    - ``lmbd0`` (0.001), ``lmbd1`` (0.001), ``alpha`` (1): FIRe's template ``sdhc.yaml``.
+    - ``lmbd0`` (0.001), ``lmbd1`` (0.001), ``alpha`` (1), ``lmbd2`` (0.001): FIRe's template ``sdhc.yaml``.
     Reference followed: FIRe ``functions/loss/sdh.py`` (``SDHLossC``).
     """
     from .sdh_c import SDHCLoss
 
     return SDHCLoss(bits, num_classes, multi_label, number("loss.lmbd0", lmbd0, 0), number("loss.lmbd1", lmbd1, 0),
-                    number("loss.alpha", alpha, 0), number("loss.lr_multiplier", lr_multiplier, 0, low_open=True))
+                    number("loss.alpha", alpha, 0), number("loss.lr_multiplier", lr_multiplier, 0, low_open=True),
+                    lmbd2=number("loss.lmbd2", lmbd2, 0))
 
 
 CE_INPUTS = ("codes", "features")
