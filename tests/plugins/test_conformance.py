@@ -90,9 +90,28 @@ def test_a_correct_loss_passes_every_check():
     results = check_loss(good_loss)
     assert not failures(results)
     assert checks(results) == ["example", "builds", "scalar", "finite", "gradient", "single_class_batch",
-                               "no_positive_pair_batch", "multi_label", "classify", "state_dict", "on_epoch_start"]
-    assert [r.check for r in results if r.skipped] == ["classify"]
+                               "no_positive_pair_batch", "multi_label", "classify", "state_dict", "on_epoch_start",
+                               "weight_penalty"]
+    assert [r.check for r in results if r.skipped] == ["classify", "weight_penalty"]
     assert all(isinstance(r, CheckResult) and r.component == "loss:good_loss" for r in results)
+
+
+class DetachedPenalty(HashLoss):
+    """A weight penalty cut off from the weight: it would change the value, never the weights."""
+
+    def compute_loss(self, batch):
+        return (batch.codes ** 2).mean()
+
+    def weight_penalty(self, weight):
+        return (weight.detach() ** 2).sum()
+
+
+def test_a_weight_penalty_without_a_gradient_path_fails_that_check():
+    def detached_penalty(num_classes: int = 2, multi_label: bool = False):
+        return DetachedPenalty(num_classes, multi_label)
+
+    failed = failures(check_loss(detached_penalty))
+    assert list(failed) == ["weight_penalty"] and "no gradient path to the weight" in failed["weight_penalty"]
 
 
 def test_a_loss_that_returns_a_vector_fails_scalar():

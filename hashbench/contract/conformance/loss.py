@@ -4,7 +4,8 @@ Checks, in order: ``builds`` (an ``nn.Module``), ``scalar``, ``finite``, ``gradi
 w.r.t. the codes, and reaching the loss's own parameters), ``single_class_batch`` (no negative pair,
 no triplet) and ``no_positive_pair_batch`` stay finite, ``multi_label`` (multi-hot labels, when the
 loss supports them), ``classify`` (optional logits ``(B, C)``), ``state_dict`` (a fresh instance
-loaded with it gives the same next loss, as ``--resume`` does) and ``on_epoch_start`` (optional).
+loaded with it gives the same next loss, as ``--resume`` does), ``on_epoch_start`` (optional) and
+``weight_penalty`` (optional: None, or a finite scalar with a gradient path to a hash-layer weight).
 A loss gets ``indices`` (``num_train`` = 16) when it ``needs_indices``, ``features`` when it
 ``needs_features``, as the engine gives them.
 """
@@ -48,6 +49,7 @@ def _checks(checks: Checks, loss: Any, component: Component, table: Mapping[str,
     checks.run("classify", classify, loss, device)
     checks.run("state_dict", state_dict, component, table, device)
     checks.run("on_epoch_start", on_epoch_start, loss)
+    checks.run("weight_penalty", weight_penalty, loss, device)
 
 
 def inputs_for(labels: Any, device: str, seed: int, offset: int = 0) -> Dict[str, Any]:
@@ -235,3 +237,27 @@ def on_epoch_start(loss: Any) -> str:
     for epoch in (1, 2, 3):
         call_epoch(loss, epoch, 3)
     return "called for epochs 1..3"
+
+
+def weight_penalty(loss: Any, device: str) -> str:
+    """Optional ``weight_penalty(weight)`` on a hash-layer weight ``(bits, feature_dim)``: None, or a finite
+    scalar tensor with a finite gradient w.r.t. the weight."""
+    import torch
+
+    from ..losses import penalises_weights  # imports torch
+
+    if not penalises_weights(loss):
+        raise CheckSkipped("not overridden (optional)")
+    generator = torch.Generator().manual_seed(7)
+    weight = (0.1 * torch.randn(KIT_CONTEXT["bits"], KIT_CONTEXT["feature_dim"], generator=generator)).to(device)
+    weight.requires_grad_()
+    value = loss.weight_penalty(weight)
+    if value is None:
+        raise CheckSkipped("returns None (no term) with this table")
+    require(rules.scalar_loss(value))
+    number = value_of(value, "the weight penalty")
+    expect(value.requires_grad, "the weight penalty has no gradient path to the weight")
+    grad, = torch.autograd.grad(value.reshape(()), weight, allow_unused=True)
+    expect(grad is not None and bool(torch.isfinite(grad).all()), "the weight penalty's gradient w.r.t. the"
+           " weight is missing or not finite")
+    return f"{number:.4g} on a weight {tuple(weight.shape)}"
