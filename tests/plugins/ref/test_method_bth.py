@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from hashbench.contract import MethodBatch
-from hashbench.contract.conformance import check_method
 from hashbench_ref.methods.selfsupervised import bth
+from support.methods import assert_kit_passes, assert_resumes_exactly, assert_round_trips, assert_same_state
 from tests.references import ssl_blocks
 from tests.references import ssvh_bth as ref
 
@@ -107,16 +107,14 @@ def test_fit_is_deterministic_and_the_state_dict_round_trips(monkeypatch):
     monkeypatch.setenv("HASHBENCH_FIT_CACHE", "off")
     a, x = fitted(dropout=0.1)
     b, _ = fitted(dropout=0.1)
-    for key, value in a.state_dict().items():
-        assert torch.equal(value, b.state_dict()[key]), key
+    assert_same_state(a, b)
     fresh = bth(**{**SMALL, "dropout": 0.1})
-    fresh.load_state_dict(a.state_dict())
+    assert_round_trips(a, fresh, x)
     assert torch.equal(fresh.adjacency, a.adjacency) and fresh.anchors.shape == a.anchors.shape
-    a.eval(), fresh.eval()
-    assert torch.equal(a.encode(x), fresh.encode(x))
 
 
-def run_epoch(method, optimizer, x, epoch):
+def run_epoch(method, optimizer, x, epoch) -> float:
+    """One epoch of shuffled batches of 8 (the order seeded by ``epoch``); the last batch's loss."""
     method.train()
     method.on_epoch_start(epoch, 2)
     order = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(epoch))
@@ -129,30 +127,17 @@ def run_epoch(method, optimizer, x, epoch):
     return float(loss.detach())
 
 
-def test_resume_continues_exactly(monkeypatch, tmp_path):
+def test_resume_continues_exactly(monkeypatch):
     monkeypatch.setenv("HASHBENCH_FIT_CACHE", "off")
-    straight, x = fitted(dropout=0.1)
-    opt = torch.optim.Adam(straight.parameters(), lr=1e-3)
-    losses = [run_epoch(straight, opt, x, e) for e in (1, 2)]
-    first, _ = fitted(dropout=0.1)
-    opt1 = torch.optim.Adam(first.parameters(), lr=1e-3)
-    run_epoch(first, opt1, x, 1)
-    torch.save({"model": first.state_dict(), "optimizer": opt1.state_dict()}, tmp_path / "ckpt.pt")
-    saved = torch.load(tmp_path / "ckpt.pt")
-    resumed = bth(**{**SMALL, "dropout": 0.1})
-    resumed.load_state_dict(saved["model"])
-    opt2 = torch.optim.Adam(resumed.parameters(), lr=1e-3)
-    opt2.load_state_dict(saved["optimizer"])
-    assert run_epoch(resumed, opt2, x, 2) == losses[1]
-    for key, value in straight.state_dict().items():
-        assert torch.equal(value, resumed.state_dict()[key]), key
+    x = clips()
+    run = assert_resumes_exactly(lambda: fitted(dropout=0.1)[0], lambda: bth(**{**SMALL, "dropout": 0.1}),
+                                 lambda method, opt, epochs: [run_epoch(method, opt, x, e) for e in epochs])
+    assert run.resumed_out == run.straight_out[1:]
 
 
 def test_conformance_kit_passes(monkeypatch):
     monkeypatch.setenv("HASHBENCH_FIT_CACHE", "off")
-    results = check_method(bth)
-    assert all(r.passed or r.skipped for r in results), [(r.check, r.message) for r in results if not r.passed]
-    assert {r.check for r in results if r.passed} >= {"fit", "encode", "training_loss", "state_dict"}
+    assert_kit_passes(bth)
 
 
 def test_bad_keys_say_which(monkeypatch):

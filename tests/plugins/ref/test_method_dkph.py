@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from hashbench.contract import MethodBatch
-from hashbench.contract.conformance import check_method
 from hashbench_ref.methods.selfsupervised import bth, dkph
+from support.methods import assert_kit_passes, assert_resumes_exactly, assert_round_trips, assert_same_state
 from tests.plugins.ref.test_method_bth import SMALL, clips, run_epoch, weights
 from tests.references import ssvh_dkph as ref
 
@@ -64,42 +64,25 @@ def test_fit_runs_bths_stages_deterministically_and_the_state_round_trips(monkey
     monkeypatch.setenv("HASHBENCH_FIT_CACHE", "off")
     a, x = fitted(dropout=0.1)
     b, _ = fitted(dropout=0.1)
-    for key, value in a.state_dict().items():
-        assert torch.equal(value, b.state_dict()[key]), key
+    assert_same_state(a, b)
     reference = bth(**{**SMALL, "dropout": 0.1})
     reference.fit(x)
     for name in ("anchors", "pseudo_labels", "adjacency"):
         assert torch.equal(getattr(a, name), getattr(reference, name)), name
-    fresh = dkph(**{**KEYS, "dropout": 0.1})
-    fresh.load_state_dict(a.state_dict())
-    a.eval(), fresh.eval()
-    assert torch.equal(a.encode(x), fresh.encode(x))
+    assert_round_trips(a, dkph(**{**KEYS, "dropout": 0.1}), x)
 
 
-def test_resume_continues_exactly(monkeypatch, tmp_path):
+def test_resume_continues_exactly(monkeypatch):
     monkeypatch.setenv("HASHBENCH_FIT_CACHE", "off")
-    straight, x = fitted(dropout=0.1)
-    opt = torch.optim.Adam(straight.parameters(), lr=1e-3)
-    losses = [run_epoch(straight, opt, x, e) for e in (1, 2)]
-    first, _ = fitted(dropout=0.1)
-    opt1 = torch.optim.Adam(first.parameters(), lr=1e-3)
-    run_epoch(first, opt1, x, 1)
-    torch.save({"model": first.state_dict(), "optimizer": opt1.state_dict()}, tmp_path / "ckpt.pt")
-    saved = torch.load(tmp_path / "ckpt.pt")
-    resumed = dkph(**{**KEYS, "dropout": 0.1})
-    resumed.load_state_dict(saved["model"])
-    opt2 = torch.optim.Adam(resumed.parameters(), lr=1e-3)
-    opt2.load_state_dict(saved["optimizer"])
-    assert run_epoch(resumed, opt2, x, 2) == losses[1]
-    for key, value in straight.state_dict().items():
-        assert torch.equal(value, resumed.state_dict()[key]), key
+    x = clips()
+    run = assert_resumes_exactly(lambda: fitted(dropout=0.1)[0], lambda: dkph(**{**KEYS, "dropout": 0.1}),
+                                 lambda method, opt, epochs: [run_epoch(method, opt, x, e) for e in epochs])
+    assert run.resumed_out == run.straight_out[1:]
 
 
 def test_conformance_kit_passes(monkeypatch):
     monkeypatch.setenv("HASHBENCH_FIT_CACHE", "off")
-    results = check_method(dkph)
-    assert all(r.passed or r.skipped for r in results), [(r.check, r.message) for r in results if not r.passed]
-    assert {r.check for r in results if r.passed} >= {"fit", "encode", "training_loss", "state_dict"}
+    assert_kit_passes(dkph)
 
 
 def test_bad_keys_and_frames_say_which(monkeypatch):
