@@ -70,9 +70,17 @@ def ste(x: torch.Tensor) -> torch.Tensor:
 
 def frame_codes(video: torch.Tensor, keep: list[int], p: dict, heads: int) -> torch.Tensor:
     """The +-1 codes (len(keep), bits) of one video's kept frames."""
+    return token_codes(embed(video, p)[keep], p, heads)
+
+
+def embed(video: torch.Tensor, p: dict) -> torch.Tensor:
+    """One video's encoder tokens (T, width): patch_embed plus the sinusoid positions."""
     width = p["patch_embed.weight"].shape[0]
-    tokens = video @ p["patch_embed.weight"].T + p["patch_embed.bias"] + sin_table(video.shape[0], width)
-    h = tokens[keep]
+    return video @ p["patch_embed.weight"].T + p["patch_embed.bias"] + sin_table(video.shape[0], width)
+
+
+def token_codes(h: torch.Tensor, p: dict, heads: int) -> torch.Tensor:
+    """The +-1 codes (n, bits) of one video's encoder tokens (n, width)."""
     for i in range(_depth(p, "blocks")):
         h = block(h, p, f"blocks.{i}.", heads)
     h = layer_norm(h, p["norm.weight"], p["norm.bias"], 1e-6) @ p["head.weight"].T + p["head.bias"]
@@ -134,21 +142,8 @@ def as_float64(state: dict) -> dict:
             for k, v in state.items()}
 
 
-
-
-def train_direct(method, optimizer, data: torch.Tensor, epochs: range, batch: int) -> None:
-    """A plain epoch loop (the engine's order: on_epoch_start, then in-order batches of ``batch``; Adam
-    steps) for resume tests of the masked-transformer methods."""
-    from hashbench.contract import MethodBatch
-
-    for epoch in epochs:
-        method.on_epoch_start(epoch, epochs.stop - 1)
-        method.train()
-        for start in range(0, data.shape[0], batch):
-            idx = torch.arange(start, min(start + batch, data.shape[0]))
-            optimizer.zero_grad()
-            method.training_loss(MethodBatch(data[idx], idx)).backward()
-            optimizer.step()
-
+#: The plain epoch loop of the resume tests lives in tests/support/methods.py (a test helper, not an oracle);
+#: re-exported here for the method tests that import it from this module.
+from support.methods import train_direct  # noqa: E402
 
 __all__ = ["conmh_terms", "inference_codes", "as_float64", "sin_table", "block", "view", "train_direct"]

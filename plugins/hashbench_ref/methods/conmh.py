@@ -132,9 +132,17 @@ class MaskedHashTransformer(nn.Module):
 
     def prebinary(self, x: torch.Tensor, visible: Optional[torch.Tensor] = None) -> torch.Tensor:
         """``LN_bits(binary(encoder(x)))`` of the visible frames (B, T) bool (all when None) -> (B, V, bits)."""
-        h = self.patch_embed(x) + self.pos[:, :x.shape[1]]
+        h = self.embed(x)
         if visible is not None:
             h = h[visible].reshape(x.shape[0], -1, h.shape[-1])
+        return self.hash_tokens(h)
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Frames (B, T, D) -> encoder tokens (B, T, width): ``patch_embed(x)`` plus the fixed positions."""
+        return self.patch_embed(x) + self.pos[:, :x.shape[1]]
+
+    def hash_tokens(self, h: torch.Tensor) -> torch.Tensor:
+        """Encoder tokens (B, V, width) -> ``LN_bits(binary(head(LN(blocks(h)))))`` (B, V, bits)."""
         return self.ln(self.binary(self.head(self.norm(self.blocks(h)))))
 
     def reconstruct(self, codes: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
