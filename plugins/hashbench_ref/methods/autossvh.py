@@ -1,7 +1,7 @@
 """AutoSSVH (CVPR 2025): ConMH's masked transformer plus a prototype-contrastive (ProtoNCE) term over k-means
 clusterings of the hash codes.
 
-Paper: N. Li et al., "AutoSSVH: Exploring Automated Frame Sampling for Efficient Self-Supervised Video
+Paper: N. Lian, J. Li et al., "AutoSSVH: Exploring Automated Frame Sampling for Efficient Self-Supervised Video
 Hashing", CVPR 2025. Reference followed: EliSpectre/CVPR25-AutoSSVH at bf07c35 (``model/AutoSSVH.py``,
 ``Loss/AutoSSVH_loss.py`` ``AutoSSVH_criterion`` / ``Loss_CVH``, ``utils/tools.py`` ``run_kmeans``,
 ``train.py``, ``configs/AutoSSVH_{fcv,act,ucf,hmdb}.py``). The model is :mod:`.conmh`'s (same terms, same
@@ -25,11 +25,21 @@ Defaults = FCVID's: ConMH "small", ``mask_ratio`` 0.75, ``a`` 1.0, ``b`` 0.01, `
 0.01, 0.05, [250, 400, 600], 100; UCF101 0.5, 1, 0.2, 0.1, [250, 400, 600], 50; HMDB51 0.7, 1, 0.2, 0.1,
 [250, 400, 600], 50). Training (Adam, lr 1e-4, StepLR 20 x 0.9) is the experiment's [train] table.
 
-``variant``: only ``"released"`` (the default, which produced the published numbers): the reference's
-training path masks frames at random (``RandomMaskingGenerator``); its ``SampleNet`` "adversarial"
-sampler (Gumbel top-k frame selection with gradient reversal) runs only when no mask is given, which the
-training loop never does. The paper's sampler is not implemented here: its training use is not in the
-released code, so there is nothing to check it against (a ``"paper"`` value is refused with that reason).
+``variant``: ``"released"`` (the default: it produced the published numbers) masks frames at random
+(``RandomMaskingGenerator``), as the reference's training path does; its ``SampleNet`` runs only when no
+mask is given, which the training loop never does. ``"paper"`` is the paper's automated frame sampling:
+each of the two views keeps the ``int(T (1 - mask_ratio))`` frames chosen by the adversarial sampler
+(:class:`~.ssl.sampler.FrameSampler`: importance MLP over the embedded frames, Gumbel + N(0, 10^2) noise,
+straight-through top-k, gradient reversal), with its own noise per view; the encoder hashes the picked
+tokens, the decoder reconstructs the other frames at their own positions, and the terms are as above::
+
+    h = patch_embed(x) + sin_pos;  picked_v, visible_v = sampler(h, noise_v)        (v = 1, 2)
+    codes_v = binary_tanh_unit(LN_bits(binary(encoder(picked_v))));  masked frames = ~visible_v
+    loss = reconstruction + a * contrastive + b * prototype   (the sampler's parameters get -d loss)
+
+The module follows the released ``SampleNet``; its wiring follows the paper (the released code has none:
+its unused ``mask=None`` path reconstructs all T frames with positions in token order). The noise comes
+from the method's generator (after the masks' place in the draw order: view 1, view 2, then negatives).
 
 Deliberate differences: (1) the codes k-means clusters come from a bank (buffer ``bank``, kept in the
 state dict) of each video's latest normalised full-frame code, written during the previous epoch's steps,
@@ -52,10 +62,13 @@ from hashbench.contract import MethodBatch
 from .conmh import ConMH
 from .ssl.binary import binary_tanh_unit, frame_mean
 from .ssl.clustering import kmeans
+from .ssl.contrastive import debiased_contrastive_loss
+from .ssl.masking import masked_frames
+from .ssl.sampler import FrameSampler, kept_frames, sampler_noise
 
 __all__ = ["AutoSSVH", "VARIANTS", "cluster_density", "prototype_loss"]
 
-VARIANTS = ("released",)
+VARIANTS = ("released", "paper")
 
 
 def cluster_density(features: np.ndarray, centroids: np.ndarray, labels: np.ndarray,
@@ -92,8 +105,15 @@ class AutoSSVH(ConMH):
                  kmeans_temperature: float = 0.2, variant: str = "released", **transformer: float) -> None:
         super().__init__(bits, feature_dim, num_frames, seed, learned_positions=True, **transformer)
         if variant not in VARIANTS:
-            raise ValueError(f"method.variant: only 'released' (the released code's random masks); the paper's"
-                             f" adversarial sampler is never called by the released training loop, got {variant!r}")
+            raise ValueError(f"method.variant: one of {', '.join(VARIANTS)}, got {variant!r}")
+        if variant == "paper":
+            keep = kept_frames(self.mask_ratio, num_frames)
+            if not 1 <= keep < num_frames:
+                raise ValueError(f"method.mask_ratio = {self.mask_ratio}: the sampler would keep {keep} of "
+                                 f"{num_frames} frames; choose a ratio that keeps at least one and masks one")
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed + 1)
+                self.sampler = FrameSampler(self.net.patch_embed.out_features, keep)
         self.clusters, self.b, self.warmup_epoch = tuple(int(k) for k in clusters), b, warmup_epoch
         self.kmeans_temperature, self.variant = kmeans_temperature, variant
         self.register_buffer("bank", torch.zeros(num_train, bits))
@@ -136,11 +156,31 @@ class AutoSSVH(ConMH):
                                            getattr(self, f"centroids_{n}"), getattr(self, f"density_{n}"))
         return total / len(self.clusters)
 
+    def sampled_view(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One view whose visible frames the sampler picks from the embedded frames ``h`` (B, T, width):
+        (its reconstruction loss, the frame mean of its codes (B, bits)); noise from the generator."""
+        noise = sampler_noise(x.shape[0], x.shape[1], self.generator).to(x.device)
+        picked, visible = self.sampler(h, noise)
+        codes = binary_tanh_unit(self.net.hash_tokens(picked))
+        masked = ~visible
+        return F.mse_loss(self.net.reconstruct(codes, masked), masked_frames(x, masked)), frame_mean(codes)
+
+    def sampled_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The "paper" variant's terms of frames ``x`` (B, T, D), as :meth:`terms_given` returns them."""
+        h = self.net.embed(x)
+        rec1, codes1 = self.sampled_view(x, h)
+        rec2, codes2 = self.sampled_view(x, h)
+        contrastive = debiased_contrastive_loss(codes1, codes2, self.temperature, self.tau_plus)
+        return {"reconstruction": rec1 + rec2, "contrastive": contrastive, "codes1": codes1, "codes2": codes2}
+
     def loss_terms(self, batch: MethodBatch) -> dict[str, torch.Tensor]:
         """``reconstruction``, ``contrastive`` and ``prototype`` (unweighted; 0 before clustering); writes the
         batch's normalised full-frame codes into the bank."""
         x = batch.inputs.float()
-        terms = self.terms_given(x, self.masks(x.shape[0], x.shape[1]).to(x.device))
+        if self.variant == "paper":
+            terms = self.sampled_terms(x)
+        else:
+            terms = self.terms_given(x, self.masks(x.shape[0], x.shape[1]).to(x.device))
         with torch.no_grad():
             full = frame_mean(binary_tanh_unit(self.net.prebinary(x)))
             self.bank[batch.indices.to(self.bank.device)] = F.normalize(full, dim=1).to(self.bank.dtype)

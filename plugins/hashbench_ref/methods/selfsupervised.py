@@ -255,8 +255,8 @@ def autossvh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, num_tr
     tau_plus 0.1); b 0.01 (prototype weight; UCF101/HMDB51 0.2); clusters [250, 500, 1000] (k of each
     clustering, at most the training videos; others [250, 400, 600]); warmup_epoch 100 (epochs before
     the first clustering; UCF101/HMDB51 50); kmeans_temperature 0.2 (mean cluster density); variant
-    "released" (random masks; the paper's adversarial sampler is not on the released training path)."""
-    from hashbench.contract import number, positive_int
+    "released" (random masks, as the released training path) or "paper" (the adversarial frame sampler)."""
+    from hashbench.contract import choice, number, positive_int
 
     keys = _masked_transformer("method", depth, width, heads, decoder_depth, decoder_width, decoder_heads,
                                mask_ratio, a, temperature, tau_plus)
@@ -273,7 +273,7 @@ def autossvh(bits: int, feature_dim: int, num_frames: int, seed: int = 0, num_tr
     return AutoSSVH(bits, feature_dim, num_frames, seed, num_train, clusters=tuple(clusters),
                     b=number("method.b", b, 0), warmup_epoch=int(warmup_epoch),
                     kmeans_temperature=number("method.kmeans_temperature", kmeans_temperature, 0, low_open=True),
-                    variant=variant, **keys)  # AutoSSVH says why "paper" is refused
+                    variant=choice("method.variant", variant, ("released", "paper")), **keys)
 
 
 FACTORIES["autossvh"] = autossvh
