@@ -13,6 +13,7 @@ registered methods; the methods build on them.
 - :mod:`.centres`: S5VH's hash centres: the CSQ Hadamard start, the objective, the l_p-box refinement.
 - :mod:`.scan`: the selective scan in pure PyTorch (fused, hand-written backward) and the plain loop.
 - :mod:`.mamba`: a mamba-ssm-compatible Mamba layer on that scan and S5VH's bidirectional block.
+- :mod:`.sampler`: AutoSSVH's adversarial frame sampler (Gumbel top-k, straight-through, gradient reversal).
 
 Preprocessing blocks work on numpy float64 arrays (N, D); training blocks on torch tensors.
 """
