@@ -37,9 +37,13 @@ tokens, the decoder reconstructs the other frames at their own positions, and th
     codes_v = binary_tanh_unit(LN_bits(binary(encoder(picked_v))));  masked frames = ~visible_v
     loss = reconstruction + a * contrastive + b * prototype   (the sampler's parameters get -d loss)
 
-The module follows the released ``SampleNet``; its wiring follows the paper (the released code has none:
-its unused ``mask=None`` path reconstructs all T frames with positions in token order). The noise comes
-from the method's generator (after the masks' place in the draw order: view 1, view 2, then negatives).
+Where paper and code disagree, the sampler module follows the released ``SampleNet`` and the wiring follows
+the paper (two sampled views through the same terms, one adversarial training stage): the released
+training loop never calls the sampler, and its unused ``mask=None`` path would decode all T frames with
+positions in token order. The sampler keeps ``int(T (1 - mask_ratio))`` frames, as ``SampleNet`` (6 of 25
+at 0.75; the random masks keep ``T - int(mask_ratio T)``, 7). Its noise comes from the method's generator
+(in the masks' place in the draw order: view 1, view 2, then the negatives); ``encode`` uses all frames,
+without the sampler, as the reference's ``inference``.
 
 Deliberate differences: (1) the codes k-means clusters come from a bank (buffer ``bank``, kept in the
 state dict) of each video's latest normalised full-frame code, written during the previous epoch's steps,
