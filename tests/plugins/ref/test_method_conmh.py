@@ -10,6 +10,7 @@ import torch
 from hashbench.contract import MethodBatch
 from hashbench_ref.methods.selfsupervised import FACTORIES
 from references import ssvh_conmh as ref
+from support.methods import assert_resumes_exactly, assert_round_trips, assert_same_state, train_direct
 
 SMALL = {"depth": 2, "width": 16, "heads": 3, "decoder_depth": 1, "decoder_width": 8, "decoder_heads": 2,
          "mask_ratio": 0.5, "a": 0.7, "tau_plus": 0.1}
@@ -73,32 +74,17 @@ def test_loss_terms_draw_the_masks_from_the_seeded_generator():
 
 def test_builds_are_deterministic_from_the_seed_and_state_dict_round_trips():
     a, b, c = build(seed=3), build(seed=3), build(seed=4)
-    assert all(torch.equal(a.state_dict()[k], b.state_dict()[k]) for k in a.state_dict())
+    assert_same_state(a, b)
     assert not torch.equal(a.state_dict()["net.patch_embed.weight"], c.state_dict()["net.patch_embed.weight"])
-    c.load_state_dict(a.state_dict(), strict=True)
-    x = torch.randn(3, T, D)
-    assert torch.equal(a.encode(x), c.encode(x))
+    assert_round_trips(a, c, torch.randn(3, T, D))
 
 
-def test_a_resumed_run_continues_exactly(tmp_path):
+def test_a_resumed_run_continues_exactly():
     data = torch.randn(12, T, D, generator=torch.Generator().manual_seed(2))
-    straight = build()
-    opt = torch.optim.Adam(straight.parameters(), lr=1e-3)
-    ref.train_direct(straight, opt, data, range(1, 3), batch=4)
-    first = build()
-    opt1 = torch.optim.Adam(first.parameters(), lr=1e-3)
-    ref.train_direct(first, opt1, data, range(1, 2), batch=4)
-    torch.save({"model": first.state_dict(), "opt": opt1.state_dict()}, tmp_path / "ckpt.pt")
-    saved = torch.load(tmp_path / "ckpt.pt")
-    resumed = build(seed=9)  # a fresh build: everything that matters comes from the checkpoint
-    resumed.load_state_dict(saved["model"])
-    opt2 = torch.optim.Adam(resumed.parameters(), lr=1e-3)
-    opt2.load_state_dict(saved["opt"])
-    resumed.seed = straight.seed  # the run's seed comes from the experiment, as in a real --resume
-    ref.train_direct(resumed, opt2, data, range(2, 3), batch=4)
-    for (name, p), q in zip(straight.named_parameters(), resumed.parameters()):
-        assert torch.equal(p, q), name
-    assert not torch.equal(straight.state_dict()["net.head.weight"], first.state_dict()["net.head.weight"])
+    # a fresh build of another seed: everything that matters comes from the checkpoint
+    run = assert_resumes_exactly(build, lambda: build(seed=9),
+                                 lambda method, opt, epochs: train_direct(method, opt, data, epochs, batch=4))
+    assert not torch.equal(run.straight.state_dict()["net.head.weight"], run.first.state_dict()["net.head.weight"])
 
 
 @pytest.mark.parametrize("keys, message", [

@@ -13,7 +13,8 @@ from hashbench.contract import MethodBatch
 from hashbench_ref.methods.selfsupervised import FACTORIES
 from references import ssvh_mcmsh as ref
 from references.ssl_blocks import adjacency, nearest
-from references.ssvh_conmh import as_float64, train_direct
+from references.ssvh_conmh import as_float64
+from support.methods import assert_resumes_exactly, assert_round_trips, assert_same_state, train_direct
 
 SMALL = {"hidden": 16, "r_max": 4, "r_min": 2, "dropout": 0.0, "clusters": 5}
 B, T, D, BITS, N = 6, 7, 10, 8, 16
@@ -118,41 +119,25 @@ def test_fit_is_deterministic_and_state_dict_round_trips():
     a, b = build(seed=3), build(seed=3)
     a.fit(x)
     b.fit(x)
-    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    assert_same_state(a, b)
     fresh = FACTORIES["mcmsh"](bits=BITS, feature_dim=D, num_frames=T, seed=4, **SMALL)  # num_train unknown
-    fresh.load_state_dict(a.state_dict(), strict=True)
+    assert_round_trips(a, fresh, x)
     assert torch.equal(fresh.adjacency, a.adjacency)
-    a.eval()
-    fresh.eval()
-    assert torch.equal(a.encode(x), fresh.encode(x))
 
 
-def test_a_resumed_run_continues_exactly(tmp_path):
+def test_a_resumed_run_continues_exactly():
     x = data()
     keys = {"dropout": 0.5}  # dropout draws from the method's generator too
 
-    def fitted(seed: int = 0):
-        method = build(seed, **keys)
+    def fitted():
+        method = build(**keys)
         method.fit(x)
         return method
 
-    straight = fitted()
-    opt = torch.optim.Adam(straight.parameters(), lr=1e-3)
-    train_direct(straight, opt, x, range(1, 3), batch=8)
-    first = fitted()
-    opt1 = torch.optim.Adam(first.parameters(), lr=1e-3)
-    train_direct(first, opt1, x, range(1, 2), batch=8)
-    torch.save({"model": first.state_dict(), "opt": opt1.state_dict()}, tmp_path / "ckpt.pt")
-    saved = torch.load(tmp_path / "ckpt.pt")
-    resumed = build(seed=9, **keys)
-    resumed.load_state_dict(saved["model"])
-    opt2 = torch.optim.Adam(resumed.parameters(), lr=1e-3)
-    opt2.load_state_dict(saved["opt"])
-    resumed.seed = straight.seed
-    train_direct(resumed, opt2, x, range(2, 3), batch=8)
-    for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(p, q), name
-    assert not torch.equal(straight.net.binary.weight, first.net.binary.weight)
+    # a fresh build, not fitted: everything comes from the checkpoint
+    run = assert_resumes_exactly(fitted, lambda: build(seed=9, **keys),
+                                 lambda method, opt, epochs: train_direct(method, opt, x, epochs, batch=8))
+    assert not torch.equal(run.straight.net.binary.weight, run.first.net.binary.weight)
 
 
 @pytest.mark.parametrize("keys, message", [

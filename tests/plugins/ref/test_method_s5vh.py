@@ -14,7 +14,8 @@ from hashbench_ref.methods.selfsupervised import FACTORIES
 from hashbench_ref.methods.ssl.centres import hadamard_start
 from references import ssvh_s5vh as ref
 from references.ssl_blocks import centre_metric, nearest
-from references.ssvh_conmh import as_float64, train_direct
+from references.ssvh_conmh import as_float64
+from support.methods import assert_resumes_exactly, assert_round_trips, assert_same_state, train_direct
 
 SMALL = {"depth": 2, "width": 4, "decoder_depth": 1, "decoder_width": 4, "d_state": 2, "drop_path": 0.0,
          "mask_ratio": 0.5, "alpha": 0.7, "a_cluster": 0.3, "clusters": 3, "pca_dim": 5, "centre_sweeps": 0,
@@ -116,41 +117,26 @@ def test_fit_is_deterministic_and_state_dict_round_trips():
     a, b = build(seed=3), build(seed=3)
     a.fit(x)
     b.fit(x)
-    assert all(torch.equal(v, b.state_dict()[k]) for k, v in a.state_dict().items())
+    assert_same_state(a, b)
     fresh = FACTORIES["s5vh"](bits=BITS, feature_dim=D, num_frames=T, seed=4, **SMALL)  # num_train unknown
-    fresh.load_state_dict(a.state_dict(), strict=True)
+    assert_round_trips(a, fresh, x)
     assert torch.equal(fresh.cluster_labels, a.cluster_labels)
-    a.eval()
-    fresh.eval()
-    assert torch.equal(a.encode(x), fresh.encode(x))
 
 
-def test_a_resumed_run_continues_exactly(tmp_path):
+def test_a_resumed_run_continues_exactly():
     x = data()
     keys = {"drop_path": 0.5}  # drop-path draws from the method's generator too
 
-    def fitted(seed: int = 0):
-        method = build(seed, **keys)
+    def fitted():
+        method = build(**keys)
         method.fit(x)
         return method
 
-    straight = fitted()
-    opt = torch.optim.AdamW(straight.parameters(), lr=1e-3)
-    train_direct(straight, opt, x, range(1, 3), batch=6)
-    first = fitted()
-    opt1 = torch.optim.AdamW(first.parameters(), lr=1e-3)
-    train_direct(first, opt1, x, range(1, 2), batch=6)
-    torch.save({"model": first.state_dict(), "opt": opt1.state_dict()}, tmp_path / "ckpt.pt")
-    saved = torch.load(tmp_path / "ckpt.pt")
-    resumed = build(seed=9, **keys)  # a fresh build, not fitted: everything comes from the checkpoint
-    resumed.load_state_dict(saved["model"])
-    opt2 = torch.optim.AdamW(resumed.parameters(), lr=1e-3)
-    opt2.load_state_dict(saved["opt"])
-    resumed.seed = straight.seed  # the run's seed comes from the experiment, as in a real --resume
-    train_direct(resumed, opt2, x, range(2, 3), batch=6)
-    for (name, p), q in zip(straight.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(p, q), name
-    assert not torch.equal(straight.cluster_labels, first.cluster_labels)  # epoch 2 smoothed the bank
+    # a fresh build, not fitted: everything comes from the checkpoint
+    run = assert_resumes_exactly(fitted, lambda: build(seed=9, **keys),
+                                 lambda method, opt, epochs: train_direct(method, opt, x, epochs, batch=6),
+                                 optimizer=torch.optim.AdamW)
+    assert not torch.equal(run.straight.cluster_labels, run.first.cluster_labels)  # epoch 2 smoothed the bank
 
 
 @pytest.mark.parametrize("keys, message", [

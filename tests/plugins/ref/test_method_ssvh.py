@@ -4,8 +4,6 @@ with identical weights (float32 method vs float64 reference: agreement to rtol 1
 stage against the release's loops; fit determinism; state round-trip; exact resume; the conformance kit."""
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
@@ -13,6 +11,7 @@ import torch
 import hashbench
 from hashbench.contract import MethodBatch, assert_conforms
 from hashbench_ref.methods.ssvh import SSVH, similarity_lists
+from support.methods import assert_resumes_exactly, assert_round_trips, assert_same_state
 from tests.references import ssvh_ssvh as ref
 
 N, T, D, HIDDEN, BITS = 12, 5, 6, 5, 4
@@ -114,15 +113,12 @@ def test_training_loss_writes_the_batch_codes_into_the_bank():
 
 def test_fit_is_deterministic_and_the_state_round_trips():
     a, b = fitted(), fitted()
-    sa, sb = a.state_dict(), b.state_dict()
-    assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+    assert_same_state(a, b)
     assert fitted(seed=1).enc1.w_in.ne(a.enc1.w_in).any()
     fresh = SSVH(BITS, D, T, **KW)
     assert fresh.bank.shape == (0, BITS)
-    fresh.load_state_dict(sa, strict=True)
+    assert_round_trips(a, fresh, data(seed=2))
     assert fresh.bank.shape == (N, BITS) and torch.equal(fresh.sim_indices, a.sim_indices)
-    a.eval(), fresh.eval()
-    assert torch.equal(a.encode(data(seed=2)), fresh.encode(data(seed=2)))
 
 
 def _epoch(method: SSVH, optimizer: torch.optim.Optimizer, epoch: int, x: torch.Tensor) -> None:
@@ -138,26 +134,9 @@ def _epoch(method: SSVH, optimizer: torch.optim.Optimizer, epoch: int, x: torch.
 
 def test_resume_continues_exactly():
     x = data()
-    straight = fitted()
-    opt = torch.optim.Adam(straight.parameters(), lr=1e-2)
-    _epoch(straight, opt, 1, x)
-    _epoch(straight, opt, 2, x)
-
-    first = fitted()
-    opt1 = torch.optim.Adam(first.parameters(), lr=1e-2)
-    _epoch(first, opt1, 1, x)
-    buffer = io.BytesIO()
-    torch.save({"model": first.state_dict(), "optimizer": opt1.state_dict()}, buffer)
-    buffer.seek(0)
-    saved = torch.load(buffer)
-    resumed = SSVH(BITS, D, T, **KW)
-    resumed.load_state_dict(saved["model"], strict=True)
-    opt2 = torch.optim.Adam(resumed.parameters(), lr=1e-2)
-    opt2.load_state_dict(saved["optimizer"])
-    _epoch(resumed, opt2, 2, x)
-    a, b = straight.state_dict(), resumed.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert not torch.equal(a["bank"], fitted().state_dict()["bank"])  # it trained
+    run = assert_resumes_exactly(fitted, lambda: SSVH(BITS, D, T, **KW),
+                                 lambda method, opt, epochs: [_epoch(method, opt, e, x) for e in epochs], lr=1e-2)
+    assert not torch.equal(run.straight.bank, fitted().bank)  # it trained
 
 
 def test_training_before_fit_says_so():
