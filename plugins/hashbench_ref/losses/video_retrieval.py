@@ -41,7 +41,8 @@ What the release leaves open, and what is done here:
 """
 from __future__ import annotations
 
-from typing import Optional
+import inspect
+from typing import Any, Optional
 
 import torch
 import torch.nn.functional as F
@@ -52,7 +53,7 @@ from hashbench.errors import ContractError
 
 from .greedyhash import class_cross_entropy
 
-__all__ = ["VideoRetrievalLoss", "batch_hard_triplet", "smooth_ap_loss"]
+__all__ = ["VideoRetrievalLoss", "ClassifyingVideoRetrievalLoss", "batch_hard_triplet", "smooth_ap_loss"]
 
 
 def batch_hard_triplet(codes: torch.Tensor, similar: torch.Tensor, margin: float) -> torch.Tensor:
@@ -87,7 +88,17 @@ def smooth_ap_loss(codes: torch.Tensor, similar: torch.Tensor, anneal: float) ->
 
 class VideoRetrievalLoss(HashLoss):
     """``(codes (B, bits), labels[, features (B, D)]) -> scalar``: weighted batch-hard triplet + cross
-    entropy of a classifier on the features + Smooth-AP; see the module docstring."""
+    entropy of a classifier on the features + Smooth-AP; see the module docstring. Built with ``ce > 0``
+    it is a :class:`ClassifyingVideoRetrievalLoss` (the only kind with ``classify``, so the evaluator asks
+    a ``ce = 0`` loss for no class scores)."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "VideoRetrievalLoss":
+        if cls is VideoRetrievalLoss and (args or kwargs):
+            bound = inspect.signature(VideoRetrievalLoss.__init__).bind(None, *args, **kwargs)
+            bound.apply_defaults()
+            if float(bound.arguments["ce"]) > 0:
+                cls = ClassifyingVideoRetrievalLoss
+        return super().__new__(cls)
 
     def __init__(self, bits: int, num_classes: int, multi_label: bool = False, feature_dim: int = 0,
                  margin: float = 0.3, triplet: float = 1.0, ce: float = 0.1, ap: float = 0.1,
@@ -117,14 +128,23 @@ class VideoRetrievalLoss(HashLoss):
             if batch.features.shape != (batch.size, self.classifier.in_features):
                 raise ContractError(f"video_retrieval: the classifier reads features ({batch.size},"
                                     f" {self.classifier.in_features}), got {tuple(batch.features.shape)}")
-            total = total + self.weights["ce"] * class_cross_entropy(self.classify(h, batch.features), batch)
+            total = total + self.weights["ce"] * class_cross_entropy(_scores(self.classifier, batch.features), batch)
         return total
 
-    def classify(self, codes: torch.Tensor, features: Optional[torch.Tensor] = None) -> Optional[torch.Tensor]:
+
+class ClassifyingVideoRetrievalLoss(VideoRetrievalLoss):
+    """:class:`VideoRetrievalLoss` with ``ce > 0``: it trains a classifier on the features and gives its
+    class scores to the evaluator."""
+
+    def classify(self, codes: torch.Tensor, features: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Class scores ``(B, C)`` = relu(classifier(features)) (``features`` (B, feature_dim)), as the
-        release's C3D gives them; None without a classifier (``ce = 0``). ``codes`` are not used."""
-        if self.classifier is None:
-            return None
+        release's C3D gives them. ``codes`` are not used."""
+        assert self.classifier is not None
         if features is None:
             raise ValueError("video_retrieval classifies the backbone's features; pass features (B, feature_dim)")
-        return F.relu(F.linear(features.float(), self.classifier.weight.float(), self.classifier.bias.float()))
+        return _scores(self.classifier, features)
+
+
+def _scores(classifier: nn.Linear, features: torch.Tensor) -> torch.Tensor:
+    """relu(classifier(features)) in float32: (B, D) -> (B, C), the release's C3D class scores."""
+    return F.relu(F.linear(features.float(), classifier.weight.float(), classifier.bias.float()))

@@ -103,6 +103,16 @@ def test_classify_gives_the_released_relu_scores_of_the_features():
     assert build(ce=0.0).classify(h, f) is None
 
 
+def test_only_a_loss_with_a_classifier_tells_the_evaluator_it_classifies():
+    """ce = 0 builds no classifier: the evaluator must not ask it for class scores (a ce = 0 run used to
+    crash at its first evaluation on classify's None)."""
+    from hashbench.contract import classifies
+
+    assert classifies(build()) and not classifies(build(ce=0.0))
+    copy = __import__("copy").deepcopy(build(ce=0.0))
+    assert not classifies(copy) and copy.classifier is None
+
+
 @pytest.mark.parametrize("key, value, match", [("margin", -1.0, "loss.margin"), ("ap", -0.1, "loss.ap"),
                                                ("anneal", 0.0, "loss.anneal"), ("ce", "x", "loss.ce")])
 def test_bad_keys_are_config_errors(key, value, match):
