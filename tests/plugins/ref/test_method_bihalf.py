@@ -12,6 +12,7 @@ from hashbench.contract import MethodBatch
 from hashbench_ref.methods.bihalf import bi_half
 from hashbench_ref.methods.unsupervised import FACTORIES
 from references import fire_unsupervised as ref
+from support.methods import assert_gradients_match, assert_refused
 
 B, T, D, BITS = 9, 4, 10, 6
 
@@ -32,9 +33,7 @@ def test_codes_term_and_gradients_equal_the_re_derivation(batch):
     expected = ref.bihalf_terms(ref.standardised(train.mean(dim=1))[:batch], p, gamma=4.0)
     ref.assert_close(term, expected["similarity"])
     expected["similarity"].backward()
-    for name, param in method.named_parameters():
-        assert param.grad is not None and float(param.grad.abs().sum()) > 0, name
-        ref.assert_close(param.grad, p[name].grad)
+    assert_gradients_match(method, p, ref.assert_close)
     h = method.hash_fc(method.features(inputs))
     assert torch.equal(bi_half(h, 4.0).double(), expected["b"])
     assert (bi_half(h).sum(dim=0) == batch % 2 * -1).all()  # half +1, half -1 (the odd one out is -1)
@@ -83,6 +82,4 @@ def test_encode_is_the_identity_layer_and_state_round_trips():
     ({"hidden": 1.5}, "method.hidden: must be an integer >= 0"),
 ])
 def test_bad_keys_say_which_key_and_why(keys, message):
-    with pytest.raises(ValueError) as info:
-        build(**keys)
-    assert message in str(info.value)
+    assert_refused(build, keys, message)

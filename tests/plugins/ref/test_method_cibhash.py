@@ -12,6 +12,7 @@ from hashbench_ref.methods.ssl.masking import complementary_masks
 from hashbench_ref.methods.unsupervised import FACTORIES
 from references import fire_unsupervised as ref
 from references import fire_unsupervised_cibhash as cib
+from support.methods import assert_gradients_match, assert_refused
 
 B, T, D, BITS = 6, 5, 10, 8
 
@@ -38,9 +39,7 @@ def test_views_terms_and_gradients_equal_the_re_derivation():
     ref.assert_close(terms["kl"], expected["kl"])
     assert float(expected["kl"].detach()) > 0
     (expected["contrast"] + 0.25 * expected["kl"]).backward()
-    for name, param in method.named_parameters():
-        assert param.grad is not None and float(param.grad.abs().sum()) > 0, name
-        ref.assert_close(param.grad, p[name].grad)
+    assert_gradients_match(method, p, ref.assert_close)
 
 
 def test_training_loss_weighs_the_kl_by_beta_and_views_follow_the_epoch():
@@ -75,6 +74,4 @@ def test_vectors_get_dimension_dropout_views_and_encode_is_p_minus_half():
     ({"beta": -1}, "method.beta: must be a number >= 0"),
 ])
 def test_bad_keys_say_which_key_and_why(keys, message):
-    with pytest.raises(ValueError) as info:
-        build(**keys)
-    assert message in str(info.value)
+    assert_refused(build, keys, message)
