@@ -237,6 +237,22 @@ def test_head_checks_catch_a_wrong_shape_and_integer_codes():
     assert "torch.int64" in integer["eval_forward"] and "torch.int64" in integer["shape"] and "real-valued" in integer["shape"]
 
 
+def test_head_check_hash_weight_takes_the_weight_that_makes_the_codes():
+    class Declared(nn.Linear):
+        def __init__(self, feature_dim, bits, stray=False):
+            super().__init__(feature_dim, bits)
+            self.stray = nn.Parameter(torch.zeros(bits, feature_dim)) if stray else None
+
+        @property
+        def hash_weight(self):
+            return self.stray if self.stray is not None else self.weight
+
+    passed = check_head(lambda feature_dim, bits: Declared(feature_dim, bits))
+    assert not failures(passed) and [r for r in passed if r.check == "hash_weight" and not r.skipped]
+    stray = failures(check_head(lambda feature_dim, bits: Declared(feature_dim, bits, stray=True)))
+    assert "hash_weight" in stray and "do not depend on hash_weight" in stray["hash_weight"]
+
+
 class TinyDataset:
     num_classes, class_names, multi_label, num_frames = 2, ["a", "b"], False, 2
     built = 0

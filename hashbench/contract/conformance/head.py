@@ -2,7 +2,8 @@
 
 Checks, in order: ``builds`` (an ``nn.Module``), ``shape`` (float codes ``(B, bits)``), ``sign``
 (finite codes, no exact zero, so their sign is a binary code), ``gradient`` (reaches the features
-and every parameter), ``eval_forward`` and ``on_epoch_start`` (optional: called for epochs 1..3).
+and every parameter), ``eval_forward``, ``on_epoch_start`` (optional: called for epochs 1..3) and
+``hash_weight`` (optional: a parameter of the head, ``(bits, feature_dim)``, that the codes depend on).
 The range of the codes is free (the ``linear`` head's are any real numbers).
 """
 from __future__ import annotations
@@ -33,6 +34,7 @@ def _checks(checks: Checks, head: Any, component: Component, table: Mapping[str,
         checks.run("gradient", gradient, head, bits, device)
     checks.run("eval_forward", eval_forward, head, bits, device)
     checks.run("on_epoch_start", on_epoch_start, head, bits, device)
+    checks.run("hash_weight", hash_weight, head, bits, device)
 
 
 def features_for(device: str) -> Any:
@@ -110,3 +112,22 @@ def on_epoch_start(head: Any, bits: int, device: str) -> str:
             codes = _codes(head, features_for(device).detach(), bits)
         require(rules.finite(codes, f"codes after on_epoch_start({epoch}, 3)"))
     return "called for epochs 1..3"
+
+
+def hash_weight(head: Any, bits: int, device: str) -> str:
+    """Optional ``hash_weight`` (for a loss's ``weight_penalty``): one of the head's parameters, shaped
+    ``(bits, feature_dim)``, that the codes depend on."""
+    import torch
+
+    weight = getattr(head, "hash_weight", None)
+    if weight is None:
+        raise CheckSkipped("not declared (optional; losses with a weight_penalty need it)")
+    expected = (bits, KIT_CONTEXT["feature_dim"])
+    expect(isinstance(weight, torch.Tensor) and tuple(weight.shape) == expected,
+           f"hash_weight is {rules.shape_of(weight)}; the contract is the hash layer's weight (bits, D) = {expected}")
+    expect(any(weight is p for p in head.parameters()), "hash_weight is not one of the head's parameters")
+    head.train()
+    codes = _codes(head, features_for(device).detach(), bits)
+    grad, = torch.autograd.grad(codes.sum(), weight, allow_unused=True)
+    expect(grad is not None and float(grad.abs().sum()) > 0, "the codes do not depend on hash_weight")
+    return f"{tuple(weight.shape)}"
