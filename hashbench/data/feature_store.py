@@ -43,7 +43,9 @@ def _describe(path: Path, key: str) -> tuple[int, int, int, str]:
     import h5py
 
     if not path.is_file():
-        raise DataError(f"{path}: feature file not found; check the split's path (train, query, database)")
+        raise DataError(f"{path}: feature file not found; put it there (the papers' released files: "
+                        "docs/datasets.md) or make it from the videos with `hashbench features extract` "
+                        "(UCF101, HMDB-51, JHMDB or your own videos)")
     try:
         with h5py.File(str(path), "r") as f:
             if key not in f:

@@ -89,6 +89,7 @@ def test_without_the_released_files_the_error_names_the_missing_file(tmp_path, m
         validate_experiment(load_experiment(SSVH / experiment), hashbench.registry())
     message = str(info.value)
     assert "\n" not in message and FIRST_FILE[_split(experiment)[1]] in message and str(tmp_path) in message
+    assert "docs/datasets.md" in message and "`hashbench features extract`" in message  # where, or how to make it
 
 
 @pytest.mark.parametrize("command", ["validate", "run"])
