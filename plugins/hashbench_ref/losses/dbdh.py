@@ -31,7 +31,7 @@ import torch
 
 from hashbench.contract import LossBatch, choice
 
-from .pairwise import PAIR_WEIGHTINGS, PairBankLoss, bank_on_device, pair_likelihood
+from .pairwise import PAIR_WEIGHTINGS, PairBankLoss, pair_likelihood
 
 __all__ = ["DBDHLoss", "DBDH_POWERS"]
 
@@ -54,12 +54,8 @@ class DBDHLoss(PairBankLoss):
 
     def compute_loss(self, batch: LossBatch) -> torch.Tensor:
         u = batch.codes.clamp(-1.0, 1.0)  # (B, bits)
-        if self.bank is None:
-            theta, similar = 0.5 * (u @ u.T), batch.similarity
-        else:
-            bank = bank_on_device(self.bank, u.device)
-            bank.update(batch.indices, u, batch.onehot)  # before reading the bank, as the reference
-            theta, similar = 0.5 * (u @ bank.codes.T), bank.similarity(batch.onehot)
+        other, similar = self.pair_sides(batch, u)
+        theta = 0.5 * (u @ other.T)
         balance = u.mean(dim=1)  # (B,)
         balance = balance.abs() if self.power == 1 else balance.pow(2)
         return pair_likelihood(theta, similar, self.weighting) + self.alpha * balance.mean()

@@ -26,39 +26,31 @@ from __future__ import annotations
 
 import torch
 
-from hashbench.contract import HashLoss, LossBatch, MemoryBank, choice
+from hashbench.contract import LossBatch, choice
 
-from .pairwise import PAIR_WEIGHTINGS, bank_on_device, pair_likelihood
+from .pairwise import PAIR_WEIGHTINGS, PairBankLoss, pair_likelihood
 
 __all__ = ["DPSHLoss"]
 
 
-class DPSHLoss(HashLoss):
-    """``(codes (B, bits), labels, indices (B,)) -> scalar``; see the module docstring.
-
-    ``bank`` (a :class:`MemoryBank` of ``num_train`` rows) holds the latest code and labels of every
-    training clip; being buffers, they are checkpointed and restored by ``--resume``.
-    """
-
-    needs_indices = True
+class DPSHLoss(PairBankLoss):
+    """``(codes (B, bits), labels, indices (B,)) -> scalar``; see the module docstring and
+    :class:`~hashbench_ref.losses.pairwise.PairBankLoss` (always ``memory = "bank"``: ``bank`` holds the
+    latest code and labels of every training clip)."""
 
     def __init__(self, bits: int, num_classes: int, multi_label: bool, num_train: int, alpha: float = 0.1,
                  weighting: str = "mean") -> None:
-        super().__init__(num_classes, multi_label)
+        super().__init__(bits, num_classes, multi_label, num_train, alpha, "bank")
         choice("weighting", weighting, PAIR_WEIGHTINGS)
-        self.bits = int(bits)
-        self.alpha = float(alpha)
         self.weighting = weighting
-        self.bank = MemoryBank(int(num_train), self.bits, self.num_classes)
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, num_train={self.bank.size}, alpha={self.alpha}, weighting={self.weighting!r}"
+        return f"{super().extra_repr()}, weighting={self.weighting!r}"
 
     def compute_loss(self, batch: LossBatch) -> torch.Tensor:
         u = batch.codes  # (B, bits)
-        bank = bank_on_device(self.bank, u.device)
-        bank.update(batch.indices, u, batch.onehot)  # before reading the bank, as the reference
-        theta = 0.5 * (u @ bank.codes.T)  # (B, N); the bank side is detached
-        likelihood = pair_likelihood(theta, bank.similarity(batch.onehot), self.weighting)
+        other, similar = self.pair_sides(batch, u)
+        theta = 0.5 * (u @ other.T)  # (B, N); the bank side is detached
+        likelihood = pair_likelihood(theta, similar, self.weighting)
         quantisation = (u - torch.sign(u).detach()).pow(2).mean()
         return likelihood + self.alpha * quantisation

@@ -21,7 +21,7 @@ import torch
 
 from hashbench.contract import LossBatch
 
-from .pairwise import PairBankLoss, bank_on_device
+from .pairwise import PairBankLoss
 
 __all__ = ["DSHLoss", "contrastive_loss", "squared_distances"]
 
@@ -50,11 +50,7 @@ class DSHLoss(PairBankLoss):
 
     def compute_loss(self, batch: LossBatch) -> torch.Tensor:
         u = batch.codes  # (B, bits)
-        if self.bank is None:
-            pairs = contrastive_loss(squared_distances(u, u), batch.similarity, self.margin)
-        else:
-            bank = bank_on_device(self.bank, u.device)
-            bank.update(batch.indices, u, batch.onehot)  # before reading the bank, as the reference
-            pairs = contrastive_loss(squared_distances(u, bank.codes), bank.similarity(batch.onehot), self.margin)
+        other, similar = self.pair_sides(batch, u)
+        pairs = contrastive_loss(squared_distances(u, other), similar, self.margin)
         regulariser = (u.abs() - 1).abs().mean()
         return pairs + self.alpha * regulariser

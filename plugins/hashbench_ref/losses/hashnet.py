@@ -24,7 +24,7 @@ import torch
 
 from hashbench.contract import LossBatch
 
-from .pairwise import PairBankLoss, balanced_pair_loss, bank_on_device
+from .pairwise import PairBankLoss, balanced_pair_loss
 
 __all__ = ["HashNetLoss"]
 
@@ -39,8 +39,5 @@ class HashNetLoss(PairBankLoss):
 
     def compute_loss(self, batch: LossBatch) -> torch.Tensor:
         u = batch.codes  # (B, bits), already tanh(beta x)
-        if self.bank is None:
-            return balanced_pair_loss(self.alpha * (u @ u.T), batch.similarity)
-        bank = bank_on_device(self.bank, u.device)
-        bank.update(batch.indices, u, batch.onehot)  # before reading the bank, as the reference
-        return balanced_pair_loss(self.alpha * (u @ bank.codes.T), bank.similarity(batch.onehot))
+        other, similar = self.pair_sides(batch, u)
+        return balanced_pair_loss(self.alpha * (u @ other.T), similar)

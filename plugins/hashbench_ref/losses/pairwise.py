@@ -1,7 +1,7 @@
 """Pieces shared by the memory-bank pairwise losses (DPSH, HashNet, DSH).
 
 - :class:`PairBankLoss`: the base of the losses whose pairs span a memory bank of the training split
-  (``memory = "bank"``) or the batch (``"batch"``): HashNet, DSH;
+  (``memory = "bank"``) or the batch (``"batch"``): HashNet, DSH, DBDH, and DPSH (bank only);
 - :func:`bank_on_device`: move a loss's :class:`MemoryBank` to the codes' device (lazily, once).
 - :func:`pair_likelihood`: the pairwise logistic likelihood ``log(1 + exp(d)) - s * d`` of pair scores
   ``d`` (B, M), averaged over all pairs (``"mean"``, DPSH's paper and DeepHash-pytorch) or with
@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from hashbench.contract import HashLoss, MemoryBank, choice
+from hashbench.contract import HashLoss, LossBatch, MemoryBank, choice
 
 from . import MEMORIES
 
@@ -26,9 +26,9 @@ PAIR_WEIGHTINGS = ("mean", "balanced")
 class PairBankLoss(HashLoss):
     """A pairwise loss over the batch x a memory bank (``memory = "bank"``) or the batch x itself.
 
-    ``memory = "bank"``: ``bank`` (a :class:`MemoryBank` of ``num_train`` rows, checkpointed) and
-    ``needs_indices`` is True; ``memory = "batch"``: no bank, no indices. ``alpha``: the loss's weight
-    (its meaning is the subclass's).
+    ``memory = "bank"``: ``bank`` (a :class:`MemoryBank` of ``num_train`` rows, checkpointed and restored
+    by ``--resume``) and ``needs_indices`` is True; ``memory = "batch"``: no bank, no indices. ``alpha``: the
+    loss's weight (its meaning is the subclass's).
     """
 
     needs_indices = True
@@ -47,6 +47,19 @@ class PairBankLoss(HashLoss):
     def extra_repr(self) -> str:
         size = f", num_train={self.bank.size}" if self.bank is not None else ""
         return f"bits={self.bits}, alpha={self.alpha}, memory={self.memory!r}{size}"
+
+    def pair_sides(self, batch: LossBatch, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The other side of the pairs of ``u`` (B, bits) and which pairs are similar.
+
+        With a bank: ``u`` (detached) and the batch's labels are written into it first (as the references
+        do), then its codes (N, bits) and the (B, N) bool similarity; with ``memory = "batch"``: ``u``
+        itself (the gradient flows through both codes of a pair) and the batch's (B, B) similarity.
+        """
+        if self.bank is None:
+            return u, batch.similarity
+        bank = bank_on_device(self.bank, u.device)
+        bank.update(batch.indices, u, batch.onehot)
+        return bank.codes, bank.similarity(batch.onehot)
 
 
 def bank_on_device(bank: MemoryBank, device: torch.device) -> MemoryBank:
