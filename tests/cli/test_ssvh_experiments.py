@@ -52,7 +52,6 @@ def write_layout(folder: Path, dataset: str) -> None:
                                                np.array_split(database, 2)), start=1):
             write_feats(folder / f"yfcc_test_feats_{k}.h5", part)
             write_mat(folder / f"yfcc_test_labels_{k}.mat", "labels", labels)  # released: one per shard
-        write_mat(folder / "yfcc_test_labels.mat", "labels", database)  # the two stacked into one file
         write_feats(folder / "query1000_feats.h5", data.feats["query"])
         write_mat(folder / "query1000_labels.mat", "labels", data.multi_hot("query"))
     else:  # UCF101 / HMDB-51 (S5VH's and AutoSSVH's configs): train is also the database, test the queries
