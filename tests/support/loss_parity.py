@@ -1,8 +1,9 @@
 """Shared pieces of the loss parity tests (tests/plugins/ref/test_loss_*.py): the value and gradient of a
-loss w.r.t. its codes, and the fixed training set of the memory-bank tests (dpsh, hashnet, dsh)."""
+loss w.r.t. its codes, the fixed training set of the memory-bank tests (dpsh, hashnet, dsh, dbdh) and their
+state_dict round trip."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
@@ -39,3 +40,23 @@ def train_labels(multi_label: bool, seed: int = 0) -> torch.Tensor:
 def onehot(labels: torch.Tensor) -> torch.Tensor:
     """Class ids ``(B,)`` -> one-hot ``(B, CLASSES)`` float; multi-hot labels unchanged (as float)."""
     return torch.nn.functional.one_hot(labels, CLASSES).float() if labels.dim() == 1 else labels.float()
+
+
+def assert_bank_round_trips(build: Callable[[], Any], codes_for: Callable[[int, int], torch.Tensor],
+                            labels: torch.Tensor) -> dict:
+    """The first three batches of SEQUENCE through ``build()`` (``codes_for(step, batch)`` gives each batch's
+    codes); its state_dict is the bank (codes and labels) only, and a second ``build()`` that loads it holds the
+    same bank and gives the same value for the fourth batch. Returns the state_dict."""
+    loss = build()
+    for step, index in enumerate(SEQUENCE[:3]):
+        ind = torch.tensor(index)
+        loss(codes_for(step, len(ind)), labels[ind], indices=ind)
+    state = loss.state_dict()
+    assert set(state) == {"bank.codes", "bank.labels"}
+    copy = build()
+    copy.load_state_dict(state)
+    assert torch.equal(copy.bank.codes, loss.bank.codes) and torch.equal(copy.bank.labels, loss.bank.labels)
+    ind = torch.tensor(SEQUENCE[3])
+    x = codes_for(3, len(ind))
+    assert torch.equal(copy(x, labels[ind], indices=ind), loss(x, labels[ind], indices=ind))
+    return state

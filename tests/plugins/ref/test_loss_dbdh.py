@@ -9,7 +9,8 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError
 
-from support import ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, onehot, train_labels, value_and_grad
+from support import (ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, assert_bank_round_trips, onehot, train_labels,
+                     value_and_grad)
 from references.fire_losses_b import dbdh_loss
 
 
@@ -82,18 +83,7 @@ def test_multi_batch_sequence_matches_the_reference_and_its_bank():
 
 
 def test_state_dict_round_trip_restores_the_bank_and_the_next_step():
-    labels = train_labels(False)
-    loss = build()
-    for step, index in enumerate(SEQUENCE[:3]):
-        ind = torch.tensor(index)
-        loss(codes_for(step, len(ind)), labels[ind], indices=ind)
-    state = loss.state_dict()
-    assert set(state) == {"bank.codes", "bank.labels"}
-    copy = build()
-    copy.load_state_dict(state)
-    ind = torch.tensor(SEQUENCE[3])
-    x = codes_for(3, len(ind))
-    assert torch.equal(copy(x, labels[ind], indices=ind), loss(x, labels[ind], indices=ind))
+    assert_bank_round_trips(build, codes_for, train_labels(False))
 
 
 def test_the_balance_term_favours_codes_with_as_many_plus_as_minus_bits():

@@ -9,7 +9,8 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError, ContractError
 
-from support import ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, onehot, train_labels, value_and_grad
+from support import (ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, assert_bank_round_trips, onehot, train_labels,
+                     value_and_grad)
 from references.banks import dpsh_loss
 
 
@@ -70,19 +71,7 @@ def test_multi_batch_sequence_matches_the_reference_and_its_bank(multi_label, we
 
 
 def test_state_dict_round_trip_restores_the_bank_and_the_next_step():
-    labels = train_labels(False)
-    loss = build()
-    for step, index in enumerate(SEQUENCE[:3]):
-        ind = torch.tensor(index)
-        loss(codes_for(step, len(ind)), labels[ind], indices=ind)
-    state = loss.state_dict()
-    assert set(state) == {"bank.codes", "bank.labels"}
-    copy = build()
-    copy.load_state_dict(state)
-    assert torch.equal(copy.bank.codes, loss.bank.codes) and torch.equal(copy.bank.labels, loss.bank.labels)
-    ind = torch.tensor(SEQUENCE[3])
-    x = codes_for(3, len(ind))
-    assert torch.equal(copy(x, labels[ind], indices=ind), loss(x, labels[ind], indices=ind))
+    state = assert_bank_round_trips(build, codes_for, train_labels(False))
     with pytest.raises(RuntimeError):  # a bank of another training split does not fit
         build(num_train=NUM_TRAIN + 1).load_state_dict(state)
 

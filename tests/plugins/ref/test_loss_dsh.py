@@ -8,7 +8,8 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError
 
-from support import ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, onehot, train_labels, value_and_grad
+from support import (ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, assert_bank_round_trips, onehot, train_labels,
+                     value_and_grad)
 from references.banks import dsh_batch_loss, dsh_loss
 
 
@@ -81,16 +82,4 @@ def test_multi_batch_bank_sequence_matches_the_reference_and_its_bank(multi_labe
 
 
 def test_state_dict_round_trip_restores_the_bank():
-    labels = train_labels(False, seed=1)
-    loss = build()
-    for step, index in enumerate(SEQUENCE[:3]):
-        ind = torch.tensor(index)
-        loss(codes_for(step, len(ind)), labels[ind], indices=ind)
-    state = loss.state_dict()
-    assert set(state) == {"bank.codes", "bank.labels"}
-    copy = build()
-    copy.load_state_dict(state)
-    assert torch.equal(copy.bank.codes, loss.bank.codes) and torch.equal(copy.bank.labels, loss.bank.labels)
-    ind = torch.tensor(SEQUENCE[3])
-    x = codes_for(3, len(ind))
-    assert torch.equal(copy(x, labels[ind], indices=ind), loss(x, labels[ind], indices=ind))
+    assert_bank_round_trips(build, codes_for, train_labels(False, seed=1))

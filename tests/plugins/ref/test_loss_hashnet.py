@@ -11,7 +11,8 @@ import torch
 import hashbench
 from hashbench.errors import ConfigError
 
-from support import ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, onehot, train_labels, value_and_grad
+from support import (ATOL, BITS, CLASSES, NUM_TRAIN, RTOL, SEQUENCE, assert_bank_round_trips, onehot, train_labels,
+                     value_and_grad)
 from references.banks import hashnet_batch_loss, hashnet_loss, hashnet_scale
 
 FEATURES = 10
@@ -154,19 +155,8 @@ def test_no_positive_or_no_negative_pair_gives_a_finite_loss():
 
 
 def test_state_dict_round_trip_restores_the_bank():
-    labels = train_labels(True, seed=2)
-    loss = build(multi_label=True)
-    for step, index in enumerate(SEQUENCE[:3]):
-        ind = torch.tensor(index)
-        loss(torch.tanh(logits_for(step, len(ind))), labels[ind], indices=ind)
-    state = loss.state_dict()
-    assert set(state) == {"bank.codes", "bank.labels"}
-    copy = build(multi_label=True)
-    copy.load_state_dict(state)
-    assert torch.equal(copy.bank.codes, loss.bank.codes) and torch.equal(copy.bank.labels, loss.bank.labels)
-    ind = torch.tensor(SEQUENCE[3])
-    u = torch.tanh(logits_for(3, len(ind)))
-    assert torch.equal(copy(u, labels[ind], indices=ind), loss(u, labels[ind], indices=ind))
+    assert_bank_round_trips(lambda: build(multi_label=True), lambda step, batch: torch.tanh(logits_for(step, batch)),
+                            train_labels(True, seed=2))
 
 
 def test_memory_key_is_validated():
