@@ -34,6 +34,9 @@ _LAYOUT = typer.Option("board", "--layout", help="board: experiments x (dataset,
                        " rows whose checkpoint was picked on the test queries §.")
 _PLOT_K = typer.Option(None, "--plot-k", help="Also write the papers' curve, mAP@K over K (a panel per"
                        " dataset and code length, a line per method), to this PNG (needs matplotlib).")
+_SECTIONS = typer.Option(True, "--sections/--no-sections", help="Default grouping: rows in sections by family"
+                         " (supervised / unsupervised, from the method's declared needs_labels) and evaluation"
+                         " protocol (tags P1, P2, ... in the legend); --no-sections: one flat list.")
 _NO_PUBLISHED = typer.Option(False, "--no-published", help="Show local runs only (no shipped or added"
                              " reference rows).")
 
@@ -69,17 +72,18 @@ def _tables(results: Optional[Path], published: Optional[Path], no_published: bo
 
 def _board(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]],
            where: Optional[List[str]], group: str, results: Optional[Path],
-           published: Optional[Path], no_published: bool):
+           published: Optional[Path], no_published: bool, sections: bool = True):
     from ..results.leaderboard import build_leaderboard
 
     frame, pub, results_path = _tables(results, published, no_published)
     board = build_leaderboard(frame, pub, metric=metric, datasets=_split(datasets), bits=_bits(bits),
-                              where=_split_where(where), group=_split([group]))
+                              where=_split_where(where), group=_split([group]), sections=sections)
     return board, results_path
 
 
 def _papers(datasets: Optional[List[str]], bits: Optional[List[str]], where: Optional[List[str]],
-            group: str, results: Optional[Path], published: Optional[Path], no_published: bool, family: str):
+            group: str, results: Optional[Path], published: Optional[Path], no_published: bool, family: str,
+            sections: bool = True):
     """The papers' table (methods x K per dataset/bits) of the ``<family>@K`` metrics."""
     from ..results.board import DEFAULT_GROUP
     from ..results.papers import build_papers_table
@@ -89,7 +93,7 @@ def _papers(datasets: Optional[List[str]], bits: Optional[List[str]], where: Opt
                            " (or use --layout board)")
     frame, pub, results_path = _tables(results, published, no_published)
     table = build_papers_table(frame, pub, family=family, datasets=_split(datasets), bits=_bits(bits),
-                               where=_split_where(where))
+                               where=_split_where(where), sections=sections)
     return table, results_path
 
 
@@ -98,12 +102,12 @@ def _split_where(values: Optional[List[str]]) -> list[str]:
 
 
 def _default_view(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]],
-                  where: Optional[List[str]], group: str, fmt: str, no_published: bool) -> bool:
+                  where: Optional[List[str]], group: str, fmt: str, no_published: bool, sections: bool) -> bool:
     """Whether the call asks for the unfiltered default table (the one LEADERBOARD.md holds)."""
     from ..results.board import DEFAULT_GROUP
 
     return (metric == DEFAULT_METRIC and not _split(datasets) and not _split(bits) and not _split_where(where)
-            and tuple(_split([group])) == DEFAULT_GROUP and fmt == "md" and not no_published)
+            and tuple(_split([group])) == DEFAULT_GROUP and fmt == "md" and not no_published and sections)
 
 
 @app.command("leaderboard")
@@ -115,7 +119,7 @@ def leaderboard(
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the table to this file (and not to"
                                        " stdout). Without --out the table is printed, and only the"
                                        " unfiltered default table (metric map, no --datasets/--bits/"
-                                       "--where, default --group, md, published rows included) is also"
+                                       "--where, default --group and sections, md, published rows included) is also"
                                        " written to LEADERBOARD.md next to the results table; a filtered"
                                        " view never overwrites that file."),
     group: str = _GROUP,
@@ -127,6 +131,7 @@ def leaderboard(
                                   " reference row (scored on the labels of each column's latest run)."),
     layout: str = _LAYOUT,
     plot_k: Optional[Path] = _PLOT_K,
+    sections: bool = _SECTIONS,
 ) -> None:
     """Pivot the results table: experiments x (dataset, bits), mean ± std over seeds, best marked, and the
     score of random codes for reference; or, with --layout papers, the SSVH papers' methods x K table."""
@@ -139,10 +144,10 @@ def leaderboard(
         raise ResultsError(f"--layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
     if layout == "papers" or plot_k is not None:
         _papers_output(metric, datasets, bits, where, group, results, published, no_published, fmt, out,
-                       plot_k, print_table=layout == "papers")
+                       plot_k, print_table=layout == "papers", sections=sections)
         if layout == "papers":
             return
-    board, results_path = _board(metric, datasets, bits, where, group, results, published, no_published)
+    board, results_path = _board(metric, datasets, bits, where, group, results, published, no_published, sections)
     add_random_reference(board, runs_dir)
     text = render(board, fmt, caption=metric_caption(metric), source=str(results_path))
     if out is not None:
@@ -151,7 +156,7 @@ def leaderboard(
         return
     typer.echo(text, nl=False)
     target = default_output(results_path, "md")
-    if _default_view(metric, datasets, bits, where, group, fmt, no_published):
+    if _default_view(metric, datasets, bits, where, group, fmt, no_published, sections):
         write_text_atomic(target, text)
         err_console.print(f"wrote {target}", style="dim", highlight=False)
     else:
@@ -162,7 +167,7 @@ def leaderboard(
 def _papers_output(metric: str, datasets: Optional[List[str]], bits: Optional[List[str]],
                    where: Optional[List[str]], group: str, results: Optional[Path], published: Optional[Path],
                    no_published: bool, fmt: str, out: Optional[Path], plot_k: Optional[Path],
-                   print_table: bool) -> None:
+                   print_table: bool, sections: bool = True) -> None:
     """The papers' table (printed, or written to ``out``) and/or its curve (``plot_k``)."""
     from ..results.render import render_papers, write_text_atomic
 
@@ -170,7 +175,7 @@ def _papers_output(metric: str, datasets: Optional[List[str]], bits: Optional[Li
 
     # --metric names the family only in the papers' layout (in the board layout it is the board's metric)
     family = metric if print_table and metric != DEFAULT_METRIC else PAPERS_FAMILY
-    table, results_path = _papers(datasets, bits, where, group, results, published, no_published, family)
+    table, results_path = _papers(datasets, bits, where, group, results, published, no_published, family, sections)
     if plot_k is not None:
         from ..results.plots import plot_over_k
 

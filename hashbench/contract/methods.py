@@ -41,7 +41,8 @@ class HashMethod(nn.Module):
     and ``training_loss(batch)`` (see :mod:`hashbench.contract.hookspecs`). ``forward`` is ``encode``.
 
     Class attributes: ``consumes`` (item kinds accepted, from :data:`~hashbench.contract.names.ITEM_KINDS`)
-    and ``needs_labels``."""
+    and ``needs_labels`` (it also makes the leaderboard's family: True is ``supervised``; a factory
+    function that builds such a method sets ``factory.needs_labels = True`` too, read without building)."""
 
     consumes: tuple[str, ...] = ("frame_features", "vector")
     needs_labels: bool = False

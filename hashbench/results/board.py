@@ -5,13 +5,24 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["Cell", "BoardRow", "DataColumn", "Leaderboard", "DIGITS", "PUBLISHED_MARK", "MIXED_MARK", "DEFAULT_GROUP"]
+__all__ = ["Cell", "BoardRow", "DataColumn", "Leaderboard", "DIGITS", "PUBLISHED_MARK", "MIXED_MARK", "DEFAULT_GROUP",
+           "protocol_legend"]
 
 PUBLISHED_MARK = "†"
 MIXED_MARK = "‡"
 DIGITS = 4
 #: The default row grouping: one row per experiment identity, labelled from ``method``.
 DEFAULT_GROUP: tuple[str, ...] = ("method",)
+
+
+def protocol_legend(protocols: list[str]) -> list[str]:
+    """One line naming each protocol tag; empty without protocols."""
+    if not protocols:
+        return []
+    tags = "; ".join(f"P{i} = {text}" for i, text in enumerate(protocols, start=1))
+    return [f"Sections: family (supervised: the method trains on labels) · protocol; rows under one heading"
+            f" were evaluated alike, and no cell holds runs of two protocols. Protocols: {tags}. The"
+            " query/database split and include_self are the column's dataset's."]
 
 
 @dataclass
@@ -50,13 +61,17 @@ class BoardRow:
     """A leaderboard row: the group-key values shown, provenance, and cells keyed by (column, bits).
 
     ``identity`` is the row's experiment identity (canonical JSON without ``head.bits``/``dataset.*``)
-    for identity rows of the default grouping, else None.
+    for identity rows of the default grouping, else None. ``family`` (``supervised``, ``unsupervised``,
+    ``unknown``) and ``protocol`` (its text) are set for rows of the default grouping, else "" (see
+    :mod:`hashbench.results.families`).
     """
 
     keys: tuple[str, ...]
     source: str  # "local" or the publication
     cells: dict[tuple[str, int], Cell] = field(default_factory=dict)
     identity: str | None = None
+    family: str = ""
+    protocol: str = ""
 
     @property
     def published(self) -> bool:
@@ -94,6 +109,8 @@ class Leaderboard:
     """The pivoted table for one metric (build with :func:`build_leaderboard`, render with :func:`render`).
 
     ``columns`` are (dataset column label, bits); ``data_columns`` describes each dataset column label.
+    ``protocols`` are the rows' protocol texts in the order of their tags (``P1``, ``P2``, ...); empty when
+    the rows are not in sections (another ``group``, or sections turned off).
     """
 
     metric: str
@@ -106,6 +123,18 @@ class Leaderboard:
     data_columns: dict[str, DataColumn] = field(default_factory=dict)
     #: (experiment, run_id) of each column's local runs, the run appended last first
     runs: dict[tuple[str, int], list[tuple[str, str]]] = field(default_factory=dict)
+    protocols: list[str] = field(default_factory=list)
+
+    def protocol_tag(self, protocol: str) -> str:
+        """``P1`` for the first of :attr:`protocols` ("" when the board has no sections)."""
+        return f"P{self.protocols.index(protocol) + 1}" if protocol in self.protocols else ""
+
+    def section_title(self, row: BoardRow) -> str:
+        """``supervised · P1``: the heading of ``row``'s section ("" when the board has no sections);
+        ``reference`` for a row of neither (the random-codes row)."""
+        if not self.protocols:
+            return ""
+        return f"{row.family} · {self.protocol_tag(row.protocol)}" if row.family else "reference"
 
     def column_label(self, column: tuple[str, int], short: bool = False) -> str:
         """``ucf101 48-bit``; ``ucf101`` alone for published numbers without a code length (bits 0:
@@ -125,7 +154,7 @@ class Leaderboard:
 
     def legend(self) -> list[str]:
         """``[1] moving_digits (clips_per_class=20, noise=10.0)``: the full name of each footnoted column."""
-        return [f"[{n}] {label}" for label, n in self.footnotes().items()]
+        return [f"[{n}] {label}" for label, n in self.footnotes().items()] + protocol_legend(self.protocols)
 
     def cell(self, key: str, dataset: str, bits: int) -> Cell | None:
         """The cell of the row whose first key is ``key`` (test/inspection helper); ``dataset`` is the

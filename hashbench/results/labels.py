@@ -41,6 +41,17 @@ def row_identity(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k not in COLUMN_KEYS and not k.startswith("dataset.")}
 
 
+def _varying(idents: Sequence[Mapping[str, Any]]) -> dict[str, set[str] | None]:
+    """The keys that vary between row identities; ``train.*`` only among rows that trained (have them)."""
+    def skip(key: str) -> bool:
+        return key in COLUMN_KEYS or key.startswith("dataset.") or key.startswith("train.")
+
+    trained = [ident for ident in idents if any(k.startswith("train.") for k in ident)]
+    out = varying_keys(idents, skip=skip)
+    out.update(varying_keys(trained, skip=lambda k: not k.startswith("train.")))
+    return out
+
+
 def _named_in_label(label: str, key: str, value: Any) -> bool:
     """Whether ``label`` already spells ``<key or its last segment>=<value>`` (sweep point labels)."""
     text = format_value(value)
@@ -56,7 +67,7 @@ def identity_labels(rows: Sequence[tuple[str, Mapping[str, Any] | None]]) -> lis
     The rules are the module docstring's "Rows"; distinct pairs always get distinct labels.
     """
     idents = [ident for _, ident in rows if ident is not None]
-    varying = varying_keys(idents, skip=lambda k: k in COLUMN_KEYS or k.startswith("dataset."))
+    varying = _varying(idents)
     component_keys = {c: [k for k in varying if k.startswith(c + ".") and k != f"{c}.name"]
                       for c in COMPONENT_TABLES}
     component_short = {c: short_names(keys) for c, keys in component_keys.items()}
@@ -111,7 +122,7 @@ def identity_labels(rows: Sequence[tuple[str, Mapping[str, Any] | None]]) -> lis
 def identity_order(rows: Sequence[tuple[str, Mapping[str, Any] | None]]) -> list[tuple]:
     """Sort keys for identity rows: method, then the differing settings' values (numbers as numbers)."""
     idents = [ident for _, ident in rows if ident is not None]
-    varying = varying_keys(idents, skip=lambda k: k in COLUMN_KEYS or k.startswith("dataset."))
+    varying = _varying(idents)
     ordered = sorted(varying, key=lambda k: (k.split(".", 1)[0] not in COMPONENT_TABLES,)
                      + general_order(k))
     out = []

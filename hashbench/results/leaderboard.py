@@ -48,6 +48,19 @@ Rows (default ``group``: ``method``)
   whose runs share a seed is flagged ``‡``, and they sit in the plain dataset columns (their data
   origin is unknown).
 
+Sections (default ``group`` only; ``sections=False`` turns them off)
+- Rows come in sections by family, then protocol (:mod:`hashbench.results.families`): ``supervised``
+  (the method's registered factory declares ``needs_labels``; the built-in ``deep_hashing`` does),
+  ``unsupervised``, then ``unknown``; within a family, rows of one protocol are together, tagged ``P1``,
+  ``P2``, ... in order of appearance, each tag spelled out in the legend. A protocol is the reported
+  checkpoint (the ``selection`` column) and the identity's other ``eval.*`` keys; being part of the
+  identity, it never differs within a cell. Within a section rows keep the order below, local first.
+- Published rows sit in the section of their family (the CSV's ``family`` column, else the registered
+  method or loss their ``method`` names, else ``unknown``) and of their ``selection`` text's protocol.
+- Renderers head each section (``supervised · P1``); csv has ``family`` and ``protocol`` columns.
+- A fit-only run (``epoch`` 0: the method trained no epoch) never used ``train.*``: those keys are
+  dropped from its identity, so its label names none, and runs differing only there are one experiment.
+
 Columns
 - (dataset, bits): datasets in the order they first appear in the published rows (the shipped
   ``published.csv``: ucf101, hmdb51, jhmdb), then in the results table; bits ascending.
@@ -83,8 +96,9 @@ from ..errors import ResultsError
 from .board import DEFAULT_GROUP, DIGITS, MIXED_MARK, PUBLISHED_MARK, BoardRow, Cell, DataColumn, Leaderboard
 from .columns import dataset_columns, dataset_order, dataset_ranks
 from .compare import canonical, natural_key
+from .families import family_rank, identity_family, protocol_text, published_family
 from .labels import identity_labels, identity_order, parse_config, published_labels, row_identity
-from .rows import as_text, check_group, filter_rows, latest_runs, parse_where, text_column
+from .rows import as_text, check_group, filter_rows, latest_runs, parse_where, text_column, without_unused_train
 from .table import PUBLISHED_COLUMNS, RESULT_FLOAT_COLUMNS, RESULT_INT_COLUMNS
 
 if TYPE_CHECKING:
@@ -139,21 +153,22 @@ def _group_order(key: tuple[str, ...], group: Sequence[str]) -> tuple:
 def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" = None, *,
                       metric: str = DEFAULT_METRIC, datasets: Sequence[str] | None = None,
                       bits: Sequence[int] | None = None, where: Iterable[str] | Mapping[str, set[str]] = (),
-                      group: Sequence[str] = DEFAULT_GROUP) -> Leaderboard:
+                      group: Sequence[str] = DEFAULT_GROUP, sections: bool = True) -> Leaderboard:
     """Pivot ``results`` (from :func:`hashbench.results.read_results`) and ``published`` rows for ``metric``.
 
     ``datasets``/``bits`` restrict the columns (``datasets`` by dataset name, variant and custom
     columns included); ``where`` is ``COLUMN=VALUE[,VALUE...]`` items (or their parsed mapping)
     applied to local rows and, on the columns published.csv also has, to published rows; ``group``
     names the row-key columns (default ``method``: one row per experiment identity, see the module
-    docstring). Raises ResultsError when nothing is left to show.
+    docstring); ``sections`` (default grouping only) orders the rows by family, then protocol (see
+    "Sections"). Raises ResultsError when nothing is left to show.
     """
     import pandas as pd
 
     group = check_group(group)
     identity_rows = group == DEFAULT_GROUP
     where_map = dict(where) if isinstance(where, Mapping) else parse_where(where)
-    local = filter_rows(latest_runs(results), metric, datasets, bits, where_map).copy()
+    local = filter_rows(latest_runs(without_unused_train(results)), metric, datasets, bits, where_map).copy()
     parsed: dict[str, tuple[dict[str, Any] | None, dict[str, Any] | None, str]] = {}
     for text in set(text_column(local, "config")):
         config = parse_config(text)
@@ -169,6 +184,7 @@ def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" 
 
     row_order: dict[tuple, tuple] = {}
     row_identity_text: dict[tuple, str | None] = {}
+    sectioned = identity_rows and sections
     if identity_rows:
         row_order, row_identity_text = _identity_rows(local, row_idents)
     else:
@@ -196,11 +212,14 @@ def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" 
         ordered = sorted(local_cells, key=lambda k: row_order[tuple(k)])
     else:
         ordered = sorted(local_cells, key=lambda k: (_group_order(k, group), k))
+    local_sections = _local_sections(local, row_idents) if sectioned else {}
     for key in ordered:
+        family, protocol = local_sections.get(tuple(key), ("", ""))
         rows.append(BoardRow(tuple(str(k) or "–" for k in key), "local", local_cells[key],
-                             identity=row_identity_text.get(tuple(key))))
+                             identity=row_identity_text.get(tuple(key)), family=family, protocol=protocol))
     if len(pub):
-        rows += _published_board_rows(pub, key_cols)
+        rows += _published_board_rows(pub, key_cols, sectioned)
+    protocols = _sort_sections(rows) if sectioned else []
     columns = sorted({c for r in rows for c in r.cells}, key=lambda c: (column_order[c[0]], c[1]))
     _mark_best(rows, columns)
 
@@ -209,11 +228,30 @@ def build_leaderboard(results: "pd.DataFrame", published: "pd.DataFrame | None" 
     legacy = bool((local["_rid"] == "").any()) if len(local) else False
     notes = _notes(rows, pub, group, data_columns, legacy)
     return Leaderboard(metric, group, columns, rows, notes, local_rows=len(local), published_rows=len(pub),
-                       data_columns=data_columns, runs=_column_runs(local))
+                       data_columns=data_columns, runs=_column_runs(local), protocols=protocols)
 
 
-def _published_board_rows(pub: "pd.DataFrame", key_cols: list[str]) -> list[BoardRow]:
-    """The published rows' board rows: by method, source, then frames/margin numerically."""
+def _sort_sections(rows: list[BoardRow]) -> list[str]:
+    """Sort ``rows`` by family, then protocol (in order of first appearance); the protocols in that order.
+    Stable: within a section the rows keep their order (local rows, then published ones)."""
+    seen = list(dict.fromkeys(r.protocol for r in rows))
+    rows.sort(key=lambda r: (family_rank(r.family), seen.index(r.protocol)))
+    return list(dict.fromkeys(r.protocol for r in rows))  # P1 is the first one shown
+
+
+def _local_sections(local: "pd.DataFrame", row_idents: list[dict[str, Any] | None]) -> dict[tuple, tuple[str, str]]:
+    """(family, protocol text) per local row key (``_k0``): the identity's family, the runs' selections."""
+    selections: dict[tuple, set[str]] = {}
+    idents: dict[tuple, dict[str, Any] | None] = {}
+    for key, selection, ident in zip(local["_k0"], text_column(local, "selection"), row_idents):
+        selections.setdefault((key,), set()).add(selection)
+        idents[(key,)] = ident
+    return {k: (identity_family(idents[k]), protocol_text(selections[k], idents[k])) for k in selections}
+
+
+def _published_board_rows(pub: "pd.DataFrame", key_cols: list[str], sectioned: bool) -> list[BoardRow]:
+    """The published rows' board rows: by method, source, then frames/margin numerically; with their
+    family and protocol when ``sectioned``."""
     import pandas as pd
 
     sources = {tuple(k): s for k, s in zip(pub[key_cols].itertuples(index=False, name=None),
@@ -225,7 +263,14 @@ def _published_board_rows(pub: "pd.DataFrame", key_cols: list[str]) -> list[Boar
             pub["source"].astype(str), pub["frames"], pub["margin"]):
         order.setdefault(tuple(key), (method, source, -1 if pd.isna(frames) else int(frames),
                                       -1.0 if pd.isna(margin) else float(margin), tuple(key)))
-    return [BoardRow(tuple(str(k) or "–" for k in key), sources[tuple(key)], pub_cells[key])
+    sections: dict[tuple, tuple[str, str]] = {}
+    if sectioned:
+        families = pub["family"] if "family" in pub.columns else [""] * len(pub)
+        for key, method, family, selection in zip(pub[key_cols].itertuples(index=False, name=None),
+                                                  pub["method"].astype(str), families, text_column(pub, "selection")):
+            sections.setdefault(tuple(key), (published_family(method, family), protocol_text([selection])))
+    return [BoardRow(tuple(str(k) or "–" for k in key), sources[tuple(key)], pub_cells[key],
+                     family=sections.get(tuple(key), ("", ""))[0], protocol=sections.get(tuple(key), ("", ""))[1])
             for key in sorted(pub_cells, key=lambda k: order[tuple(k)])]
 
 

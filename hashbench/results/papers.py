@@ -17,11 +17,12 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from ..errors import ResultsError
-from .board import DIGITS, Cell, Leaderboard
+from .board import DIGITS, Cell, Leaderboard, protocol_legend
 from .compare import canonical
+from .families import family_rank
 from .labels import parse_config, row_identity
 from .published import is_test_selected
-from .rows import text_column
+from .rows import text_column, without_unused_train
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,12 +38,15 @@ TEST_SELECTED_MARK = "§"
 
 @dataclass
 class PapersRow:
-    """One method of a block: its label, ``source`` (``local`` or the publication) and cells per K."""
+    """One method of a block: its label, ``source`` (``local`` or the publication), cells per K, and its
+    board row's ``family`` and ``protocol`` (:mod:`hashbench.results.families`)."""
 
     label: str
     source: str
     test_selected: bool = False
     cells: dict[int, Cell] = field(default_factory=dict)
+    family: str = ""
+    protocol: str = ""
 
     @property
     def published(self) -> bool:
@@ -71,13 +75,21 @@ class PapersBlock:
 
 @dataclass
 class PapersTable:
-    """The blocks in column order (datasets as in the leaderboard, bits ascending) and the notes."""
+    """The blocks in column order (datasets as in the leaderboard, bits ascending) and the notes;
+    ``protocols`` in the order of their tags (``P1`` ...), as :attr:`Leaderboard.protocols`."""
 
     family: str
     blocks: list[PapersBlock]
     notes: list[str]
     local_rows: int = 0
     published_rows: int = 0
+    protocols: list[str] = field(default_factory=list)
+
+    def section_title(self, row: PapersRow) -> str:
+        """``unsupervised · P1``: the heading of ``row``'s section in its block ("" without sections)."""
+        if row.protocol not in self.protocols:
+            return ""
+        return f"{row.family} · P{self.protocols.index(row.protocol) + 1}"
 
     @property
     def ks(self) -> list[int]:
@@ -107,6 +119,7 @@ def _test_selected_identities(results: "pd.DataFrame") -> set[str]:
     if not len(results) or "selection" not in results.columns:
         return set()
     out = set()
+    results = without_unused_train(results)  # as the board's rows
     for selection, config in zip(text_column(results, "selection"), text_column(results, "config")):
         parsed = parse_config(config) if is_test_selected(selection) else None
         if parsed is not None:
@@ -117,16 +130,16 @@ def _test_selected_identities(results: "pd.DataFrame") -> set[str]:
 def build_papers_table(results: "pd.DataFrame", published: "pd.DataFrame | None" = None, *,
                        family: str = PAPERS_FAMILY, datasets: Sequence[str] | None = None,
                        bits: Sequence[int] | None = None,
-                       where: Iterable[str] | Mapping[str, set[str]] = ()) -> PapersTable:
-    """The papers' table of the ``<family>@K`` metrics in ``results`` and ``published`` (filters as in
-    :func:`build_leaderboard`). Raises ResultsError naming the family when no such metric is left."""
+                       where: Iterable[str] | Mapping[str, set[str]] = (), sections: bool = True) -> PapersTable:
+    """The papers' table of the ``<family>@K`` metrics in ``results`` and ``published`` (filters and
+    ``sections`` as in :func:`build_leaderboard`). Raises ResultsError naming the family when no such metric is left."""
     from .leaderboard import build_leaderboard
 
     boards: dict[int, Leaderboard] = {}
     for k in family_ks([results, published], family):
         try:
             boards[k] = build_leaderboard(results, published, metric=f"{family}@{k}", datasets=datasets,
-                                          bits=bits, where=where)
+                                          bits=bits, where=where, sections=sections)
         except ResultsError:
             continue  # this K has no row under the filters
     if not boards:
@@ -148,16 +161,19 @@ def build_papers_table(results: "pd.DataFrame", published: "pd.DataFrame | None"
                 found = next((r for r in block.rows if r.label == row.label and r.source == row.source), None)
                 if found is None:
                     flagged = row.source in pub_selected if row.published else row.identity in selected
-                    found = PapersRow(row.label, row.source, flagged)
+                    found = PapersRow(row.label, row.source, flagged, family=row.family, protocol=row.protocol)
                     block.rows.append(found)
                 found.cells[k] = replace(cell, best=False, ratio=None)
     ordered = [blocks[c] for c in sorted(blocks, key=lambda c: (first_seen[c[0]], c[1]))]
-    for block in ordered:
-        block.rows.sort(key=lambda r: r.published)  # stable: hashbench's rows first, in board order
+    protocols = list(dict.fromkeys(p for b in boards.values() for p in b.protocols))
+    for block in ordered:  # stable: by family and protocol, hashbench's rows first, in board order
+        block.rows.sort(key=lambda r: (family_rank(r.family), protocols.index(r.protocol) if protocols else 0,
+                                       r.published))
         _mark_best(block)
-    return PapersTable(family, ordered, _notes(boards.values(), family, bool(selected or pub_selected)),
+    notes = _notes(boards.values(), family, bool(selected or pub_selected)) + protocol_legend(protocols)
+    return PapersTable(family, ordered, notes,
                        local_rows=max(b.local_rows for b in boards.values()),
-                       published_rows=sum(b.published_rows for b in boards.values()))
+                       published_rows=sum(b.published_rows for b in boards.values()), protocols=protocols)
 
 
 def _mark_best(block: PapersBlock) -> None:

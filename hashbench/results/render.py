@@ -30,7 +30,8 @@ EXTENSIONS: dict[str, str] = {"md": "md", "csv": "csv", "latex": "tex", "html": 
 def _latex_escape(text: str) -> str:
     repl = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
             "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-            "±": r"$\pm$", PUBLISHED_MARK: r"$^\dagger$", MIXED_MARK: r"$^\ddagger$", "–": "--", "§": r"\S{}"}
+            "±": r"$\pm$", PUBLISHED_MARK: r"$^\dagger$", MIXED_MARK: r"$^\ddagger$", "–": "--", "§": r"\S{}",
+            "·": r"$\cdot$"}
     return "".join(repl.get(ch, ch) for ch in text)
 
 
@@ -49,6 +50,20 @@ def _cell_text(cell: Cell | None, fmt: str) -> str:
     return rf"\textbf{{{text}}}" if cell.best else text
 
 
+def _section_titles(titles: list[str]) -> list[str]:
+    """Each row's section heading where a new section starts, else "" (all "" without sections)."""
+    return [t if t and (i == 0 or titles[i - 1] != t) else "" for i, t in enumerate(titles)]
+
+
+def _heading(title: str, fmt: str) -> str:
+    """A section heading in the label cell: bold in md and html, italic in LaTeX."""
+    if fmt == "md":
+        return f"**{title}**"
+    if fmt == "html":
+        return f"<b>{html.escape(title)}</b>"
+    return rf"\textit{{{_latex_escape(title)}}}"
+
+
 def render(board: Leaderboard, fmt: str = "md", *, caption: str = "", source: str = "") -> str:
     """The leaderboard as text: ``md`` (GitHub pipe table), ``csv``, ``latex`` (tabular) or ``html``.
 
@@ -62,17 +77,20 @@ def render(board: Leaderboard, fmt: str = "md", *, caption: str = "", source: st
     if fmt == "csv":  # full column names: a csv is read by programs, without the legend
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(headers + ["source"])
+        writer.writerow(headers + ["source", "family", "protocol"])
         for row in board.rows:
             writer.writerow(list(row.keys) + [_cell_text(row.cells.get(c), fmt) for c in board.columns]
-                            + [row.source])
+                            + [row.source, row.family, row.protocol])
         return buf.getvalue()
 
     def key_text(k: str) -> str:
         return html.escape(k) if fmt == "html" else _latex_escape(k) if fmt == "latex" else k
 
-    body = [[key_text(k) for k in row.keys] + [_cell_text(row.cells.get(c), fmt) for c in board.columns]
-            for row in board.rows]
+    body: list[list[str]] = []
+    for row, section in zip(board.rows, _section_titles([board.section_title(r) for r in board.rows])):
+        if section:
+            body.append([_heading(section, fmt)] + [""] * (len(board.group) - 1 + len(board.columns)))
+        body.append([key_text(k) for k in row.keys] + [_cell_text(row.cells.get(c), fmt) for c in board.columns])
     title = f"hashbench leaderboard — metric {board.metric}"
     meta = f"{board.local_rows} local rows" + (f" from {source}" if source else "") + \
         f", {board.published_rows} published rows"
@@ -111,12 +129,13 @@ def render_papers(table: "PapersTable", fmt: str = "md", *, caption: str = "", s
     if fmt == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["dataset", "bits", "method"] + [f"@{k}" for k in ks] + ["source", "test_selected"])
+        writer.writerow(["dataset", "bits", "method"] + [f"@{k}" for k in ks]
+                        + ["source", "test_selected", "family", "protocol"])
         for block in table.blocks:
             for row in block.rows:
                 writer.writerow([block.column, block.bits, row.label] + [_cell_text(row.cells.get(k), fmt)
                                                                           for k in ks]
-                                + [row.source, int(row.test_selected)])
+                                + [row.source, int(row.test_selected), row.family, row.protocol])
         return buf.getvalue()
     title = f"hashbench papers' table — metric {table.family}@K"
     meta = f"{table.local_rows} local rows" + (f" from {source}" if source else "") + \
@@ -126,7 +145,11 @@ def render_papers(table: "PapersTable", fmt: str = "md", *, caption: str = "", s
     parts: list[str] = []
     for block in table.blocks:
         headers = [escape("method")] + [f"@{k}" for k in block.ks]
-        body = [[escape(row.shown)] + [_cell_text(row.cells.get(k), fmt) for k in block.ks] for row in block.rows]
+        body: list[list[str]] = []
+        for row, section in zip(block.rows, _section_titles([table.section_title(r) for r in block.rows])):
+            if section:
+                body.append([_heading(section, fmt)] + [""] * len(block.ks))
+            body.append([escape(row.shown)] + [_cell_text(row.cells.get(k), fmt) for k in block.ks])
         text = tabulate(body, headers=headers, tablefmt=tablefmt, disable_numparse=True,
                         colalign=["left"] + ["right"] * len(block.ks))
         heading = {"md": f"## {block.title}\n", "html": f"<h2>{html.escape(block.title)}</h2>",

@@ -2,6 +2,7 @@
 grouping (``--group``), and the latest run per (experiment identity, data, seed)."""
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 from ..errors import ResultsError
@@ -12,7 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 __all__ = ["parse_where", "check_group", "as_text", "filter_rows", "text_column", "run_identity", "latest_runs",
-           "NOT_GROUPABLE"]
+           "without_unused_train", "NOT_GROUPABLE"]
 
 #: Results columns that cannot group rows (they are the table's columns and cells).
 NOT_GROUPABLE = ("dataset", "bits", "metric", "value", "_line")
@@ -92,6 +93,33 @@ def run_identity(frame: "pd.DataFrame") -> "pd.Series":
     run_id = text_column(frame, "run_id")
     legacy = ("hash:" + config_hash).where(config_hash != "", "run:" + run_id)
     return ("config:" + config + "\n" + checksum).where(config != "", legacy)
+
+
+def without_unused_train(results: "pd.DataFrame") -> "pd.DataFrame":
+    """``results`` with the ``train.*`` keys dropped from the ``config`` of fit-only runs (``epoch`` 0: the
+    method trained no epoch, so those settings never changed a number); such runs that differ only
+    there are then repeats of one experiment."""
+    if results.empty or "config" not in results.columns or "epoch" not in results.columns:
+        return results
+    from .compare import canonical
+
+    fit_only = (text_column(results, "epoch") == "0") & (text_column(results, "config") != "")
+    if not fit_only.any():
+        return results
+
+    def strip(text: str) -> str:
+        try:
+            config = json.loads(text)
+        except ValueError:
+            return text
+        if not isinstance(config, dict):
+            return text
+        return canonical({k: v for k, v in config.items() if not k.startswith("train.")})
+
+    frame = results.copy()
+    texts = {t: strip(t) for t in set(text_column(frame, "config")[fit_only])}
+    frame.loc[fit_only, "config"] = [texts[t] for t in text_column(frame, "config")[fit_only]]
+    return frame
 
 
 def latest_runs(results: "pd.DataFrame") -> "pd.DataFrame":

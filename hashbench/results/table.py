@@ -19,7 +19,8 @@ seed, canonical JSON, see :mod:`hashbench.results.identity`) let the leaderboard
 
 Reading the tables (with line-level checks) is :mod:`hashbench.results.reading`. ``published.csv``
 (:data:`PUBLISHED_COLUMNS`) holds reference numbers from papers and original repositories together with
-their source and metric convention.
+their source and metric convention; its optional ``family`` column (``supervised`` / ``unsupervised``)
+places a row in the leaderboard's family section (:mod:`hashbench.results.families`).
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ RESULT_REQUIRED: tuple[str, ...] = ("run_id", "method", "dataset", "bits", "metr
 
 PUBLISHED_COLUMNS: tuple[str, ...] = (
     "source", "method", "dataset", "bits", "frames", "margin", "metric", "value", "selection", "note",
-    "url",
+    "url", "family",
 )
 PUBLISHED_INT_COLUMNS: tuple[str, ...] = ("bits", "frames")
 PUBLISHED_FLOAT_COLUMNS: tuple[str, ...] = ("margin", "value")

@@ -207,18 +207,20 @@ def test_every_format_renders_cells_marks_and_published(table, published):
     assert "† published: Repo README" in md
 
     rows = list(csv.reader(io.StringIO(render(board, "csv"))))
-    assert rows[0][0] == "method" and rows[0][-1] == "source"
+    assert rows[0][0] == "method" and rows[0][-3:] == ["source", "family", "protocol"]
     by_label = {r[0]: r for r in rows[1:]}
     assert by_label["ours"][1] == best + "*" and by_label["baseline"][1] == plain
     assert by_label["CodeNet †"][3] == "0.8460*" and by_label["ours"][3] == "0.7500 ± 0.0100 (n=3)"
-    assert by_label["ours"][-1] == "local" and by_label["CodeNet †"][-1] == "Codes paper"
+    assert by_label["ours"][-3:] == ["local", "supervised", "select=last"]  # a 0.1 row: a triple
+    assert by_label["CodeNet †"][-3:] == ["Codes paper", "unknown", "selection: released model"]
     assert by_label["RefNet (32 frames, margin 14) †"][2] == "0.7204*"
     assert by_label["RefNet (32 frames, margin 14) †"][1] == ""
 
     html = render(board, "html")
     assert f"<b>{best}</b>" in html and f"<b>{plain}</b>" not in html and plain in html
     assert "<b>0.7204</b>" in html and "RefNet (32 frames, margin 14) †" in html
-    assert html.count("<tr>") == 1 + len(board.rows)
+    sections = len({(r.family, r.protocol) for r in board.rows})  # supervised (the 0.1 rows) + 2 published
+    assert sections == 3 and html.count("<tr>") == 1 + sections + len(board.rows)
 
     latex = render(board, "latex")
     assert r"\begin{tabular}" in latex and r"\end{tabular}" in latex
@@ -310,8 +312,9 @@ def test_cli_env_default_and_group(table, published, tmp_path):
               "-f", "csv", cwd=tmp_path, env={"HASHBENCH_RESULTS": str(table)})
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.reader(io.StringIO(proc.stdout)))
-    assert rows[0] == ["method", "frames", "ucf101 16-bit", "ucf101 48-bit", "ucf101 64-bit", "source"]
-    assert ["ours", "32", "", "0.8000 ± 0.0000 (n=2)*", "", "local"] in rows
+    assert rows[0] == ["method", "frames", "ucf101 16-bit", "ucf101 48-bit", "ucf101 64-bit", "source", "family",
+                       "protocol"]
+    assert ["ours", "32", "", "0.8000 ± 0.0000 (n=2)*", "", "local", "", ""] in rows  # --group: no sections
     # a filtered, non-md view is printed only: neither LEADERBOARD.csv nor LEADERBOARD.md is written
     assert not list(tmp_path.glob("LEADERBOARD.*")) and sha256(table) == before
     assert "not written" in proc.stderr
@@ -713,9 +716,9 @@ def test_random_codes_reference_row_and_ratios(tmp_path):
               cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     rows = list(csv.reader(io.StringIO(proc.stdout)))
-    assert rows[0] == ["method", "moving_digits 16-bit", "moving_digits 32-bit", "source"]
+    assert rows[0] == ["method", "moving_digits 16-bit", "moving_digits 32-bit", "source", "family", "protocol"]
     assert rows[1][1:3] == [f"0.6000 ({0.6 / chance:.1f}x)", "0.9000"]
-    assert rows[2] == ["random codes", f"{chance:.4f}", "", "reference: random codes"]  # never marked best
+    assert rows[2] == ["random codes", f"{chance:.4f}", "", "reference: random codes", "", ""]  # never marked best
     md = hb("leaderboard", "--results", str(path), "--no-published", "--runs-dir", "runs", cwd=tmp_path).stdout
     assert md_cells(md, "random codes") == [f"{chance:.4f}", "–"] and "- random codes: the map of random" in md
     # the same labels always give the same reference: seeds are fixed

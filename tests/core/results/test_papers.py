@@ -102,8 +102,9 @@ def test_markdown_and_csv_show_the_k_columns_and_numbers(results):
     mean5 = (value_of("itq", 16, 5, 0) + value_of("itq", 16, 5, 1)) / 2
     assert f"**{mean5:.4f} ± " in itq
     csv_text = render_papers(table, "csv").splitlines()
-    assert csv_text[0] == "dataset,bits,method," + ",".join(f"@{k}" for k in SSVH_K) + ",source,test_selected"
-    assert csv_text[2].startswith(f"{DATASET},16,lsh,") and csv_text[2].endswith(",local,0")
+    assert csv_text[0] == "dataset,bits,method," + ",".join(f"@{k}" for k in SSVH_K) + \
+        ",source,test_selected,family,protocol"
+    assert csv_text[2].startswith(f"{DATASET},16,lsh,") and csv_text[2].endswith(",local,0,unsupervised,select=last")
     for fmt in ("latex", "html"):
         assert f"{mean5:.4f}" in render_papers(table, fmt)
 
