@@ -90,13 +90,17 @@ def assert_round_trips(method: Any, fresh: Any, x: torch.Tensor) -> None:
 
 
 def assert_gradients_match(method: Any, leaves: Mapping[str, torch.Tensor], close: Callable[[Any, Any], None],
-                           prefix: str = "") -> None:
-    """Every parameter of ``method`` got a nonzero gradient, ``close`` to that of the re-derivation's float64
-    leaf ``leaves[name without prefix]``."""
+                           prefix: str = "", nonzero: int | None = None) -> None:
+    """Every parameter of ``method`` got a gradient ``close`` to that of the re-derivation's float64 leaf
+    ``leaves[name without prefix]``; every one of them nonzero, or (``nonzero``) at least that many."""
+    count = 0
     for name, param in method.named_parameters():
         leaf = leaves[name.removeprefix(prefix)]
-        assert param.grad is not None and float(param.grad.abs().sum()) > 0, name
+        assert param.grad is not None and leaf.grad is not None, name
         close(param.grad, leaf.grad)
+        count += int(float(param.grad.abs().sum()) > 0)
+        assert nonzero is not None or float(param.grad.abs().sum()) > 0, name
+    assert nonzero is None or count >= nonzero, f"{count} nonzero gradients, wanted {nonzero}"
 
 
 def assert_kit_passes(factory: Callable[..., Any]) -> None:

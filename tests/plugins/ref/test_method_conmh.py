@@ -10,7 +10,8 @@ import torch
 from hashbench.contract import MethodBatch
 from hashbench_ref.methods.selfsupervised import FACTORIES
 from references import ssvh_conmh as ref
-from support.methods import assert_refused, assert_resumes_exactly, assert_round_trips, assert_same_state, train_direct
+from support.methods import (assert_gradients_match, assert_refused, assert_resumes_exactly, assert_round_trips,
+                             assert_same_state, train_direct)
 
 SMALL = {"depth": 2, "width": 16, "heads": 3, "decoder_depth": 1, "decoder_width": 8, "decoder_heads": 2,
          "mask_ratio": 0.5, "a": 0.7, "tau_plus": 0.1}
@@ -37,13 +38,7 @@ def test_codes_terms_and_gradients_equal_the_re_derivation():
     for key in ("reconstruction", "contrastive", "codes1", "codes2"):
         _close(terms[key], expected[key])
     (expected["reconstruction"] + 0.7 * expected["contrastive"]).backward()
-    checked = 0
-    for name, param in method.named_parameters():
-        leaf = p[name.removeprefix("net.")]
-        assert param.grad is not None and leaf.grad is not None, name
-        _close(param.grad, leaf.grad)
-        checked += int(leaf.grad.abs().sum() > 0)
-    assert checked >= len(list(method.parameters())) - 1  # the gradients are real, not all zero
+    assert_gradients_match(method, p, _close, prefix="net.", nonzero=len(list(method.parameters())) - 1)
     with torch.no_grad():
         codes = method.encode(x)
     mean = ref.inference_codes(x.double(), p, 3)

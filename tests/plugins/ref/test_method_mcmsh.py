@@ -14,7 +14,8 @@ from hashbench_ref.methods.selfsupervised import FACTORIES
 from references import ssvh_mcmsh as ref
 from references.ssl_blocks import adjacency, nearest
 from references.ssvh_conmh import as_float64
-from support.methods import assert_refused, assert_resumes_exactly, assert_round_trips, assert_same_state, train_direct
+from support.methods import (assert_gradients_match, assert_refused, assert_resumes_exactly, assert_round_trips,
+                             assert_same_state, train_direct)
 
 SMALL = {"hidden": 16, "r_max": 4, "r_min": 2, "dropout": 0.0, "clusters": 5}
 B, T, D, BITS, N = 6, 7, 10, 8, 16
@@ -62,13 +63,7 @@ def test_codes_terms_and_gradients_equal_the_re_derivation(variant):
         _close(terms[key], expected[key])
     assert float(expected["quadruplet"].detach()) > 0 and float(expected["cluster"].detach()) > 0  # not vacuous
     sum(w * expected[k] for k, w in weights).backward()
-    checked = 0
-    for name, param in method.named_parameters():
-        leaf = p[name.removeprefix("net.")]
-        assert param.grad is not None and leaf.grad is not None, name
-        _close(param.grad, leaf.grad)
-        checked += int(leaf.grad.abs().sum() > 0)
-    assert checked >= len(list(method.parameters())) // 2
+    assert_gradients_match(method, p, _close, prefix="net.", nonzero=len(list(method.parameters())) // 2)
     method.eval()
     with torch.no_grad():
         codes = method.encode(x[idx])

@@ -15,7 +15,8 @@ from hashbench_ref.methods.ssl.centres import hadamard_start
 from references import ssvh_s5vh as ref
 from references.ssl_blocks import centre_metric, nearest
 from references.ssvh_conmh import as_float64
-from support.methods import assert_refused, assert_resumes_exactly, assert_round_trips, assert_same_state, train_direct
+from support.methods import (assert_gradients_match, assert_refused, assert_resumes_exactly, assert_round_trips,
+                             assert_same_state, train_direct)
 
 SMALL = {"depth": 2, "width": 4, "decoder_depth": 1, "decoder_width": 4, "d_state": 2, "drop_path": 0.0,
          "mask_ratio": 0.5, "alpha": 0.7, "a_cluster": 0.3, "clusters": 3, "pca_dim": 5, "centre_sweeps": 0,
@@ -62,13 +63,7 @@ def test_codes_terms_and_gradients_equal_the_re_derivation(variant, epoch):
     _close(method.cluster_labels[idx], expected["targets"])  # the bank holds the updated rows
     assert torch.equal(method.cluster_labels[idx], rows.float()) == (epoch <= 1)
     (expected["reconstruction"] + 0.7 * expected["contrastive"] + 0.3 * expected["cluster"]).backward()
-    checked = 0
-    for name, param in method.named_parameters():
-        leaf = p[name.removeprefix("net.")]
-        assert param.grad is not None and leaf.grad is not None, name
-        _close(param.grad, leaf.grad)
-        checked += int(leaf.grad.abs().sum() > 0)
-    assert checked >= len(list(method.parameters())) - 2  # real gradients, not all zero
+    assert_gradients_match(method, p, _close, prefix="net.", nonzero=len(list(method.parameters())) - 2)
     method.eval()
     with torch.no_grad():
         codes = method.encode(x[idx])
