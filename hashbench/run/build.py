@@ -27,8 +27,10 @@ class BuiltExperiment:
 
     ``method`` makes and learns the codes: a ``[method]`` plugin, or the built-in
     :class:`~hashbench.train.deep_method.DeepHashing` of a ``[backbone]``/``[head]``/``[loss]``
-    experiment. ``metrics`` are ``(label, metric)`` pairs, built once: every evaluation of the run
-    scores with them.
+    experiment. ``metrics`` are ``(label, metric)`` pairs, built once: every evaluation of the test split
+    scores with them. ``validation_metrics`` score ``select = "val"``'s split (validation queries carved from
+    training against the rest): the same specs without ``include_self``, since those queries are never the
+    database's rows; None when they equal ``metrics``.
     """
 
     dataset: Any
@@ -38,6 +40,7 @@ class BuiltExperiment:
     device: torch.device
     components: list[ComponentRef] = field(default_factory=list)
     init_from: dict[str, str] = field(default_factory=dict)
+    validation_metrics: Optional[list[tuple[str, Any]]] = None
 
     @property
     def deep(self) -> Optional[DeepHashing]:
@@ -125,13 +128,13 @@ def _build_components(experiment: Experiment, registry: Registry, device: torch.
     model, loss = method.model, method.loss
     init_from = load_init_from(model.backbone, experiment.backbone.get("init_from"))
     freeze_backbone(model.backbone, experiment.backbone.get("freeze", False))
-    metrics = [registry.build_metric(spec) for spec in eval_metric_specs(experiment, dataset)]
+    metrics, validation_metrics = build_metrics(registry, experiment, dataset)
     refs = component_refs(registry, [("dataset", experiment.dataset["name"], dataset),
                                      ("backbone", experiment.backbone["name"], model.backbone),
                                      ("head", experiment.head["name"], model.head),
                                      ("loss", experiment.loss["name"], loss)])
     return BuiltExperiment(dataset, method, metrics, bits, device, refs + plugin_refs(registry.plugin_manager),
-                           init_from)
+                           init_from, validation_metrics)
 
 
 def _build_method(experiment: Experiment, registry: Registry, device: torch.device, dataset: Any,
@@ -148,11 +151,19 @@ def _build_method(experiment: Experiment, registry: Registry, device: torch.devi
     if not isinstance(method, torch.nn.Module) or not callable(getattr(method, "encode", None)):
         raise ContractError(f"method {table['name']!r} built {type(method).__name__!r}, not a"
                             " hashbench.contract.HashMethod (an nn.Module with encode)")
-    metrics = [registry.build_metric(spec) for spec in eval_metric_specs(experiment, dataset)]
+    metrics, validation_metrics = build_metrics(registry, experiment, dataset)
     refs = component_refs(registry, [("dataset", experiment.dataset["name"], dataset),
                                      ("method", table["name"], method)])
     return BuiltExperiment(dataset, method, metrics, int(context["bits"]), device,
-                           refs + plugin_refs(registry.plugin_manager))
+                           refs + plugin_refs(registry.plugin_manager), validation_metrics=validation_metrics)
+
+
+def build_metrics(registry: Any, experiment: Experiment, dataset: Any) -> tuple[list, Optional[list]]:
+    """``(metrics, validation_metrics)`` of :class:`BuiltExperiment`, each a list of ``(label, metric)``."""
+    specs = eval_metric_specs(experiment, dataset)
+    metrics = [registry.build_metric(spec) for spec in specs]
+    disjoint = experiment.eval.metric_specs(None)  # validation queries are never the database's rows
+    return metrics, (None if disjoint == specs else [registry.build_metric(spec) for spec in disjoint])
 
 
 def eval_metric_specs(experiment: Experiment, dataset: Any) -> list[Any]:

@@ -75,14 +75,17 @@ class Evaluator:
                   for name in ("codes", "labels", "logits", "window_logits")]
         return Encoded(*joined)
 
-    def score(self, qc: np.ndarray, ql: np.ndarray, dc: np.ndarray, dl: np.ndarray) -> dict[str, float]:
+    def score(self, qc: np.ndarray, ql: np.ndarray, dc: np.ndarray, dl: np.ndarray,
+              validation: bool = False) -> dict[str, float]:
         """``{label: value}`` of every metric of the run, then the classification accuracy of the codes'
-        query split (when the loss classifies)."""
+        query split (when the loss classifies). ``validation``: the codes are ``select = "val"``'s split,
+        scored with the built validation metrics."""
         start = time.perf_counter()
         self.position.phase = "evaluating"
         scores: dict[str, float] = {}
         if self.env.is_main:
-            scores = dict(evaluate_metrics(self.built.metrics, qc, ql, dc, dl).values)
+            metrics = self.built.validation_metrics if validation else None
+            scores = dict(evaluate_metrics(metrics or self.built.metrics, qc, ql, dc, dl).values)
             scores.update(self.classification)
         scores = broadcast_object(scores)
         self.seconds += time.perf_counter() - start

@@ -374,7 +374,8 @@ class _RunInProgress:
         select = self.select
         broadcast_buffers(self.built.module)  # every process encodes with rank 0's BatchNorm statistics
         if select == "val":
-            scores = evaluator.score(*evaluator.codes(self.splits.val_query, self.splits.val_database, "val "))
+            codes = evaluator.codes(self.splits.val_query, self.splits.val_database, "val ")
+            scores = evaluator.score(*codes, validation=True)
             split_name = "validation"
         else:
             codes = evaluator.codes(self.splits.query, self.splits.database, "")

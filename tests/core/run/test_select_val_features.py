@@ -13,6 +13,7 @@ import hashbench
 from hashbench.config import experiment_from_dict
 from hashbench.contract import Component, HashMethod, MethodBatch, load_registry
 from hashbench.run import run_experiment
+from hashbench.run.build import build_components
 
 FEATURES = {"name": "moving_digits_features", "num_frames": 6, "dim": 16, "clips_per_class": 10,
             "queries_per_class": 3, "layout": "fcvid"}  # FCVID's layout ships training labels
@@ -94,3 +95,27 @@ def test_select_val_without_training_labels_is_one_clear_error(tmp_path, feature
     with pytest.raises(ConfigError, match=r'eval.select = "val": dataset .moving_digits_features. has no training'
                                           r' labels.*use select = "last"'):
         run_experiment(experiment_from_dict(doc), load_registry(), runs_dir=tmp_path / "runs", results_path=None)
+
+
+def test_select_val_under_the_all_vs_all_protocol_scores_the_held_out_slice_without_self_matches(
+        tmp_path, features_registered):
+    """FCVID's layout makes the test queries the database (``include_self``); the validation queries carved from
+    training are not the database's rows, so the validation metrics drop ``include_self`` (before, the run stopped
+    with "the query codes are not the database codes")."""
+    doc = {"name": "val_ssvh", "seed": 0, "device": "cpu", "dataset": FEATURES,
+           "method": {"name": "linear", "bits": 8},
+           "train": {"epochs": 2, "batch_size": 16, "optimizer": {"name": "adam", "lr": 0.05}, "eval_every": 1,
+                     "amp": False},
+           "eval": {"protocol": "ssvh", "metrics": ["map"], "select": "val", "val_fraction": 0.25}}
+    built = build_components(experiment_from_dict(doc), _registry(), torch.device("cpu"))
+    assert [label for label, _ in built.validation_metrics] == [label for label, _ in built.metrics]
+    assert any(getattr(metric, "include_self", None) for _, metric in built.metrics)
+    assert not any(getattr(metric, "include_self", None) for _, metric in built.validation_metrics)
+    result = run_experiment(experiment_from_dict(doc), _registry(), runs_dir=tmp_path / "runs",
+                            results_path=tmp_path / "results.csv")
+    record = json.loads((result.run_dir / "record.json").read_text())
+    assert [e["split"] for e in record["evaluations"]] == ["validation"] * 2
+    assert all(0 < e["metrics"]["map_over_k@5"] <= 1 for e in record["evaluations"])
+    with open(tmp_path / "results.csv", newline="") as handle:
+        rows = {row["metric"]: row for row in csv.DictReader(handle)}
+    assert rows["map_over_k@5"]["selection"].startswith("best_val:") and 0 < float(rows["map_over_k@5"]["value"]) <= 1
