@@ -63,7 +63,7 @@ def reference_rows() -> list[dict[str, str]]:
     """The original repo's README table, one row each (values exactly as published)."""
     return [{"source": C3D_SOURCE, "method": C3D_METHOD, "dataset": ds, "bits": str(bits),
              "frames": str(frames), "margin": str(margin), "metric": "map", "value": value,
-             "selection": C3D_SELECTION, "note": C3D_NOTE, "url": ""}
+             "selection": C3D_SELECTION, "note": C3D_NOTE, "url": "", "family": "supervised"}
             for ds, bits, margin, frames, value in C3D_TABLE]
 
 
@@ -88,8 +88,19 @@ def csq_rows(data_dir: Path) -> list[dict[str, str]]:
             rows.append({"source": CSQ_SOURCE, "method": CSQ_METHOD, "dataset": dataset,
                          "bits": str(q.shape[1]), "frames": "", "margin": "", "metric": metric,
                          "value": f"{scores[metric]:.4f}", "selection": CSQ_SELECTION, "note": note,
-                         "url": CSQ_URL})
+                         "url": CSQ_URL, "family": "supervised"})
     return rows
+
+
+def other_rows(path: Path) -> list[dict[str, str]]:
+    """The rows of ``path`` from sources this script does not generate (added by hand with their source,
+    e.g. Hara et al.'s top-1 accuracies), kept as they are."""
+    import csv
+
+    if not path.is_file():
+        return []
+    with open(path, newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row["source"] not in (C3D_SOURCE, CSQ_SOURCE)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--out", type=Path, default=ROOT / "hashbench" / "results" / "published.csv")
     args = parser.parse_args(argv)
-    rows = reference_rows() + csq_rows(args.data)
+    rows = reference_rows() + csq_rows(args.data) + other_rows(args.out)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(PUBLISHED_COLUMNS), lineterminator="\n")
     writer.writeheader()
