@@ -1,7 +1,8 @@
 """video_retrieval: value and gradient parity (codes, features, classifier) with the loop re-derivation of
 Video_Retrieval's released objective (batch-hard triplet + 0.1 CE + 0.1 Smooth-AP) on class-sorted
 batches as its AP loss requires; the same value on any order of the batch; the weights as keys; the
-seed TOMLs that run it (experiments/seeds/video_retrieval_*_released.toml)."""
+seed TOMLs that run it (experiments/seeds/video_retrieval_*_released.toml); the zoo's pairing
+(experiments/zoo/video_retrieval.toml) and a real ``ce = 0`` run through its evaluation."""
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,7 @@ from hashbench.config import expand_sweep, load_experiment
 from hashbench.contract import CORE_KEYS, bind_parameters
 from hashbench.errors import ConfigError
 
-from support import ATOL, ROOT, RTOL
+from support import ATOL, ROOT, RTOL, run_cli
 from references.fire_losses_b import batch_hard_triplet_ref, smooth_ap_grouped, video_retrieval_loss
 
 BITS, CLASSES, FEATURES, GROUP = 16, 4, 6, 3
@@ -143,3 +144,28 @@ def test_released_seed_runs_this_objective_on_the_same_points(dataset, classes, 
         bind_parameters(registry.get("loss", "video_retrieval").factory, params,
                         {"bits": 512, "num_classes": classes, "multi_label": False, "feature_dim": feature_dim},
                         where="loss")
+
+
+def test_the_zoo_file_changes_only_the_head_and_the_cross_entropy_weight():
+    """experiments/zoo/video_retrieval.toml: the zoo's data, backbone, bits and schedule; a linear head and
+    ce = 1 (the release's tanh head collapses every clip to one code there; see the module docstring)."""
+    zoo = ROOT / "experiments" / "zoo"
+    alone = load_experiment(zoo / "video_retrieval.toml")
+    shared = expand_sweep(load_experiment(zoo / "zoo.toml"))[0].to_dict()
+    ours = alone.to_dict()
+    assert alone.name == "zoo-video_retrieval" and not alone.sweep
+    assert alone.head == {"name": "linear", "bits": 32}
+    assert alone.loss == {"name": "video_retrieval", "margin": 0.3, "triplet": 1.0, "ce": 1.0, "ap": 0.1}
+    skip = ("name", "head", "loss", "sweep")
+    assert {k: v for k, v in ours.items() if k not in skip} == {k: v for k, v in shared.items() if k not in skip}
+
+
+@pytest.mark.training
+@pytest.mark.parametrize("ce", ["0.0", "1.0"])
+def test_a_real_run_evaluates_with_and_without_the_classifier(ce, tmp_path):
+    """One epoch of the zoo file through the CLI, evaluated: ce = 0 used to crash there (classify gave None)."""
+    done = run_cli("run", str(ROOT / "experiments" / "zoo" / "video_retrieval.toml"), "--no-record", "-q",
+                   "--runs-dir", str(tmp_path / "runs"), "--set", "train.epochs=1", "--set", "train.eval_every=1",
+                   "--set", f"loss.ce={ce}", "--set", "dataset.clips_per_class=4", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "map" in done.stdout and ("top1" in done.stdout) == (ce != "0.0")
