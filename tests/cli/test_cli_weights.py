@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from support import run_cli, tiny_experiment_text
+from support import run_cli, run_cli_here, tiny_experiment_text
 from hashbench.contract import Checkpoint
 from hashbench.weights import fetch, sha256_of
 from hashbench.errors import DataError
@@ -52,10 +52,10 @@ def test_check_loads_a_file_strictly_and_lists_the_keys_of_a_broken_one(tmp_path
     broken["features.0.0.0.weights"] = broken.pop("features.0.0.0.weight")
     bad = tmp_path / "broken.pth"
     torch.save(broken, bad)
-    proc = run_cli("weights", "check", str(bad), "--backbone", "tv_s3d")
+    proc = run_cli_here("weights", "check", str(bad), "--backbone", "tv_s3d")  # the good one ran as a subprocess
     assert proc.returncode == 1
     assert "FAILED" in proc.stdout and "features.0.0.0.weight" in proc.stdout and "features.0.0.0.weights" in proc.stdout
-    anonymous = run_cli("weights", "check", str(good))
+    anonymous = run_cli_here("weights", "check", str(good))
     assert anonymous.returncode == 2 and "--backbone" in anonymous.stderr
 
 

@@ -1,5 +1,5 @@
-"""Repository paths, the real test data (tests/data), a CLI runner (real subprocess), the tiny-experiment TOML,
-an offline pip install and clip replication."""
+"""Repository paths, the real test data (tests/data), CLI runners (a real subprocess, or in this process), the
+tiny-experiment TOML, an offline pip install and clip replication."""
 from __future__ import annotations
 
 import os
@@ -23,6 +23,36 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
         full_env.update(env)
     return subprocess.run([*HASHBENCH, *args], cwd=cwd, env=full_env, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def run_cli_here(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`hashbench ARGS` in this process, through the console script's own entry point (``hashbench.cli.main``,
+    its one-line errors and exit codes included): what :func:`run_cli` returns, without starting an interpreter
+    (seconds each on a loaded machine). For commands that read no plugin path at start-up; every suite keeps
+    real subprocess runs of the same commands. ``env`` and ``cwd`` hold for the call only."""
+    import contextlib
+    import io
+
+    from hashbench.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), Path.cwd()
+    os.environ.update({"COLUMNS": "200", "NO_COLOR": "1", **(env or {})})
+    os.environ.pop("HASHBENCH_RESULTS", None)
+    code: int = 0
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return subprocess.CompletedProcess(["hashbench", *args], code, out.getvalue(), err.getvalue())
 
 
 def tiny_experiment_text(*, name: str = "tiny", seed: int = 0, epochs: int = 2, select: str = "last",

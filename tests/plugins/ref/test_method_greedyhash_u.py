@@ -11,7 +11,7 @@ import torch
 from hashbench.contract import MethodBatch
 from hashbench_ref.methods.unsupervised import FACTORIES
 from references import fire_unsupervised as ref
-from support import ROOT, run_cli
+from support import ROOT, run_cli, run_cli_here
 from support.methods import assert_gradients_match, assert_refused
 
 ZOO = ["greedyhash_u", "bihalf", "uhbdnn"]
@@ -77,8 +77,8 @@ def test_bad_keys_say_which_key_and_why(keys, message):
 
 
 @pytest.mark.parametrize("name", ZOO)
-def test_the_zoo_experiment_validates(tmp_path, name):
-    proc = run_cli("validate", str(ROOT / f"experiments/features/zoo/{name}.toml"), cwd=tmp_path,
+def test_the_zoo_experiment_validates(tmp_path, name):  # in this process; uhbdnn's runs below as a subprocess
+    proc = run_cli_here("validate", str(ROOT / f"experiments/features/zoo/{name}.toml"), cwd=tmp_path,
                    env={"HASHBENCH_CACHE": str(tmp_path / "cache")})
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
