@@ -353,7 +353,9 @@ def video_retrieval(margin: float = 0.3, triplet: float = 1.0, ce: float = 0.1, 
     ``triplet`` * open-reid's batch-hard triplet (Euclidean distances, hardest positive and negative per
     anchor, ``margin``) + ``ce`` * cross entropy of relu(Linear(feature_dim, C)) on the backbone's
     features (the loss's own classifier) + ``ap`` * (1 - Smooth-AP of the inner products, sigmoid
-    temperature ``anneal``). Use the ``tanh`` head. The README's "all triplets" is ``batch_all_triplet``.
+    temperature ``anneal``). The release pairs it with the ``tanh`` head; on batches where most anchors have
+    a positive that collapses to one code, so the zoo uses the ``linear`` head with ``ce = 1`` (see the
+    module). The README's "all triplets" is ``batch_all_triplet``.
 
     - ``margin`` 0.3 (its parse_config); weights ``triplet`` 1, ``ce`` 0.1 (0: no classifier, no
       features), ``ap`` 0.1; ``anneal`` 0.01 (Smooth-AP's default).
