@@ -15,8 +15,9 @@ SMALL = dict(num_frames=6, feature_dim=16, clips_per_class=6, queries_per_class=
 
 def test_every_shipped_feature_experiment_is_listed_here():
     assert sorted(p.name for p in FEATURES.glob("*.toml")) == [
-        "activitynet_itq.toml", "baselines.toml", "fcvid_itq.toml", "moving_digits_features_itq.toml",
-        "supervised_csq_frames.toml", "ucf101_frames_csq.toml", "ucf101_frames_itq.toml", "zoo.toml"]
+        "activitynet_itq.toml", "baselines.toml", "fcvid_itq.toml", "hmdb51_frames_csq.toml", "hmdb51_frames_itq.toml",
+        "moving_digits_features_itq.toml", "supervised_csq_frames.toml", "ucf101_frames_csq.toml",
+        "ucf101_frames_itq.toml", "zoo.toml"]
 
 
 @pytest.mark.parametrize("experiment, name", [("moving_digits_features_itq.toml", "features-itq"),
