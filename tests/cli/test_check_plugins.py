@@ -131,8 +131,8 @@ def test_the_example_package_is_really_installed_and_passes_the_kit(example_targ
     proc = cli("check-plugins", "--dist", EXAMPLE_DIST, paths=[example_target, broken_target])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     out = proc.stdout
-    assert rows(out) == {"loss:pairwise_similarity": [EXAMPLE_DIST, "11 (1 n/a)", "0"]}
-    assert "1 component, 11 checks: 11 passed (1 n/a: not applicable to the component), 0 failed" in out
+    assert rows(out) == {"loss:pairwise_similarity": [EXAMPLE_DIST, "12 (2 n/a)", "0"]}
+    assert "1 component, 12 checks: 12 passed (2 n/a: not applicable to the component), 0 failed" in out
     assert "FAILED" not in out
 
 
@@ -144,9 +144,11 @@ def test_json_lists_every_check_of_the_example_as_passed(example_target):
     checks = {r["check"]: r for r in report["results"]}
     assert {r["component"] for r in report["results"]} == {"loss:pairwise_similarity"}
     assert list(checks) == ["example", "builds", "scalar", "finite", "gradient", "single_class_batch",
-                            "no_positive_pair_batch", "multi_label", "classify", "state_dict", "on_epoch_start"]
+                            "no_positive_pair_batch", "multi_label", "classify", "state_dict", "on_epoch_start",
+                            "weight_penalty"]
     assert all(r["passed"] and r["dist"] == EXAMPLE_DIST for r in report["results"])
-    assert checks["classify"]["skipped"] and not checks["multi_label"]["skipped"]
+    assert checks["classify"]["skipped"] and checks["weight_penalty"]["skipped"]  # it overrides neither
+    assert not checks["multi_label"]["skipped"]
 
 
 def test_a_broken_package_fails_naming_each_failing_check(example_target, broken_target):
@@ -159,10 +161,10 @@ def test_a_broken_package_fails_naming_each_failing_check(example_target, broken
     assert any(line.startswith("FAILED loss:not_written builds:") and "ModuleNotFoundError" in line
                for line in failed), failed
     assert len(failed) == 3, failed
-    assert rows(proc.stdout) == {"loss:forgetful": ["hashbench-broken-losses", "10 (1 n/a)", "1", "state_dict"],
+    assert rows(proc.stdout) == {"loss:forgetful": ["hashbench-broken-losses", "11 (2 n/a)", "1", "state_dict"],
                                  "loss:not_written": ["hashbench-broken-losses", "1", "1", "builds"],
                                  "loss:vector_loss": ["hashbench-broken-losses", "2", "1", "scalar"]}
-    assert "3 components, 16 checks: 13 passed" in proc.stdout and "3 failed (3 components fail)" in proc.stdout
+    assert "3 components, 17 checks: 14 passed" in proc.stdout and "3 failed (3 components fail)" in proc.stdout
 
 
 def test_usage_errors_exit_2(example_target):
