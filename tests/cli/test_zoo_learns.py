@@ -1,7 +1,7 @@
 """The whole zoo, as shipped (experiments/zoo/zoo.toml, seed 0), trains through the real CLI and every
 method beats random 32-bit codes on the same queries and database by at least 3x map (issue 11's bar).
 
-It is the slowest test (about 11 minutes on 2 free CPU cores, several times that on a loaded machine: 17 runs of
+It is the slowest test (about 8 minutes on 2 free CPU cores, several times that on a loaded machine: 17 runs of
 48 epochs on 300 clips), so it has no time limit of its own (CI's limit bounds it) and runs in the slow tier; the zoo
 table of docs/methods.md comes from exactly this command.
 """
